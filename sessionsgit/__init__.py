@@ -1,0 +1,37 @@
+"""sessionsgit: durable LLM conversations stored in Git.
+
+Every session is a branch, every save a commit; forks are branches at an earlier commit.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (
+    CorruptSessionError,
+    InvalidRevisionError,
+    InvalidSessionIdError,
+    NoActiveSessionError,
+    RemoteError,
+    SerializationError,
+    SessionConflictError,
+    SessionNotFoundError,
+    SessionsGitError,
+)
+from .metadata import SessionMetadata, StoredSession
+from .stores import InMemorySessionStore, SessionStore
+
+__all__ = [
+    "__version__",
+    "SessionStore",
+    "SessionMetadata",
+    "StoredSession",
+    "InMemorySessionStore",
+    "SessionsGitError",
+    "SessionNotFoundError",
+    "InvalidSessionIdError",
+    "InvalidRevisionError",
+    "SessionConflictError",
+    "SerializationError",
+    "CorruptSessionError",
+    "NoActiveSessionError",
+    "RemoteError",
+]

@@ -1,0 +1,66 @@
+"""Exact JSON for messages and metadata: what is stored must read back equal, or be refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from .errors import SerializationError
+from .metadata import Message, SessionMetadata
+
+
+def _reject(value: object) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dumps_exact(value: Any, *, indent: int | None = None, what: str = "value") -> tuple[str, Any]:
+    """Serialise ``value`` and return ``(text, parsed_copy)``; raise ``SerializationError`` unless
+    the text parses back equal (this catches NaN/Infinity, bytes, non-string keys, tuples, cycles
+    and nesting too deep to read back). The parsed copy is independent of the caller's object."""
+    try:
+        text = json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False,
+                          default=_reject, separators=(",", ": ") if indent is not None else (",", ":"))
+        parsed = json.loads(text)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SerializationError(f"{what} cannot be stored as JSON: {exc}") from None
+    try:
+        equal = parsed == value
+    except RecursionError:
+        equal = False
+    if not equal:
+        raise SerializationError(
+            f"{what} would not read back exactly as JSON (non-string keys, tuples or other "
+            "non-JSON types)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SerializationError(f"{what} holds text that is not valid Unicode: {exc}") from None
+    return text, parsed
+
+
+def encode_message(message: Any, index: int) -> tuple[bytes, Message]:
+    """A message as stored (pretty JSON, so ``git diff`` is line by line) plus an exact copy."""
+    if not isinstance(message, dict):
+        raise SerializationError(f"message {index} must be a dict, not {type(message).__name__}")
+    text, parsed = dumps_exact(message, indent=2, what=f"message {index}")
+    return (text + "\n").encode("utf-8"), parsed
+
+
+def copy_messages(messages: Iterable[Any]) -> list[Message]:
+    """Validate a whole transcript and return an exact, independent copy of it."""
+    return [encode_message(message, i)[1] for i, message in enumerate(as_message_list(messages))]
+
+
+def as_message_list(messages: Any) -> list[Any]:
+    """Accept any sequence of messages (list, tuple) but never a lone string or dict."""
+    if isinstance(messages, (str, bytes, dict)) or messages is None:
+        raise SerializationError("messages must be a list of dicts")
+    try:
+        return list(messages)
+    except TypeError:
+        raise SerializationError("messages must be a list of dicts") from None
+
+
+def encode_metadata(metadata: SessionMetadata) -> str:
+    """Metadata as compact JSON (everything but id and head), refusing what would not read back."""
+    return dumps_exact(metadata.stored_dict(), what="metadata")[0]

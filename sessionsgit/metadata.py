@@ -1,0 +1,153 @@
+"""Session metadata and the stored-session record, with the merge rule every store shares."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+Message = dict[str, Any]
+
+#: Keys a caller may not set through ``save(metadata=...)``: the store owns them.
+STORE_OWNED_KEYS = frozenset({"id", "head", "message_count"})
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with microseconds and a ``Z`` suffix (sorts as text)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | None) -> datetime:
+    """Parse an ISO 8601 timestamp for ordering; anything unparseable sorts as the oldest."""
+    if not value:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return datetime.min.replace(tzinfo=timezone.utc)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+@dataclass
+class SessionMetadata:
+    """What a store knows about a session besides its messages."""
+
+    id: str
+    created_at: str
+    updated_at: str
+    message_count: int = 0
+    label: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    parent_id: str | None = None
+    fork_message_id: str | None = None
+    detached: bool = False
+    is_checkpoint: bool = False
+    checkpoint_state: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    head: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of every field (deep-copied, so callers can't change this object)."""
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, session_id: str | None = None,
+                  head: str | None = None) -> "SessionMetadata":
+        """Build metadata from a stored dict; keys that are not fields land in ``extra``."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(data.get("extra") or {})
+        for key, value in data.items():
+            if key == "extra":
+                continue
+            if key in known:
+                values[key] = value
+            else:
+                extra[key] = value
+        if session_id is not None:
+            values["id"] = session_id
+        values.setdefault("created_at", values.get("updated_at") or now_iso())
+        values.setdefault("updated_at", values["created_at"])
+        values["detached"] = bool(values.get("detached", False))
+        values["is_checkpoint"] = bool(values.get("is_checkpoint", False))
+        values["message_count"] = int(values.get("message_count") or 0)
+        values["extra"] = copy.deepcopy(extra)
+        if head is not None:
+            values["head"] = head
+        values.setdefault("id", "")
+        return cls(**values)
+
+    def stored_dict(self) -> dict[str, Any]:
+        """The dict a store persists: every field but ``id`` and ``head`` (the store knows those)."""
+        data = self.to_dict()
+        data.pop("id")
+        data.pop("head")
+        return data
+
+
+@dataclass
+class StoredSession:
+    """A session as loaded from a store: its metadata and its whole transcript."""
+
+    metadata: SessionMetadata
+    messages: list[Message]
+
+    @property
+    def id(self) -> str:
+        return self.metadata.id
+
+
+def merge_metadata(session_id: str, existing: SessionMetadata | None, message_count: int,
+                   given: Mapping[str, Any] | SessionMetadata | None) -> SessionMetadata:
+    """Apply the save rule: keep what exists, keep ``created_at``, stamp ``updated_at`` and the
+    count, then let the caller's keys win (an explicit ``created_at``/``updated_at`` too)."""
+    now = now_iso()
+    base = existing.to_dict() if existing else {"created_at": now}
+    base["updated_at"] = now
+    base["message_count"] = message_count
+    base.pop("head", None)
+    if isinstance(given, SessionMetadata):
+        given = given.to_dict()
+    extra = dict(base.get("extra") or {})
+    for key, value in (given or {}).items():
+        if key in STORE_OWNED_KEYS:
+            continue
+        if key == "extra":
+            extra.update(copy.deepcopy(dict(value or {})))
+        elif key in _FIELD_NAMES:
+            base[key] = copy.deepcopy(value)
+        else:
+            extra[key] = copy.deepcopy(value)
+    base["extra"] = extra
+    return SessionMetadata.from_dict(base, session_id=session_id)
+
+
+_FIELD_NAMES = {f.name for f in fields(SessionMetadata)}
+
+
+def fork_metadata(parent: SessionMetadata, child_id: str, *, detached: bool,
+                  fork_message_id: str | None,
+                  given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The metadata a fork starts with: provider, model and checkpoint state come from the
+    parent (the label does not), plus where it forked; the caller's keys then win."""
+    data: dict[str, Any] = {
+        "provider": parent.provider,
+        "model": parent.model,
+        "checkpoint_state": copy.deepcopy(parent.checkpoint_state),
+        "parent_id": parent.id,
+        "fork_message_id": fork_message_id,
+        "detached": detached,
+    }
+    data.update(dict(given or {}))
+    return data
+
+
+def sort_newest_first(items: list[SessionMetadata]) -> list[SessionMetadata]:
+    """Most recently updated first; ties broken by id so the order is stable."""
+    items.sort(key=lambda m: m.id)
+    items.sort(key=lambda m: parse_time(m.updated_at), reverse=True)
+    return items

@@ -1,0 +1,40 @@
+"""Test isolation: no test reads the user's git config, home directory or sessionsgit setup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pygit2
+import pytest
+
+_ISOLATED_HOME = Path(tempfile.mkdtemp(prefix="sessionsgit-test-home-"))
+_GIT_ENV_OVERRIDES = {
+    "HOME": str(_ISOLATED_HOME),
+    "XDG_CONFIG_HOME": str(_ISOLATED_HOME / ".config"),
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_SYSTEM": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+os.environ.update(_GIT_ENV_OVERRIDES)
+for _name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
+              "GIT_DIR", "GIT_WORK_TREE", "SESSIONSGIT_REPO"):
+    os.environ.pop(_name, None)
+for _level in (pygit2.enums.ConfigLevel.GLOBAL, pygit2.enums.ConfigLevel.XDG,
+               pygit2.enums.ConfigLevel.SYSTEM, pygit2.enums.ConfigLevel.PROGRAMDATA):
+    pygit2.settings.search_path[_level] = str(_ISOLATED_HOME / "empty-config")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_ISOLATED_HOME, ignore_errors=True)
+
+
+def git(*args: str, cwd: str | Path | None = None, check: bool = True) -> str:
+    """Run the real git CLI (for interoperability checks) and return its stdout."""
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout

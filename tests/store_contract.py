@@ -1,0 +1,299 @@
+"""The behaviour every SessionStore must have, written once and run against every store.
+
+A subclass provides two fixtures: ``store`` (a fresh, empty store) and ``reopen`` (a callable
+returning a new instance over the same data, or the same instance for non-persistent stores).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sessionsgit import (
+    InvalidRevisionError,
+    InvalidSessionIdError,
+    SerializationError,
+    SessionConflictError,
+    SessionMetadata,
+    SessionNotFoundError,
+    SessionsGitError,
+    StoredSession,
+)
+
+
+def msg(role: str, text: str, mid: str | None = None) -> dict:
+    message = {"role": role, "content": [{"type": "text", "text": text}]}
+    if mid is not None:
+        message["id"] = mid
+    return message
+
+
+def transcript(n: int, prefix: str = "m") -> list[dict]:
+    return [msg("user" if i % 2 == 0 else "assistant", f"{prefix} text {i}", f"{prefix}{i}")
+            for i in range(n)]
+
+
+BAD_IDS = ["", "..", "a/b", ".hidden", "-x", "x.lock", "a b", "tab\there", "nl\n", "a~b", "a^b",
+           "a:b", "a?b", "a*b", "a[b", "a\\b", "a@{b", "x" * 129, "nul\x00", "../etc/passwd",
+           "/abs", "a..b"]
+
+
+class StoreContract:
+    # ---- basics -------------------------------------------------------------------------
+    def test_empty_store_lists_nothing(self, store):
+        assert store.list() == []
+        assert store.load("nope") is None
+
+    def test_save_then_load_round_trips(self, store, reopen):
+        messages = transcript(3)
+        meta = store.save("s1", messages, {"label": "first"})
+        assert isinstance(meta, SessionMetadata)
+        loaded = reopen().load("s1")
+        assert isinstance(loaded, StoredSession)
+        assert loaded.messages == messages
+        assert loaded.metadata.id == "s1"
+        assert loaded.metadata.label == "first"
+        assert loaded.metadata.message_count == 3
+
+    def test_any_json_object_round_trips(self, store, reopen):
+        messages = [
+            {"role": "user", "content": "plain OpenAI style"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "args": {"x": [1, 2.5, -0.0]}}]},
+            {"weird": {"nested": [[[]], {}], "unicode": "héllo ☃ \U0001F600", "big": 2**70},
+             "bool": True, "null": None, "float": 1e-300},
+        ]
+        store.save("s1", messages)
+        loaded = reopen().load("s1").messages
+        assert loaded == messages
+        assert [list(m) for m in loaded] == [list(m) for m in messages]  # key order kept
+
+    def test_metadata_fields_and_to_dict(self, store):
+        store.save("s1", transcript(1), {"provider": "echo", "model": "m1", "custom": {"a": 1},
+                                          "checkpoint_state": {"summary": "x"}, "is_checkpoint": True})
+        meta = store.load("s1").metadata
+        d = meta.to_dict()
+        for key in ("id", "created_at", "updated_at", "message_count", "label", "provider", "model",
+                    "parent_id", "fork_message_id", "detached", "is_checkpoint", "checkpoint_state",
+                    "extra", "head"):
+            assert key in d
+        assert meta.provider == "echo" and meta.model == "m1"
+        assert meta.extra == {"custom": {"a": 1}}
+        assert meta.checkpoint_state == {"summary": "x"}
+        assert meta.is_checkpoint is True
+        assert meta.created_at.endswith("Z") and "T" in meta.created_at
+
+    # ---- merge rule ---------------------------------------------------------------------
+    def test_save_merges_metadata(self, store, reopen):
+        first = store.save("s1", transcript(1), {"label": "keep me", "provider": "p"})
+        time.sleep(0.002)
+        second = reopen().save("s1", transcript(2), {"model": "m"})
+        assert second.created_at == first.created_at
+        assert second.updated_at > first.updated_at
+        assert second.message_count == 2
+        assert (second.label, second.provider, second.model) == ("keep me", "p", "m")
+        assert reopen().load("s1").metadata.label == "keep me"
+
+    def test_explicit_timestamps_win(self, store):
+        store.save("s1", transcript(1), {"created_at": "2020-01-01T00:00:00.000Z",
+                                          "updated_at": "2021-01-01T00:00:00.000Z"})
+        meta = store.load("s1").metadata
+        assert meta.created_at == "2020-01-01T00:00:00.000Z"
+        assert meta.updated_at == "2021-01-01T00:00:00.000Z"
+
+    def test_list_is_newest_first(self, store):
+        for i, sid in enumerate(["a", "b", "c"]):
+            store.save(sid, transcript(1), {"updated_at": f"2024-01-0{i + 1}T00:00:00.000000Z"})
+        assert [m.id for m in store.list()] == ["c", "b", "a"]
+        store.save("a", transcript(2))
+        assert [m.id for m in store.list()][0] == "a"
+
+    def test_in_place_edit_is_saved(self, store, reopen):
+        messages = transcript(4)
+        store.save("s1", messages)
+        messages[1]["content"][0]["text"] = "edited in place"
+        messages.append(msg("user", "more"))
+        store.save("s1", messages)
+        assert reopen().load("s1").messages == messages
+
+    def test_shrinking_transcript_is_saved(self, store, reopen):
+        store.save("s1", transcript(5))
+        store.save("s1", transcript(2))
+        assert reopen().load("s1").messages == transcript(2)
+
+    def test_loaded_data_is_a_copy(self, store):
+        store.save("s1", transcript(2))
+        loaded = store.load("s1")
+        loaded.messages[0]["content"][0]["text"] = "mutated"
+        loaded.messages.append({"x": 1})
+        assert store.load("s1").messages == transcript(2)
+
+    def test_caller_mutation_after_save_does_not_leak(self, store):
+        messages = transcript(2)
+        store.save("s1", messages)
+        messages[0]["role"] = "mutated"
+        assert store.load("s1").messages == transcript(2)
+
+    def test_new_id_is_uuid_when_forking_without_id(self, store):
+        store.save("p", transcript(2))
+        child = store.fork("p")
+        assert len(child) == 36 and child.count("-") == 4
+
+    # ---- delete -------------------------------------------------------------------------
+    def test_delete(self, store, reopen):
+        store.save("s1", transcript(1))
+        store.save("s2", transcript(1))
+        assert store.delete("s1") is True
+        assert store.delete("s1") is False
+        assert reopen().load("s1") is None
+        assert [m.id for m in reopen().list()] == ["s2"]
+
+    # ---- fork ---------------------------------------------------------------------------
+    def test_fork_whole_transcript(self, store, reopen):
+        store.save("p", transcript(4), {"label": "parent", "provider": "prov", "model": "mod",
+                                         "checkpoint_state": {"k": [1]}})
+        child = store.fork("p", "c")
+        assert child == "c"
+        loaded = reopen().load("c")
+        assert loaded.messages == transcript(4)
+        meta = loaded.metadata
+        assert meta.parent_id == "p"
+        assert meta.fork_message_id == "m3"
+        assert (meta.provider, meta.model, meta.checkpoint_state) == ("prov", "mod", {"k": [1]})
+        assert meta.label is None
+        assert meta.detached is False
+
+    def test_fork_at_count(self, store):
+        store.save("p", transcript(5))
+        store.fork("p", "c", at=2)
+        loaded = store.load("c")
+        assert loaded.messages == transcript(2)
+        assert loaded.metadata.fork_message_id == "m1"
+        store.fork("p", "zero", at=0)
+        assert store.load("zero").messages == []
+
+    def test_fork_at_message_id(self, store):
+        store.save("p", transcript(5))
+        store.fork("p", "c", at="m2")
+        assert store.load("c").messages == transcript(3)
+        assert store.load("c").metadata.fork_message_id == "m2"
+
+    def test_fork_without_message_ids_records_none(self, store):
+        store.save("p", [{"role": "user", "content": "hi"}])
+        store.fork("p", "c")
+        assert store.load("c").metadata.fork_message_id is None
+
+    def test_fork_detached(self, store):
+        store.save("p", transcript(3), {"provider": "prov"})
+        store.fork("p", "c", detached=True, metadata={"label": "child"})
+        loaded = store.load("c")
+        assert loaded.messages == []
+        assert loaded.metadata.parent_id == "p"
+        assert loaded.metadata.detached is True
+        assert loaded.metadata.label == "child"
+        assert loaded.metadata.provider == "prov"
+
+    def test_fork_is_independent(self, store, reopen):
+        store.save("p", transcript(3))
+        store.fork("p", "c")
+        store.save("p", transcript(3) + [msg("user", "parent only")])
+        store.save("c", transcript(3) + [msg("user", "child only")])
+        s = reopen()
+        assert s.load("p").messages[-1]["content"][0]["text"] == "parent only"
+        assert s.load("c").messages[-1]["content"][0]["text"] == "child only"
+        assert len(s.load("c").messages) == 4
+
+    def test_fork_of_fork_loads_whole_transcript(self, store, reopen):
+        store.save("a", transcript(2))
+        store.fork("a", "b")
+        store.save("b", transcript(2) + [msg("user", "b1", "b1")])
+        store.fork("b", "c")
+        store.save("c", transcript(2) + [msg("user", "b1", "b1"), msg("assistant", "c1")])
+        assert len(reopen().load("c").messages) == 4
+
+    def test_fork_errors(self, store):
+        store.save("p", transcript(3))
+        with pytest.raises(SessionNotFoundError):
+            store.fork("missing")
+        with pytest.raises(InvalidRevisionError):
+            store.fork("p", at=10)
+        with pytest.raises(InvalidRevisionError):
+            store.fork("p", at=-1)
+        with pytest.raises(InvalidRevisionError):
+            store.fork("p", at="no-such-message-or-rev")
+        store.save("taken", transcript(1))
+        with pytest.raises(SessionConflictError):
+            store.fork("p", "taken")
+        assert store.load("taken").messages == transcript(1)
+        assert sorted(m.id for m in store.list()) == ["p", "taken"]
+
+    def test_missing_session_errors_are_keyerrors(self, store):
+        with pytest.raises(KeyError):
+            store.fork("nope")
+        with pytest.raises(SessionNotFoundError):
+            store.rename("nope", "x")
+
+    def test_rename(self, store, reopen):
+        store.save("s1", transcript(2), {"label": "old"})
+        store.rename("s1", "new name")
+        loaded = reopen().load("s1")
+        assert loaded.metadata.label == "new name"
+        assert loaded.messages == transcript(2)
+
+    # ---- bad input ----------------------------------------------------------------------
+    @pytest.mark.parametrize("bad_id", BAD_IDS)
+    def test_bad_ids_rejected_and_nothing_written(self, store, bad_id):
+        store.save("ok", transcript(1))
+        with pytest.raises(InvalidSessionIdError) as info:
+            store.save(bad_id, transcript(1))
+        assert isinstance(info.value, ValueError) and isinstance(info.value, SessionsGitError)
+        with pytest.raises(InvalidSessionIdError):
+            store.fork("ok", bad_id)
+        with pytest.raises(InvalidSessionIdError):
+            store.load(bad_id)
+        with pytest.raises(InvalidSessionIdError):
+            store.delete(bad_id)
+        assert [m.id for m in store.list()] == ["ok"]
+
+    @pytest.mark.parametrize("bad", [
+        [{"x": float("nan")}], [{"x": float("inf")}], [{"x": b"bytes"}], [{1: "int key"}],
+        [{"x": (1, 2)}], [{"x": object()}], ["not a dict"], "a string", [{"x": {1, 2}}],
+    ])
+    def test_bad_messages_rejected_and_nothing_written(self, store, reopen, bad):
+        store.save("s1", transcript(2), {"label": "before"})
+        with pytest.raises(SerializationError):
+            store.save("s1", bad)
+        with pytest.raises(SerializationError):
+            store.save("new", bad)
+        s = reopen()
+        assert s.load("s1").messages == transcript(2)
+        assert s.load("s1").metadata.label == "before"
+        assert s.load("new") is None
+
+    def test_cyclic_and_deep_messages_rejected(self, store):
+        cyclic: dict = {"role": "user"}
+        cyclic["self"] = cyclic
+        with pytest.raises(SerializationError):
+            store.save("s1", [cyclic])
+        deep: list = []
+        node = deep
+        for _ in range(100_000):
+            node.append([])
+            node = node[0]
+        with pytest.raises(SerializationError):
+            store.save("s1", [{"deep": deep}])
+        assert store.load("s1") is None
+
+    def test_bad_metadata_rejected(self, store):
+        store.save("s1", transcript(1), {"label": "before"})
+        with pytest.raises(SerializationError):
+            store.save("s1", transcript(2), {"checkpoint_state": float("nan")})
+        assert store.load("s1").messages == transcript(1)
+
+    def test_labels_with_newlines_and_fake_metadata_stored_as_given(self, store, reopen):
+        label = 'line one\nparent_id: evil\nSessionsgit-Meta: {"parent_id": "evil"}\r\n\x07'
+        store.save("s1", transcript(1), {"label": label})
+        meta = reopen().load("s1").metadata
+        assert meta.label == label
+        assert meta.parent_id is None
+        assert [m.label for m in reopen().list()] == [label]
