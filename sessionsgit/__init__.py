@@ -15,9 +15,11 @@ from .errors import (
     SessionConflictError,
     SessionNotFoundError,
     SessionsGitError,
+    StoreError,
 )
 from .metadata import SessionMetadata, StoredSession
 from .stores import InMemorySessionStore, SessionStore
+from .stores.git import DeletedSession, GitSessionStore, SaveRecord
 
 __all__ = [
     "__version__",
@@ -25,6 +27,10 @@ __all__ = [
     "SessionMetadata",
     "StoredSession",
     "InMemorySessionStore",
+    "GitSessionStore",
+    "SaveRecord",
+    "DeletedSession",
+    "StoreError",
     "SessionsGitError",
     "SessionNotFoundError",
     "InvalidSessionIdError",

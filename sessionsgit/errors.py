@@ -10,6 +10,7 @@ CLI) can catch one type::
     ├── SessionConflictError                         another writer moved the session first
     ├── SerializationError        (also ValueError)  a message or metadata is not exact JSON
     ├── CorruptSessionError                          stored data that cannot be read back
+    ├── StoreError                                   a store that cannot be opened or created
     ├── NoActiveSessionError                         manager has no current session
     └── RemoteError                                  push / fetch / sync failed
 """
@@ -64,6 +65,10 @@ class CorruptSessionError(SessionsGitError):
         self.session_id = session_id
         self.reason = reason
         super().__init__(f"session {session_id!r} is damaged: {reason}")
+
+
+class StoreError(SessionsGitError):
+    """A store that cannot be opened or created (not a repository, unwritable path, ...)."""
 
 
 class NoActiveSessionError(SessionsGitError):

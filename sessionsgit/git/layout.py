@@ -1,0 +1,129 @@
+"""The tree of one save: ``session.json`` plus ``messages/<chunk>/<index>.json``, one pretty-printed
+blob per message, CHUNK messages per subtree, so a save rewrites O(CHUNK + n/CHUNK) tree entries
+instead of O(n) and ``git diff`` of a save shows only the messages that changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pygit2
+
+CHUNK = 128
+MESSAGES_DIR = "messages"
+SESSION_FILE = "session.json"
+BLOB = pygit2.GIT_FILEMODE_BLOB
+TREE = pygit2.GIT_FILEMODE_TREE
+
+
+def chunk_name(chunk: int) -> str:
+    return f"{chunk:04d}"
+
+
+def message_name(index: int) -> str:
+    return f"{index:06d}.json"
+
+
+@dataclass
+class TreeState:
+    """The object ids that make up one save's tree, kept so the next save can reuse them."""
+
+    blobs: list[pygit2.Oid] = field(default_factory=list)
+    chunks: list[pygit2.Oid] = field(default_factory=list)
+    messages_tree: pygit2.Oid | None = None
+    session_blob: pygit2.Oid | None = None
+    root: pygit2.Oid | None = None
+
+
+class LayoutError(Exception):
+    """A tree that does not have the sessionsgit layout."""
+
+
+def _index_of(name: str) -> int:
+    stem = name[:-5] if name.endswith(".json") else None
+    if stem is None or not stem.isdigit():
+        raise LayoutError(f"unexpected entry {name!r} in {MESSAGES_DIR}/")
+    return int(stem)
+
+
+def read_state(repo: pygit2.Repository, root_id: pygit2.Oid) -> TreeState:
+    """Read the message blob ids of a save (in order) without reading any message."""
+    root = repo[root_id]
+    state = TreeState(root=root_id)
+    try:
+        state.session_blob = root[SESSION_FILE].id
+    except KeyError:
+        state.session_blob = None
+    try:
+        messages_entry = root[MESSAGES_DIR]
+    except KeyError:
+        return state
+    if messages_entry.type != pygit2.enums.ObjectType.TREE:
+        raise LayoutError(f"{MESSAGES_DIR} is not a directory")
+    state.messages_tree = messages_entry.id
+    chunks = sorted(repo[messages_entry.id], key=lambda e: int(e.name) if e.name.isdigit() else -1)
+    for expected, chunk_entry in enumerate(chunks):
+        if chunk_entry.name != chunk_name(expected) or chunk_entry.type != pygit2.enums.ObjectType.TREE:
+            raise LayoutError(f"unexpected chunk {chunk_entry.name!r} in {MESSAGES_DIR}/")
+        state.chunks.append(chunk_entry.id)
+        entries = sorted(repo[chunk_entry.id], key=lambda e: _index_of(e.name))
+        for entry in entries:
+            if _index_of(entry.name) != len(state.blobs):
+                raise LayoutError(f"message {entry.name!r} is out of sequence")
+            state.blobs.append(entry.id)
+    return state
+
+
+def write_chunk(repo: pygit2.Repository, chunk: int, blobs: list[pygit2.Oid]) -> pygit2.Oid:
+    builder = repo.TreeBuilder()
+    start = chunk * CHUNK
+    for offset, blob in enumerate(blobs[start:start + CHUNK]):
+        builder.insert(message_name(start + offset), blob, BLOB)
+    return builder.write()
+
+
+def first_difference(old: list[pygit2.Oid], new: list[pygit2.Oid]) -> int:
+    """The first index at which two blob lists differ (or where the shorter one ends)."""
+    limit = min(len(old), len(new))
+    for index in range(limit):
+        if old[index] != new[index]:
+            return index
+    return limit
+
+
+def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: pygit2.Oid,
+                previous: TreeState | None = None, unchanged_below: int = 0) -> TreeState:
+    """Write the trees for ``blobs``, reusing every chunk of ``previous`` that lies wholly below
+    ``unchanged_below`` (the first message whose blob differs) and has the same length."""
+    state = TreeState(blobs=list(blobs), session_blob=session_blob)
+    old_count = len(previous.blobs) if previous else 0
+    old_chunks = previous.chunks if previous else []
+    for chunk in range((len(blobs) + CHUNK - 1) // CHUNK):
+        lo = chunk * CHUNK
+        hi = min(lo + CHUNK, len(blobs))
+        reusable = (chunk < len(old_chunks) and hi <= unchanged_below
+                    and min(lo + CHUNK, old_count) == hi)
+        state.chunks.append(old_chunks[chunk] if reusable else write_chunk(repo, chunk, blobs))
+    if previous is not None and previous.messages_tree is not None and state.chunks == old_chunks:
+        state.messages_tree = previous.messages_tree
+    else:
+        builder = repo.TreeBuilder()
+        for chunk, chunk_id in enumerate(state.chunks):
+            builder.insert(chunk_name(chunk), chunk_id, TREE)
+        state.messages_tree = builder.write()
+    if previous is not None and previous.root is not None and \
+            state.messages_tree == previous.messages_tree and session_blob == previous.session_blob:
+        state.root = previous.root
+        return state
+    root = repo.TreeBuilder()
+    if state.chunks:  # an empty transcript has no messages/ directory at all
+        root.insert(MESSAGES_DIR, state.messages_tree, TREE)
+    root.insert(SESSION_FILE, session_blob, BLOB)
+    state.root = root.write()
+    return state
+
+
+def truncated(repo: pygit2.Repository, state: TreeState, keep: int,
+              session_blob: pygit2.Oid) -> TreeState:
+    """The state of the first ``keep`` messages of ``state`` (a fork point), sharing every
+    whole chunk with it."""
+    return write_state(repo, state.blobs[:keep], session_blob, state, keep)

@@ -1,0 +1,631 @@
+"""GitSessionStore: every session a branch ``refs/heads/sessions/<id>``, every save a commit.
+
+A save writes only what changed (one blob per new or edited message, the chunk tree holding it,
+the small trees above, the commit), so it costs the same at message 5,000 as at message 10.
+Forks are branches whose first commit has the fork point as parent, sharing every object.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import pygit2
+
+from ..codec import as_message_list, dumps_exact, encode_message, encode_metadata
+from ..errors import (
+    CorruptSessionError,
+    InvalidRevisionError,
+    SessionConflictError,
+    SessionNotFoundError,
+    StoreError,
+)
+from ..git import commitmeta, layout, packing
+from ..git.identity import signatures
+from ..git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if
+from ..ids import new_session_id, validate_session_id
+from ..metadata import (
+    Message,
+    SessionMetadata,
+    StoredSession,
+    fork_metadata,
+    merge_metadata,
+    now_iso,
+    sort_newest_first,
+)
+from .base import ForkPoint, SessionStore, fork_slice, last_message_id
+
+SESSION_PREFIX = "refs/heads/sessions/"
+TRASH_PREFIX = "refs/sessions-trash/"
+#: Metadata that rarely changes, mirrored into ``session.json`` in the tree for people browsing it.
+_TREE_FIELDS = ("created_at", "provider", "model", "parent_id", "fork_message_id", "detached",
+                "is_checkpoint", "checkpoint_state", "extra")
+
+
+def session_ref(session_id: str) -> str:
+    """The branch that holds a session."""
+    return SESSION_PREFIX + session_id
+
+
+@dataclass(frozen=True)
+class SaveRecord:
+    """One save in a session's history."""
+
+    commit: str
+    time: str
+    message_count: int
+    label: str | None
+    subject: str
+
+
+@dataclass(frozen=True)
+class DeletedSession:
+    """A deleted session kept recoverable under ``refs/sessions-trash/<id>/<stamp>``."""
+
+    id: str
+    ref: str
+    deleted_at: str
+    metadata: SessionMetadata
+
+
+@dataclass
+class _Snapshot:
+    """What this store instance last saw of a session: the head it will compare-and-swap from,
+    the object ids of its tree, and (when known) exact copies of its messages."""
+
+    head: pygit2.Oid
+    tree: layout.TreeState
+    metadata: SessionMetadata
+    values: list[Message] | None
+
+
+class GitSessionStore(SessionStore):
+    """Sessions in a Git repository (bare by default when created; an existing non-bare
+    repository works too, its working tree and HEAD untouched)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, bare: bool = True,
+                 durable: bool = False, auto_pack: bool = True,
+                 pack_threshold: int = packing.LOOSE_OBJECT_THRESHOLD) -> None:
+        self.path = Path(path)
+        self.durable = durable
+        self.auto_pack = auto_pack
+        self.pack_threshold = pack_threshold
+        self.repo = _open_repository(self.path, create=create, bare=bare)
+        self.last_damaged: list[tuple[str, str]] = []
+        self._lock = threading.RLock()
+        self._snapshots: dict[str, _Snapshot] = {}
+        self._metadata_by_commit: dict[pygit2.Oid, SessionMetadata] = {}
+        self._loose_estimate = _estimate_loose_objects(self.repo)
+
+    # ---- reading --------------------------------------------------------------------------
+    def list(self) -> list[SessionMetadata]:
+        """Every live session, newest first, read from head commits alone. Damaged sessions are
+        left out and reported in ``last_damaged`` as (id, reason)."""
+        with self._lock:
+            sessions: list[SessionMetadata] = []
+            damaged: list[tuple[str, str]] = []
+            for session_id, target in self._refs(SESSION_PREFIX):
+                try:
+                    metadata = self._metadata_at(session_id, target)
+                except CorruptSessionError as exc:
+                    damaged.append((session_id, exc.reason))
+                    continue
+                sessions.append(_copy_metadata(metadata))
+            self.last_damaged = damaged
+            return sort_newest_first(sessions)
+
+    def damaged(self) -> list[tuple[str, str]]:
+        """Sessions that exist but cannot be read, as (id, reason)."""
+        self.list()
+        return list(self.last_damaged)
+
+    def load(self, session_id: str, at: str | None = None) -> StoredSession | None:
+        """The session's whole transcript (a fork's includes what it inherited), or the save
+        named by ``at`` (a commit-ish in the session's history)."""
+        validate_session_id(session_id)
+        with self._lock:
+            head = self._head(session_id)
+            if head is None:
+                return None
+            commit_id = head if at is None else self._resolve_in_history(session_id, head, at)
+            metadata = self._metadata_at(session_id, commit_id)
+            tree = self._tree_state(session_id, commit_id)
+            messages = self._read_messages(session_id, tree.blobs)
+            if at is None:
+                self._snapshots[session_id] = _Snapshot(head, tree, metadata, None)
+            return StoredSession(_copy_metadata(metadata), messages)
+
+    def exists(self, session_id: str) -> bool:
+        validate_session_id(session_id)
+        with self._lock:
+            return self._head(session_id) is not None
+
+    def history(self, session_id: str) -> list[SaveRecord]:
+        """The saves of a session along first parents, newest first (a fork's includes the
+        saves it inherited)."""
+        validate_session_id(session_id)
+        with self._lock:
+            head = self._head(session_id)
+            if head is None:
+                raise SessionNotFoundError(session_id)
+            records = []
+            walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL)
+            walker.simplify_first_parent()
+            for commit in walker:
+                data = commitmeta.parse(commit.raw_message) or {}
+                records.append(SaveRecord(
+                    commit=str(commit.id),
+                    time=data.get("updated_at") or _commit_time(commit),
+                    message_count=int(data.get("message_count") or 0),
+                    label=data.get("label"),
+                    subject=commitmeta.subject_of(commit.message)))
+            return records
+
+    # ---- writing --------------------------------------------------------------------------
+    def save(self, session_id: str, messages: Sequence[Message],
+             metadata: Mapping[str, Any] | SessionMetadata | None = None) -> SessionMetadata:
+        """Commit exactly ``messages`` as the session's new head, writing only what changed.
+        Raises ``SessionConflictError`` when another writer moved the session since this store
+        last loaded or saved it."""
+        validate_session_id(session_id)
+        items = as_message_list(messages)
+        with self._lock:
+            snapshot = self._expected_snapshot(session_id)
+            old_values = self._values(session_id, snapshot)
+            old_blobs = snapshot.tree.blobs if snapshot else []
+            blobs: list[pygit2.Oid | None] = []
+            values: list[Message] = []
+            pending: list[tuple[int, bytes]] = []
+            for index, message in enumerate(items):
+                if index < len(old_values) and _same(message, old_values[index]):
+                    blobs.append(old_blobs[index])
+                    values.append(old_values[index])
+                else:
+                    data, parsed = encode_message(message, index)
+                    blobs.append(None)
+                    values.append(parsed)
+                    pending.append((index, data))
+            merged = merge_metadata(session_id, snapshot.metadata if snapshot else None,
+                                    len(items), metadata)
+            encode_metadata(merged)
+            # Everything is validated: only now are objects written.
+            written: list[pygit2.Oid] = []
+            for index, data in pending:
+                blobs[index] = self.repo.create_blob(data)
+                written.append(blobs[index])
+            final_blobs = [blob for blob in blobs if blob is not None]
+            commit, tree = self._commit_tree(
+                session_id, snapshot, final_blobs, merged, commitmeta.save_subject(values),
+                written, unchanged_below=layout.first_difference(old_blobs, final_blobs))
+            self._snapshots[session_id] = _Snapshot(commit, tree, merged, values)
+            return _copy_metadata(merged)
+
+    def rename(self, session_id: str, label: str | None) -> SessionMetadata:
+        """A new commit with the same tree and the new label, so the history shows the rename."""
+        validate_session_id(session_id)
+        with self._lock:
+            snapshot = self._expected_snapshot(session_id)
+            if snapshot is None:
+                raise SessionNotFoundError(session_id)
+            merged = merge_metadata(session_id, snapshot.metadata, len(snapshot.tree.blobs),
+                                    {"label": label})
+            encode_metadata(merged)
+            subject = f"rename: {label}" if label else "rename: (no label)"
+            commit = self._commit(session_id, snapshot.head, snapshot.tree.root, merged, subject, [])
+            self._snapshots[session_id] = _Snapshot(commit, snapshot.tree, merged, snapshot.values)
+            return _copy_metadata(merged)
+
+    def delete(self, session_id: str) -> bool:
+        """Remove the session's branch, keeping its head under ``refs/sessions-trash/`` so
+        ``restore()`` can bring it back (every deleted version, until ``purge()``)."""
+        validate_session_id(session_id)
+        with self._lock:
+            self._snapshots.pop(session_id, None)
+            head = self._head(session_id)
+            if head is None:
+                return False
+            trash = f"{TRASH_PREFIX}{session_id}/{_stamp()}"
+            try:
+                compare_and_swap(self.repo, trash, head, None, "sessionsgit: delete")
+                delete_if(self.repo, session_ref(session_id), head)
+            except (RefMoved, RefLocked) as exc:
+                self._drop_ref(trash)
+                raise SessionConflictError(session_id, f"session {session_id!r} changed while "
+                                                       f"being deleted: {exc}") from None
+            return True
+
+    def restore(self, session_id: str, ref: str | None = None) -> SessionMetadata:
+        """Bring back the most recently deleted version of a session (or the trash ``ref``
+        given). Fails with ``SessionConflictError`` if a live session has that id."""
+        validate_session_id(session_id)
+        with self._lock:
+            versions = [d for d in self.list_deleted() if d.id == session_id]
+            if ref is not None:
+                versions = [d for d in versions if d.ref == ref]
+            if not versions:
+                raise SessionNotFoundError(session_id, f"no deleted session {session_id!r} to restore")
+            chosen = versions[0]
+            target = current_target(self.repo, chosen.ref)
+            try:
+                compare_and_swap(self.repo, session_ref(session_id), target, None,
+                                 "sessionsgit: restore")
+            except RefMoved:
+                raise SessionConflictError(
+                    session_id, f"a live session {session_id!r} exists; delete or rename it "
+                                "before restoring") from None
+            self._drop_ref(chosen.ref)
+            return self._copy(self._metadata_at(session_id, target))
+
+    def list_deleted(self) -> list[DeletedSession]:
+        """Deleted sessions still recoverable, newest deletion first."""
+        with self._lock:
+            found = []
+            for name, target in self._refs(TRASH_PREFIX):
+                session_id, _, stamp = name.rpartition("/")
+                try:
+                    metadata = self._metadata_at(session_id, target)
+                except CorruptSessionError:
+                    continue
+                found.append(DeletedSession(session_id, TRASH_PREFIX + name,
+                                            _stamp_to_iso(stamp), _copy_metadata(metadata)))
+            found.sort(key=lambda d: d.ref.rpartition("/")[2], reverse=True)
+            return found
+
+    def purge(self, session_id: str | None = None) -> int:
+        """Forget deleted sessions for good (all, or one id's versions); run ``gc()`` after to
+        reclaim space. Returns how many deleted versions were dropped."""
+        if session_id is not None:
+            validate_session_id(session_id)
+        with self._lock:
+            dropped = 0
+            for deleted in self.list_deleted():
+                if session_id is None or deleted.id == session_id:
+                    self._drop_ref(deleted.ref)
+                    dropped += 1
+            return dropped
+
+    def fork(self, parent_id: str, new_id: str | None = None, *, at: ForkPoint = None,
+             detached: bool = False, metadata: Mapping[str, Any] | None = None) -> str:
+        """A new branch whose first commit has the fork point as parent and shares every
+        object with it. ``at`` is a message count, a message id, or a commit-ish in the
+        parent's history (a message id wins)."""
+        validate_session_id(parent_id)
+        child_id = validate_session_id(new_id) if new_id is not None else new_session_id()
+        with self._lock:
+            parent_head = self._head(parent_id)
+            if parent_head is None:
+                raise SessionNotFoundError(parent_id)
+            if self._head(child_id) is not None:
+                raise SessionConflictError(child_id, f"session {child_id!r} already exists")
+            parent_meta = self._metadata_at(parent_id, parent_head)
+            parent_tree = self._tree_state(parent_id, parent_head)
+            fork_commit, fork_tree, keep, values = self._fork_point(
+                parent_id, parent_head, parent_tree, at)
+            if detached:
+                keep, fork_commit, fork_tree, values = 0, None, layout.TreeState(), []
+            inherited_last = self._message_id_at(parent_id, fork_tree.blobs, keep)
+            given = fork_metadata(parent_meta, child_id, detached=detached,
+                                  fork_message_id=None if detached else inherited_last,
+                                  given=metadata)
+            merged = merge_metadata(child_id, None, keep, given)
+            encode_metadata(merged)
+            kept_blobs = fork_tree.blobs[:keep]
+            snapshot = _Snapshot(fork_commit, fork_tree, parent_meta, None) if fork_commit else None
+            subject = (f"fork of {parent_id} (detached)" if detached
+                       else f"fork of {parent_id} at {keep} messages")
+            commit, tree = self._commit_tree(child_id, snapshot, kept_blobs, merged, subject, [],
+                                             unchanged_below=keep, expected=None)
+            self._snapshots[child_id] = _Snapshot(
+                commit, tree, merged, values[:keep] if values is not None else None)
+            return child_id
+
+    def gc(self, *, merge_packs: bool = True) -> dict[str, int]:
+        """Pack loose objects and refs now (saves also do this automatically past a threshold)."""
+        with self._lock:
+            result = packing.maintain(self.repo, merge_packs=merge_packs)
+            self._loose_estimate = 0
+            return result
+
+    def close(self) -> None:
+        with self._lock:
+            self._snapshots.clear()
+            self._metadata_by_commit.clear()
+            self.repo.free()
+
+    # ---- internals: commits ----------------------------------------------------------------
+    def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: list[pygit2.Oid],
+                     metadata: SessionMetadata, subject: str, written: list[pygit2.Oid], *,
+                     unchanged_below: int,
+                     expected: Any = ...) -> tuple[pygit2.Oid, layout.TreeState]:
+        """Write the trees for ``blobs`` and commit them onto the session's branch."""
+        session_blob = self.repo.create_blob(_tree_metadata(metadata))
+        tree = layout.write_state(self.repo, blobs, session_blob,
+                                  snapshot.tree if snapshot else None, unchanged_below)
+        written += [session_blob, tree.root, tree.messages_tree, *tree.chunks]
+        parent = snapshot.head if snapshot else None
+        commit = self._commit(session_id, parent, tree.root, metadata, subject, written,
+                              expected=parent if expected is ... else expected)
+        return commit, tree
+
+    def _commit(self, session_id: str, parent: pygit2.Oid | None, root: pygit2.Oid,
+                metadata: SessionMetadata, subject: str, written: list[pygit2.Oid], *,
+                expected: Any = ...) -> pygit2.Oid:
+        """Create a commit and move the branch to it by compare-and-swap from ``expected``
+        (the parent, unless a fork says the branch must not exist yet)."""
+        author, committer = signatures(self.repo)
+        message = commitmeta.compose(subject, metadata)
+        commit = self.repo.create_commit(None, author, committer, message, root,
+                                         [parent] if parent is not None else [])
+        written.append(commit)
+        if self.durable:
+            _fsync_objects(self.repo, written)
+        old = parent if expected is ... else expected
+        try:
+            compare_and_swap(self.repo, session_ref(session_id), commit, old, "sessionsgit: save")
+        except RefMoved:
+            raise SessionConflictError(session_id) from None
+        except RefLocked as exc:
+            raise SessionConflictError(
+                session_id, f"session {session_id!r} is locked by another writer: {exc}") from None
+        if self.durable:
+            _fsync_path(Path(self.repo.path) / session_ref(session_id))
+        metadata.head = str(commit)
+        self._metadata_by_commit[commit] = _copy_metadata(metadata)
+        self._after_write(len(written))
+        return commit
+
+    def _after_write(self, objects: int) -> None:
+        self._loose_estimate += objects
+        if self.auto_pack and self._loose_estimate >= self.pack_threshold:
+            packing.maintain(self.repo)
+            self._loose_estimate = 0
+
+    # ---- internals: reading ----------------------------------------------------------------
+    def _refs(self, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
+        """(name below prefix, target) of every direct ref under ``prefix``."""
+        for ref in self.repo.references.iterator():
+            name = ref.name
+            if name.startswith(prefix) and ref.type == pygit2.enums.ReferenceType.DIRECT:
+                yield name[len(prefix):], ref.target
+
+    def _head(self, session_id: str) -> pygit2.Oid | None:
+        try:
+            return current_target(self.repo, session_ref(session_id))
+        except (pygit2.GitError, ValueError) as exc:
+            raise CorruptSessionError(session_id, f"unreadable ref: {exc}") from None
+
+    def _expected_snapshot(self, session_id: str) -> _Snapshot | None:
+        """What a write to the session must start from: this instance's last view of it, which
+        must still be the branch head; or the current head for a session it never touched."""
+        head = self._head(session_id)
+        snapshot = self._snapshots.get(session_id)
+        if snapshot is not None:
+            if snapshot.head != head:
+                raise SessionConflictError(
+                    session_id, f"session {session_id!r} was changed by another writer since "
+                                "this store last read it; load it again")
+            return snapshot
+        if head is None:
+            return None
+        snapshot = _Snapshot(head, self._tree_state(session_id, head),
+                             self._metadata_at(session_id, head), None)
+        self._snapshots[session_id] = snapshot
+        return snapshot
+
+    def _metadata_at(self, session_id: str, commit_id: pygit2.Oid) -> SessionMetadata:
+        cached = self._metadata_by_commit.get(commit_id)
+        if cached is not None and cached.id == session_id:
+            return cached
+        try:
+            object_type, raw = self.repo.odb.read(commit_id)
+        except (KeyError, pygit2.GitError, ValueError) as exc:
+            raise CorruptSessionError(session_id, f"missing commit {commit_id}: {exc}") from None
+        if object_type != pygit2.enums.ObjectType.COMMIT:
+            raise CorruptSessionError(session_id, f"{commit_id} is not a commit")
+        data = commitmeta.parse(raw)
+        if data is None:
+            raise CorruptSessionError(session_id, f"commit {commit_id} carries no sessionsgit "
+                                                  "metadata (made by hand?)")
+        data.pop("id", None)
+        try:
+            metadata = SessionMetadata.from_dict(data, session_id=session_id, head=str(commit_id))
+        except (TypeError, ValueError) as exc:
+            raise CorruptSessionError(session_id, f"bad metadata in {commit_id}: {exc}") from None
+        self._metadata_by_commit[commit_id] = metadata
+        return metadata
+
+    def _tree_state(self, session_id: str, commit_id: pygit2.Oid) -> layout.TreeState:
+        try:
+            commit = self.repo[commit_id]
+            return layout.read_state(self.repo, commit.tree_id)
+        except (KeyError, pygit2.GitError, ValueError, layout.LayoutError) as exc:
+            raise CorruptSessionError(session_id, f"unreadable tree at {commit_id}: {exc}") from None
+
+    def _read_messages(self, session_id: str, blobs: list[pygit2.Oid]) -> list[Message]:
+        """Every message blob, parsed in one JSON pass."""
+        read = self.repo.odb.read
+        try:
+            texts = [read(blob)[1] for blob in blobs]
+        except (KeyError, pygit2.GitError, ValueError) as exc:
+            raise CorruptSessionError(session_id, f"missing message object: {exc}") from None
+        try:
+            messages = json.loads(b"[" + b",".join(texts) + b"]")
+        except ValueError as exc:
+            raise CorruptSessionError(session_id, f"a message is not valid JSON: {exc}") from None
+        if not all(isinstance(m, dict) for m in messages):
+            raise CorruptSessionError(session_id, "a stored message is not a JSON object")
+        return messages
+
+    def _values(self, session_id: str, snapshot: _Snapshot | None) -> list[Message]:
+        """Exact copies of the stored messages, read once per snapshot when not yet known."""
+        if snapshot is None:
+            return []
+        if snapshot.values is None:
+            snapshot.values = self._read_messages(session_id, snapshot.tree.blobs)
+        return snapshot.values
+
+    def _resolve_in_history(self, session_id: str, head: pygit2.Oid, rev: str) -> pygit2.Oid:
+        """A commit-ish that must name a save in the session's history."""
+        if not isinstance(rev, str) or not rev:
+            raise InvalidRevisionError(f"revision must be a non-empty string, not {rev!r}")
+        try:
+            target = self.repo.revparse_single(rev).peel(pygit2.Commit).id
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+            raise InvalidRevisionError(f"{rev!r} is not a revision of {session_id!r}: {exc}") from None
+        if target != head and not self.repo.descendant_of(head, target):
+            raise InvalidRevisionError(f"{rev!r} is not in the history of session {session_id!r}")
+        return target
+
+    def _fork_point(self, parent_id: str, head: pygit2.Oid, tree: layout.TreeState,
+                    at: ForkPoint) -> tuple[pygit2.Oid, layout.TreeState, int, list[Message] | None]:
+        """(fork-point commit, its tree, messages kept, their values when known)."""
+        snapshot = self._snapshots.get(parent_id)
+        values = snapshot.values if snapshot is not None and snapshot.head == head else None
+        if at is None:
+            return head, tree, len(tree.blobs), values
+        if isinstance(at, str):
+            messages = values if values is not None else self._read_messages(parent_id, tree.blobs)
+            keep = fork_slice(messages, at)
+            if keep is None:
+                commit_id = self._resolve_in_history(parent_id, head, at)
+                fork_tree = self._tree_state(parent_id, commit_id)
+                return commit_id, fork_tree, len(fork_tree.blobs), None
+            values = messages
+        else:
+            keep = fork_slice(range(len(tree.blobs)), at)  # type: ignore[arg-type]
+        return self._earliest_save_with(parent_id, head, tree, keep), tree, keep, values
+
+    def _earliest_save_with(self, session_id: str, head: pygit2.Oid, tree: layout.TreeState,
+                            keep: int) -> pygit2.Oid:
+        """The save in the parent's history whose transcript is exactly its first ``keep``
+        messages, so ``git merge-base`` finds the real fork point; else the head."""
+        if keep == len(tree.blobs):
+            return head
+        commit = self.repo[head]
+        while commit.parents:
+            commit = commit.parents[0]
+            data = commitmeta.parse(commit.raw_message) or {}
+            count = data.get("message_count")
+            if not isinstance(count, int) or count < keep:
+                break
+            if count == keep:
+                try:
+                    earlier = self._tree_state(session_id, commit.id)
+                except CorruptSessionError:
+                    break
+                if earlier.blobs == tree.blobs[:keep]:
+                    return commit.id
+                break
+        return head
+
+    def _message_id_at(self, session_id: str, blobs: list[pygit2.Oid], keep: int) -> str | None:
+        if keep == 0:
+            return None
+        return last_message_id(self._read_messages(session_id, [blobs[keep - 1]]))
+
+    def _drop_ref(self, name: str) -> None:
+        try:
+            ref = self.repo.references.get(name)
+            if ref is not None:
+                ref.delete()
+        except (KeyError, pygit2.GitError, OSError):
+            pass
+
+    def _copy(self, metadata: SessionMetadata) -> SessionMetadata:
+        return _copy_metadata(metadata)
+
+
+# ---- module helpers ---------------------------------------------------------------------
+def _open_repository(path: Path, *, create: bool, bare: bool) -> pygit2.Repository:
+    try:
+        return pygit2.Repository(str(path), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+    except (pygit2.GitError, KeyError):
+        pass
+    if not create:
+        raise StoreError(f"no Git repository at {path}")
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        raise StoreError(f"{path} is a non-empty directory that is not a Git repository")
+    try:
+        return pygit2.init_repository(str(path), bare=bare)
+    except (pygit2.GitError, OSError) as exc:
+        raise StoreError(f"cannot create a Git repository at {path}: {exc}") from None
+
+
+def _same(message: Any, stored: Message) -> bool:
+    """Whether a caller's message equals the stored copy (by value, so in-place edits count)."""
+    try:
+        return type(message) is dict and message == stored
+    except RecursionError:
+        return False
+
+
+def _copy_metadata(metadata: SessionMetadata) -> SessionMetadata:
+    return replace(metadata, extra=copy.deepcopy(metadata.extra),
+                   checkpoint_state=copy.deepcopy(metadata.checkpoint_state))
+
+
+def _tree_metadata(metadata: SessionMetadata) -> bytes:
+    data = {"id": metadata.id, **{key: getattr(metadata, key) for key in _TREE_FIELDS}}
+    return (dumps_exact(data, indent=2, what="metadata")[0] + "\n").encode("utf-8")
+
+
+def _commit_time(commit: pygit2.Commit) -> str:
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(commit.commit_time, timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _stamp() -> str:
+    """A sortable, unique-enough name for a deleted version: UTC time in microseconds."""
+    return now_iso().replace("-", "").replace(":", "").replace(".", "")
+
+
+def _stamp_to_iso(stamp: str) -> str:
+    if len(stamp) >= 22 and stamp[8] == "T":
+        return (f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:"
+                f"{stamp[13:15]}.{stamp[15:21]}Z")
+    return stamp
+
+
+def _estimate_loose_objects(repo: pygit2.Repository) -> int:
+    """Loose objects in the repository, estimated from one fan-out directory (as git does)."""
+    try:
+        return len(os.listdir(Path(repo.path) / "objects" / "17")) * 256
+    except OSError:
+        return 0
+
+
+def _fsync_path(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_objects(repo: pygit2.Repository, oids: list[pygit2.Oid]) -> None:
+    """Flush the loose files of freshly written objects (and their directories) to disk."""
+    objects = Path(repo.path) / "objects"
+    directories = set()
+    for oid in oids:
+        if oid is None:
+            continue
+        hexid = str(oid)
+        path = objects / hexid[:2] / hexid[2:]
+        if path.exists():
+            _fsync_path(path)
+            directories.add(path.parent)
+    for directory in directories:
+        _fsync_path(directory)
+
+
