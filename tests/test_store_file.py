@@ -1,0 +1,330 @@
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from sessionsgit import CorruptSessionError, InvalidSessionIdError, SerializationError
+from sessionsgit.stores.file import FileSessionStore
+
+from .store_contract import StoreContract, msg, transcript
+
+
+class TestFileStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        return FileSessionStore(tmp_path / "sessions")
+
+    @pytest.fixture
+    def reopen(self, tmp_path):
+        return lambda: FileSessionStore(tmp_path / "sessions")
+
+
+@pytest.fixture
+def root(tmp_path):
+    return tmp_path / "sessions"
+
+
+@pytest.fixture
+def store(root):
+    return FileSessionStore(root)
+
+
+def write_json(path, data):
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+def read_json(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# ---- layout ---------------------------------------------------------------------------------
+def test_creates_directory_with_parents(tmp_path):
+    FileSessionStore(tmp_path / "a" / "b" / "c")
+    assert (tmp_path / "a" / "b" / "c").is_dir()
+
+
+def test_on_disk_shape(store, root):
+    store.save("s1", transcript(2), {"label": "hi", "provider": "p", "custom": 1})
+    data = read_json(root / "s1.json")
+    assert list(data) == ["metadata", "messages"]
+    assert data["messages"] == transcript(2)
+    meta = data["metadata"]
+    assert "id" not in meta and "head" not in meta
+    assert meta["transcript"] == "full"
+    assert (meta["label"], meta["provider"], meta["message_count"]) == ("hi", "p", 2)
+    assert meta["extra"] == {"custom": 1}
+    for key in ("created_at", "updated_at", "parent_id", "fork_message_id", "detached",
+                "is_checkpoint", "checkpoint_state"):
+        assert key in meta
+    loaded = store.load("s1").metadata
+    assert "transcript" not in loaded.extra
+    assert "transcript" not in store.list()[0].extra
+
+
+def test_fork_index_is_a_hard_link_to_current_content(store, root):
+    store.save("p", transcript(2))
+    store.fork("p", "c")
+    link = root / "p-forks" / "c.json"
+    assert os.stat(link).st_ino == os.stat(root / "c.json").st_ino
+    store.save("c", transcript(3))  # os.replace gives c.json a new inode
+    assert os.stat(link).st_ino == os.stat(root / "c.json").st_ino
+    assert read_json(link)["messages"] == transcript(3)
+
+
+def test_link_failure_is_tolerated(store, root, monkeypatch):
+    store.save("p", transcript(1))
+
+    def no_links(*args, **kwargs):
+        raise OSError("cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    store.fork("p", "c")
+    assert store.load("c").messages == transcript(1)
+    assert not (root / "p-forks" / "c.json").exists()
+
+
+def test_changing_parent_moves_the_index_link(store, root):
+    store.save("p1", transcript(1))
+    store.save("p2", transcript(1))
+    store.fork("p1", "c")
+    store.save("c", transcript(1), {"parent_id": "p2"})
+    assert not (root / "p1-forks" / "c.json").exists()
+    assert (root / "p2-forks" / "c.json").exists()
+
+
+def test_unsafe_parent_id_never_touches_paths_outside(tmp_path, store, root):
+    store.save("c", transcript(1), {"parent_id": "../../evil"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sessions"]
+    assert sorted(p.name for p in root.iterdir()) == [".sessions.lock", "c.json"]
+
+
+def test_delete_removes_index_link_but_not_children(store, root):
+    store.save("p", transcript(2))
+    store.fork("p", "c")
+    store.fork("c", "g")
+    assert store.delete("c") is True
+    assert not (root / "c.json").exists()
+    assert not (root / "p-forks" / "c.json").exists()
+    assert (root / "c-forks" / "g.json").exists()  # g still exists, so its index entry stays
+    assert store.load("g").messages == transcript(2)  # a full transcript needs no parent
+    assert store.delete("g") is True
+    assert not (root / "c-forks").exists()  # emptied, and its owner is gone
+    assert list((root / "p-forks").iterdir()) == []
+    assert sorted(m.id for m in store.list()) == ["p"]
+
+
+def test_list_skips_temp_lock_index_and_other_files(store, root):
+    store.save("p", transcript(1))
+    store.fork("p", "c")
+    (root / ".c.json.abc123.tmp").write_text("{partial")
+    (root / "notes.txt").write_text("hello")
+    (root / ".hidden.json").write_text("{}")
+    (root / "dir.json").mkdir()
+    assert sorted(m.id for m in store.list()) == ["c", "p"]
+    assert store.last_damaged == []
+
+
+# ---- files written by the npm package ------------------------------------------------------
+def npm_meta(**fields):
+    meta = {"created_at": "2024-01-01T00:00:00.000Z", "updated_at": "2024-01-01T00:00:00.000Z"}
+    meta.update(fields)
+    return meta
+
+
+@pytest.fixture
+def npm_dir(root):
+    root.mkdir(parents=True, exist_ok=True)
+    parent = [msg("user", "hello", "a1"), msg("assistant", "hi", "a2"), msg("user", "more", "a3")]
+    write_json(root / "p.json", {"metadata": npm_meta(message_count=3, label="parent",
+                                                      provider="anthropic"),
+                                 "messages": parent})
+    write_json(root / "f.json", {"metadata": npm_meta(message_count=1, parent_id="p",
+                                                      fork_message_id="a2", detached=False),
+                                 "messages": [msg("user", "fork says", "f1")]})
+    write_json(root / "d.json", {"metadata": npm_meta(message_count=1, parent_id="p",
+                                                      detached=True),
+                                 "messages": [msg("user", "detached", "d1")]})
+    write_json(root / "all.json", {"metadata": npm_meta(message_count=1, parent_id="p"),
+                                   "messages": [msg("user", "after all", "x1")]})
+    write_json(root / "g.json", {"metadata": npm_meta(message_count=1, parent_id="f",
+                                                      fork_message_id="a2"),
+                                 "messages": [msg("user", "grandchild", "g1")]})
+    os.mkdir(root / "p-forks")
+    os.link(root / "f.json", root / "p-forks" / "f.json")
+    return parent
+
+
+def test_reads_npm_attached_fork_through_its_parent(store, npm_dir):
+    loaded = store.load("f")
+    assert loaded.messages == npm_dir[:2] + [msg("user", "fork says", "f1")]
+    assert loaded.metadata.message_count == 1  # as stored
+    assert loaded.metadata.parent_id == "p" and loaded.metadata.fork_message_id == "a2"
+
+
+def test_reads_npm_detached_fork_alone(store, npm_dir):
+    assert store.load("d").messages == [msg("user", "detached", "d1")]
+
+
+def test_npm_fork_without_fork_message_id_inherits_everything(store, npm_dir):
+    assert store.load("all").messages == npm_dir + [msg("user", "after all", "x1")]
+
+
+def test_npm_fork_of_fork(store, npm_dir):
+    assert [m["id"] for m in store.load("g").messages] == ["a1", "a2", "g1"]
+
+
+def test_npm_directory_lists_as_stored(store, npm_dir):
+    listed = {m.id: m for m in store.list()}
+    assert sorted(listed) == ["all", "d", "f", "g", "p"]
+    assert listed["f"].message_count == 1
+    assert listed["p"].label == "parent" and listed["p"].provider == "anthropic"
+    assert listed["p"].extra == {}
+
+
+def test_resaving_npm_fork_stores_the_whole_transcript(store, root, npm_dir):
+    session = store.load("f")
+    store.save("f", session.messages + [msg("assistant", "reply", "f2")])
+    data = read_json(root / "f.json")
+    assert data["metadata"]["transcript"] == "full"
+    assert [m["id"] for m in data["messages"]] == ["a1", "a2", "f1", "f2"]
+    assert os.stat(root / "p-forks" / "f.json").st_ino == os.stat(root / "f.json").st_ino
+    store.delete("p")
+    assert [m["id"] for m in store.load("f").messages] == ["a1", "a2", "f1", "f2"]
+
+
+def test_full_marker_is_never_resolved_through_parent(store, root, npm_dir):
+    write_json(root / "m.json", {"metadata": npm_meta(parent_id="p", fork_message_id="a2",
+                                                      transcript="full"),
+                                 "messages": [msg("user", "own", "m1")]})
+    assert store.load("m").messages == [msg("user", "own", "m1")]
+
+
+def test_npm_fork_with_missing_parent_or_cycle_is_corrupt(store, root):
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / "orphan.json", {"metadata": npm_meta(parent_id="gone"), "messages": []})
+    write_json(root / "x.json", {"metadata": npm_meta(parent_id="y"), "messages": []})
+    write_json(root / "y.json", {"metadata": npm_meta(parent_id="x"), "messages": []})
+    write_json(root / "bad.json", {"metadata": npm_meta(parent_id="../etc"), "messages": []})
+    with pytest.raises(CorruptSessionError, match="gone"):
+        store.load("orphan")
+    with pytest.raises(CorruptSessionError, match="cycle"):
+        store.load("x")
+    with pytest.raises(CorruptSessionError, match="invalid parent"):
+        store.load("bad")
+    assert sorted(m.id for m in store.list()) == ["bad", "orphan", "x", "y"]
+
+
+def test_npm_fork_point_missing_from_parent_is_corrupt(store, root, npm_dir):
+    write_json(root / "lost.json", {"metadata": npm_meta(parent_id="p", fork_message_id="zz"),
+                                    "messages": []})
+    with pytest.raises(CorruptSessionError, match="zz"):
+        store.load("lost")
+
+
+# ---- atomicity and damage ------------------------------------------------------------------
+def test_failed_serialisation_leaves_file_byte_identical(store, root):
+    store.save("s1", transcript(2), {"label": "before"})
+    before = (root / "s1.json").read_bytes()
+    with pytest.raises(SerializationError):
+        store.save("s1", transcript(2) + [{"x": float("nan")}])
+    with pytest.raises(SerializationError):
+        store.save("s1", transcript(1), {"checkpoint_state": {1: "int key"}})
+    assert (root / "s1.json").read_bytes() == before
+    assert sorted(p.name for p in root.iterdir()) == [".sessions.lock", "s1.json"]
+
+
+def test_crash_before_rename_keeps_old_file_and_no_temp(store, root, monkeypatch):
+    store.save("s1", transcript(2))
+    before = (root / "s1.json").read_bytes()
+
+    def crash(*args):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk on fire"):
+        store.save("s1", transcript(5))
+    assert (root / "s1.json").read_bytes() == before
+    assert sorted(p.name for p in root.iterdir()) == [".sessions.lock", "s1.json"]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"metadata": {}}',
+                                     b'{"metadata": [], "messages": []}',
+                                     b'{"metadata": {}, "messages": [1]}',
+                                     b'{"metadata": {"message_count": "many"}, "messages": []}',
+                                     b"\xff\xfe"])
+def test_corrupt_file_is_reported_not_fatal(store, root, content):
+    store.save("good", transcript(1))
+    (root / "bad.json").write_bytes(content)
+    assert [m.id for m in store.list()] == ["good"]
+    assert [sid for sid, _ in store.last_damaged] == ["bad"]
+    assert [sid for sid, _ in store.damaged()] == ["bad"]
+    with pytest.raises(CorruptSessionError) as info:
+        store.load("bad")
+    assert info.value.session_id == "bad" and info.value.reason
+    with pytest.raises(CorruptSessionError):
+        store.save("bad", transcript(1))  # refuses to overwrite what it cannot read
+    assert (root / "bad.json").read_bytes() == content
+    assert store.delete("bad") is True
+    assert store.damaged() == []
+
+
+@pytest.mark.parametrize("bad_id", ["../x", "../../x", "/tmp/x", "a/../../x", "..", ".x"])
+def test_path_traversal_ids_never_touch_outside(tmp_path, store, bad_id):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for call in (lambda: store.save(bad_id, transcript(1)), lambda: store.load(bad_id),
+                 lambda: store.delete(bad_id), lambda: store.exists(bad_id)):
+        with pytest.raises(InvalidSessionIdError):
+            call()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert list((tmp_path / "sessions").iterdir()) == []
+
+
+def test_exists_is_a_file_check(store, root):
+    store.save("s1", transcript(1))
+    (root / "broken.json").write_text("{")
+    assert store.exists("s1") and store.exists("broken") and not store.exists("s2")
+
+
+# ---- concurrency ---------------------------------------------------------------------------
+def test_threads_saving_different_sessions(root):
+    errors = []
+
+    def worker(n):
+        store = FileSessionStore(root)  # separate instances share the directory lock
+        try:
+            for i in range(20):
+                store.save(f"t{n}", transcript(i + 1), {f"k{i}": i})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = FileSessionStore(root)
+    assert sorted(m.id for m in store.list()) == ["t0", "t1", "t2", "t3"]
+    assert all(len(store.load(f"t{n}").messages) == 20 for n in range(4))
+
+
+WRITER = """
+import sys
+from sessionsgit.stores.file import FileSessionStore
+store = FileSessionStore(sys.argv[1])
+for i in range(25):
+    store.save("shared", [{"role": "user", "content": str(i)}], {f"{sys.argv[2]}{i}": i})
+"""
+
+
+def test_processes_updating_one_session_lose_no_metadata(root):
+    """Read-merge-write under flock: every key each process added must survive."""
+    FileSessionStore(root).save("shared", [])
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), name])
+             for name in ("a", "b")]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    extra = FileSessionStore(root).load("shared").metadata.extra
+    assert sorted(extra) == sorted([f"a{i}" for i in range(25)] + [f"b{i}" for i in range(25)])
