@@ -18,8 +18,16 @@ from .errors import (
     StoreError,
 )
 from .metadata import SessionMetadata, StoredSession
-from .stores import InMemorySessionStore, SessionStore
-from .stores.git import DeletedSession, GitSessionStore, SaveRecord
+from .stores import (
+    FileSessionStore,
+    GitSessionStore,
+    InMemorySessionStore,
+    SessionStore,
+    SQLiteAdapter,
+    SQLSessionAdapter,
+    SQLSessionStore,
+)
+from .stores.git import DeletedSession, SaveRecord
 
 __all__ = [
     "__version__",
@@ -28,6 +36,10 @@ __all__ = [
     "StoredSession",
     "InMemorySessionStore",
     "GitSessionStore",
+    "FileSessionStore",
+    "SQLSessionStore",
+    "SQLSessionAdapter",
+    "SQLiteAdapter",
     "SaveRecord",
     "DeletedSession",
     "StoreError",
