@@ -103,7 +103,9 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
         reusable = (chunk < len(old_chunks) and hi <= unchanged_below
                     and min(lo + CHUNK, old_count) == hi)
         state.chunks.append(old_chunks[chunk] if reusable else write_chunk(repo, chunk, blobs))
-    if previous is not None and previous.messages_tree is not None and state.chunks == old_chunks:
+    if not state.chunks:
+        state.messages_tree = None
+    elif previous is not None and previous.messages_tree is not None and state.chunks == old_chunks:
         state.messages_tree = previous.messages_tree
     else:
         builder = repo.TreeBuilder()
@@ -115,7 +117,7 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
         state.root = previous.root
         return state
     root = repo.TreeBuilder()
-    if state.chunks:  # an empty transcript has no messages/ directory at all
+    if state.messages_tree is not None:  # an empty transcript has no messages/ directory
         root.insert(MESSAGES_DIR, state.messages_tree, TREE)
     root.insert(SESSION_FILE, session_blob, BLOB)
     state.root = root.write()

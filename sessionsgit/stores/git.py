@@ -346,7 +346,9 @@ class GitSessionStore(SessionStore):
         session_blob = self.repo.create_blob(_tree_metadata(metadata))
         tree = layout.write_state(self.repo, blobs, session_blob,
                                   snapshot.tree if snapshot else None, unchanged_below)
-        written += [session_blob, tree.root, tree.messages_tree, *tree.chunks]
+        written += [session_blob, tree.root, *tree.chunks]
+        if tree.messages_tree is not None:
+            written.append(tree.messages_tree)
         parent = snapshot.head if snapshot else None
         commit = self._commit(session_id, parent, tree.root, metadata, subject, written,
                               expected=parent if expected is ... else expected)
