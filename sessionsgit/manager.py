@@ -1,0 +1,300 @@
+"""SessionManager: keeps a conversation in step with any ``SessionStore`` (save, load, fork, label,
+auto-save, child sessions), a port of @simulacra-ai/session's manager.
+
+Events (listeners get one dict, except ``dispose`` which gets no argument):
+
+* ``load`` ``{"id", "messages"}`` and ``save`` ``{"id", "messages"}``: ``messages`` is a tuple of
+  deep copies, never the live transcript.
+* ``lifecycle_error`` ``{"error", "operation", "context"}``: a save or fork the manager ran on its
+  own (auto-save, ``start_new``, a child session) failed. Such failures never raise into the
+  conversation; a listener that raises does, which is how a caller opts into failing loudly.
+* ``dispose``: the manager was closed (once).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any, Callable, Mapping, Sequence
+
+from .conversation import ConversationLike
+from .errors import NoActiveSessionError, SessionNotFoundError
+from .events import EventEmitter
+from .ids import new_session_id
+from .metadata import Message, SessionMetadata
+from .stores.base import ForkPoint, SessionStore
+
+#: Longest label ``auto_slug`` derives from the first user message.
+SLUG_LENGTH = 60
+
+
+def derive_slug(messages: Sequence[Message]) -> str | None:
+    """A label from the first user message's first text: whitespace collapsed, at most
+    ``SLUG_LENGTH`` characters, cut back to a word boundary (a single long word is cut hard)."""
+    first_user = next((m for m in messages
+                       if isinstance(m, dict) and m.get("role") == "user"), None)
+    if first_user is None:
+        return None
+    content = first_user.get("content")
+    if isinstance(content, list):
+        content = next((block["text"] for block in content
+                        if isinstance(block, dict) and block.get("type") == "text"
+                        and isinstance(block.get("text"), str) and block["text"].strip()), None)
+    if not isinstance(content, str):
+        return None
+    text = " ".join(content.split())
+    if len(text) <= SLUG_LENGTH:
+        return text or None
+    boundary = text.rfind(" ", 0, SLUG_LENGTH + 1)  # a space right after the limit is a boundary
+    return text[:boundary] if boundary > 0 else text[:SLUG_LENGTH]
+
+
+def _frozen(messages: Sequence[Message]) -> tuple[Message, ...]:
+    return tuple(copy.deepcopy(list(messages)))
+
+
+class SessionManager:
+    """Binds one conversation to one store: tracks the current session, saves after every
+    ``message_complete`` (``auto_save``), labels a session from its first user message
+    (``auto_slug``), and gives every child conversation its own detached-fork session."""
+
+    def __init__(self, store: SessionStore, conversation: ConversationLike, *,
+                 auto_save: bool = True, auto_slug: bool = True) -> None:
+        self._store = store
+        self._conversation = conversation
+        self._auto_save = auto_save
+        self._auto_slug = auto_slug
+        self._events = EventEmitter()
+        self._lock = threading.RLock()
+        self._session_id: str | None = None
+        self._has_label = False
+        self._pending_label: str | None = None  # from start_new, until a save stores it
+        self._disposed = False
+        self._children: list[tuple[SessionManager, ConversationLike, Callable[[], None]]] = []
+        if auto_save:
+            conversation.on("message_complete", self._on_message_complete)
+        conversation.on("create_child", self._on_create_child)
+        conversation.once("dispose", self.close)
+
+    # ---- state --------------------------------------------------------------------------
+    @property
+    def current_session_id(self) -> str | None:
+        """The id of the session the conversation belongs to, or None."""
+        return self._session_id
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether a session is current."""
+        return self._session_id is not None
+
+    @property
+    def store(self) -> SessionStore:
+        """The store sessions are read from and written to."""
+        return self._store
+
+    # ---- sessions -----------------------------------------------------------------------
+    def start_new(self, label: str | None = None) -> str:
+        """Begin a new session (fresh UUID) with an empty conversation; saved at once when
+        labelled or auto-saving (a failed save is reported as ``lifecycle_error``, not raised)."""
+        with self._lock:
+            session_id = self._session_id = new_session_id()
+            self._has_label = bool(label)
+            self._pending_label = label or None
+            if self._conversation.messages:
+                self._conversation.clear()
+        if label or self._auto_save:
+            self._save_reporting(None, session_id)
+        return session_id
+
+    def load(self, session_id: str | None = None) -> str:
+        """Make a stored session current and put its transcript and checkpoint state into the
+        conversation; None loads the most recently updated one (or starts a new session when the
+        store is empty). Returns the id; raises ``SessionNotFoundError`` for a missing one."""
+        if session_id is None:
+            sessions = self._store.list()
+            if not sessions:
+                return self.start_new()
+            session_id = sessions[0].id
+        with self._lock:
+            session = self._store.load(session_id)
+            if session is None:
+                raise SessionNotFoundError(session_id)
+            self._session_id = session_id
+            self._has_label = bool(session.metadata.label)
+            self._pending_label = None
+            self._conversation.clear()
+            self._conversation.load(session.messages)
+            self._conversation.checkpoint_state = copy.deepcopy(session.metadata.checkpoint_state)
+        self._emit_messages("load", session_id, session.messages)
+        return session_id
+
+    def save(self, metadata: Mapping[str, Any] | None = None) -> SessionMetadata:
+        """Store the conversation's transcript as the current session, with ``metadata`` plus a
+        derived label, checkpoint state and provider/model. Raises ``NoActiveSessionError``."""
+        session_id, messages, stored = self._write(metadata)
+        self._emit_messages("save", session_id, messages)
+        return stored
+
+    def fork(self, parent_id: str, *, detached: bool = False, at: ForkPoint = None) -> str:
+        """Branch ``parent_id`` (up to ``at``) into a new current session and save it. Attached,
+        the conversation then holds the fork's transcript; detached, the conversation is kept and
+        saved as the new session's own transcript. The parent's checkpoint state carries over."""
+        with self._lock:
+            new_id = self._store.fork(parent_id, at=at, detached=detached)
+            forked = self._store.load(new_id)
+            if forked is None:
+                raise SessionNotFoundError(new_id, f"fork {new_id!r} vanished from the store")
+            if not detached:
+                self._conversation.clear()
+                self._conversation.load(forked.messages)
+            if forked.metadata.checkpoint_state is not None:
+                self._conversation.checkpoint_state = copy.deepcopy(
+                    forked.metadata.checkpoint_state)
+            self._session_id = new_id
+            self._has_label = False
+            self._pending_label = None
+            written = self._write(None)
+        self._emit_messages("save", written[0], written[1])
+        return new_id
+
+    def list(self) -> list[SessionMetadata]:
+        """Every stored session's metadata, most recently updated first."""
+        return self._store.list()
+
+    def delete(self, session_id: str) -> bool:
+        """Delete a session (False when there was none); deleting the current one clears the
+        conversation and leaves no session current."""
+        with self._lock:
+            deleted = self._store.delete(session_id)
+            if session_id == self._session_id:
+                self._session_id = None
+                self._conversation.clear()
+            return deleted
+
+    def rename(self, session_id: str, label: str | None) -> SessionMetadata:
+        """Set a session's label; an explicit label is never replaced by a derived one."""
+        with self._lock:
+            stored = self._store.rename(session_id, label)
+            if session_id == self._session_id:
+                self._has_label = True
+                self._pending_label = None
+            return stored
+
+    # ---- events -------------------------------------------------------------------------
+    def on(self, event: str, listener: Callable[..., Any]) -> "SessionManager":
+        """Listen for ``load``, ``save``, ``lifecycle_error`` or ``dispose``; returns self."""
+        self._events.on(event, listener)
+        return self
+
+    def off(self, event: str, listener: Callable[..., Any]) -> "SessionManager":
+        """Stop listening; returns self."""
+        self._events.off(event, listener)
+        return self
+
+    # ---- disposal -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Dispose: close child managers, detach from the conversation, emit ``dispose`` once.
+        Also runs when the conversation is disposed. Idempotent."""
+        with self._lock:
+            if self._disposed:
+                return
+            self._disposed = True
+            children, self._children = self._children, []
+        for child, child_conversation, on_child_dispose in children:
+            child_conversation.off("dispose", on_child_dispose)
+            child.close()
+        self._conversation.off("message_complete", self._on_message_complete)
+        self._conversation.off("create_child", self._on_create_child)
+        self._conversation.off("dispose", self.close)
+        try:
+            self._events.emit("dispose")
+        finally:
+            self._events.remove_all_listeners()
+
+    def __enter__(self) -> "SessionManager":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- internals ----------------------------------------------------------------------
+    def _write(self, metadata: Mapping[str, Any] | None
+               ) -> tuple[str, list[Message], SessionMetadata]:
+        """Save under the lock so concurrent saves never interleave; events are emitted later."""
+        with self._lock:
+            if self._session_id is None:
+                raise NoActiveSessionError()
+            messages = list(self._conversation.messages)
+            meta = self._metadata_for(messages, metadata)
+            stored = self._store.save(self._session_id, messages, meta)
+            if meta.get("label"):
+                self._has_label = True
+            self._pending_label = None
+            return self._session_id, messages, stored
+
+    def _metadata_for(self, messages: Sequence[Message],
+                      given: Mapping[str, Any] | None) -> dict[str, Any]:
+        meta = dict(given or {})
+        if self._pending_label and "label" not in meta:
+            meta["label"] = self._pending_label
+        if not meta.get("label") and self._auto_slug and not self._has_label:
+            slug = derive_slug(messages)
+            if slug:
+                meta["label"] = slug
+        conversation = self._conversation
+        if getattr(conversation, "is_checkpoint", False):
+            meta.setdefault("is_checkpoint", True)
+        state = getattr(conversation, "checkpoint_state", None)
+        if state is not None:
+            meta.setdefault("checkpoint_state", copy.deepcopy(state))
+        provider = getattr(conversation, "provider", None)
+        for key, attribute in (("provider", "name"), ("model", "model")):
+            value = getattr(provider, attribute, None)
+            if isinstance(value, str) and value:
+                meta.setdefault(key, value)
+        return meta
+
+    def _save_reporting(self, metadata: Mapping[str, Any] | None, session_id: str) -> None:
+        """Save; a failure becomes a ``lifecycle_error`` instead of an exception."""
+        try:
+            written = self._write(metadata)
+        except Exception as error:
+            self._report(error, "save", {"session_id": session_id})
+            return
+        self._emit_messages("save", written[0], written[1])
+
+    def _emit_messages(self, event: str, session_id: str, messages: Sequence[Message]) -> None:
+        if self._events.listener_count(event):
+            self._events.emit(event, {"id": session_id, "messages": _frozen(messages)})
+
+    def _report(self, error: BaseException, operation: str, context: dict[str, Any]) -> None:
+        self._events.emit("lifecycle_error",
+                          {"error": error, "operation": operation, "context": context})
+
+    def _on_message_complete(self, *_: Any) -> None:
+        session_id = self._session_id
+        if session_id is not None and not self._disposed:
+            self._save_reporting(None, session_id)
+
+    def _on_create_child(self, child: ConversationLike) -> None:
+        """Give a child conversation its own session: a detached fork of the current one."""
+        parent_id = self._session_id
+        if parent_id is None or self._disposed:
+            return
+        manager = SessionManager(
+            self._store, child, auto_save=self._auto_save,
+            auto_slug=self._auto_slug and not getattr(child, "is_checkpoint", False))
+        manager.on("lifecycle_error", lambda payload: self._events.emit("lifecycle_error", payload))
+
+        def on_child_dispose() -> None:
+            with self._lock:
+                self._children = [entry for entry in self._children if entry[0] is not manager]
+            manager.close()
+
+        child.once("dispose", on_child_dispose)
+        with self._lock:
+            self._children.append((manager, child, on_child_dispose))
+        try:
+            manager.fork(parent_id, detached=True)
+        except Exception as error:
+            self._report(error, "fork", {"parent_id": parent_id})
