@@ -1,16 +1,31 @@
 """Compare-and-swap ref updates. A ref moves only from the value the caller expects, so a writer
 working from a stale head can never overwrite another writer's commit. libgit2 does not wait for
-a ref lock held by someone else, so lock contention is retried briefly here."""
+a ref lock held by someone else, so lock contention is retried briefly here.
+
+A process killed while holding a ref lock leaves ``<ref>.lock`` (or ``packed-refs.lock``) behind,
+which would block that ref forever. libgit2 lock files carry no PID, but a live writer holds a
+ref lock for microseconds, so a lock file that is old (``STALE_LOCK_SECONDS``), owned by this
+user, and unchanged when looked at again is taken to be stale: it is removed, with a warning on
+the ``sessionsgit`` logger naming the file, and the update is retried."""
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import time
-from typing import Callable, TypeVar
+from pathlib import Path
+from typing import Callable, Iterable, TypeVar
 
 import pygit2
 
+#: How long an update waits for a ref lock held by another writer before giving up.
 LOCK_RETRY_SECONDS = 2.0
+#: A ref lock file at least this old (by mtime) is treated as left behind by a dead process.
+STALE_LOCK_SECONDS = 10.0
 T = TypeVar("T")
+
+logger = logging.getLogger("sessionsgit")
 
 
 class RefMoved(Exception):
@@ -25,16 +40,81 @@ def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) or "lock" in str(exc).lower()
 
 
-def with_lock_retry(action: Callable[[], T], timeout: float = LOCK_RETRY_SECONDS) -> T:
-    """Run ``action``, retrying while a ref lock file is held by another writer."""
+def lock_files(repo: pygit2.Repository, name: str | None = None) -> list[Path]:
+    """The lock files an update of ref ``name`` (or of ``packed-refs``) can trip over."""
+    git_dir = Path(repo.path)
+    files = [git_dir / (name + ".lock")] if name else []
+    files.append(git_dir / "packed-refs.lock")
+    return files
+
+
+def remove_stale_lock(path: Path, stale_after: float | None = None) -> bool:
+    """Remove ``path`` if it is a lock file left behind by a dead writer: a regular file owned
+    by this user whose mtime is at least ``stale_after`` seconds old and did not change when
+    checked again right before removal. Returns whether it was removed."""
+    stale_after = STALE_LOCK_SECONDS if stale_after is None else stale_after
+    if path.suffix != ".lock":
+        return False
+    try:
+        first = os.lstat(path)
+    except OSError:
+        return False
+    age = time.time() - first.st_mtime
+    if not stat.S_ISREG(first.st_mode) or age < stale_after:
+        return False
+    if hasattr(os, "geteuid") and first.st_uid != os.geteuid():
+        logger.warning("lock file %s is %.0f s old but owned by uid %d, not this "
+                       "user; leaving it (remove it by hand if its writer is dead)",
+                       path, age, first.st_uid)
+        return False
+    try:
+        again = os.lstat(path)
+    except OSError:
+        return False
+    if (again.st_ino, again.st_mtime_ns, again.st_size) != \
+            (first.st_ino, first.st_mtime_ns, first.st_size):
+        return False  # someone is using it after all
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False  # another process recovered it first
+    except OSError as exc:
+        logger.warning("cannot remove stale lock file %s: %s", path, exc)
+        return False
+    logger.warning("removed stale lock file %s (%.1f s old, left by a writer that "
+                   "died); retrying", path, age)
+    return True
+
+
+def reload_refdb(repo: pygit2.Repository) -> None:
+    """Drop libgit2's in-memory view of the refs. A delete that fails to lock
+    ``packed-refs`` leaves the ref removed from libgit2's cached packed refs but not from the
+    file; without a reload the retried delete "succeeds" as a no-op and ``list`` stops seeing a
+    ref that still exists."""
+    repo.set_refdb(pygit2.Refdb.open(repo))
+
+
+def with_lock_retry(action: Callable[[], T], timeout: float | None = None, *,
+                    locks: Iterable[Path] = (), stale_after: float | None = None,
+                    repo: pygit2.Repository | None = None) -> T:
+    """Run ``action``, retrying while a ref lock file is held by another writer (for at most
+    ``timeout`` seconds, default ``LOCK_RETRY_SECONDS``). Any of ``locks`` found stale on the
+    way (see ``remove_stale_lock``) is removed and the action retried at once. With ``repo``,
+    its ref cache is reloaded after every failed attempt and before giving up."""
+    timeout = LOCK_RETRY_SECONDS if timeout is None else timeout
     deadline = time.monotonic() + timeout
     delay = 0.001
+    locks = list(locks)
     while True:
         try:
             return action()
         except (OSError, pygit2.GitError) as exc:
             if isinstance(exc, pygit2.AlreadyExistsError) or not _is_lock_error(exc):
                 raise
+            if repo is not None:
+                reload_refdb(repo)
+            if any(remove_stale_lock(path, stale_after) for path in locks):
+                continue
             if time.monotonic() >= deadline:
                 raise RefLocked(str(exc)) from exc
             time.sleep(delay)
@@ -50,8 +130,11 @@ def current_target(repo: pygit2.Repository, name: str) -> pygit2.Oid | None:
 
 
 def compare_and_swap(repo: pygit2.Repository, name: str, new: pygit2.Oid,
-                     expected: pygit2.Oid | None, log_message: str) -> None:
-    """Point ``name`` at ``new`` only if it now points at ``expected`` (None: must not exist)."""
+                     expected: pygit2.Oid | None, log_message: str, *,
+                     stale_after: float | None = None) -> None:
+    """Point ``name`` at ``new`` only if it now points at ``expected`` (None: must not exist).
+    Lock files older than ``stale_after`` seconds (default ``STALE_LOCK_SECONDS``) are
+    treated as left by a dead writer and removed."""
 
     def attempt() -> None:
         if expected is None:
@@ -70,10 +153,11 @@ def compare_and_swap(repo: pygit2.Repository, name: str, new: pygit2.Oid,
                 raise RefMoved(f"{name} moved") from exc
             raise
 
-    with_lock_retry(attempt)
+    with_lock_retry(attempt, locks=lock_files(repo, name), stale_after=stale_after, repo=repo)
 
 
-def delete_if(repo: pygit2.Repository, name: str, expected: pygit2.Oid) -> None:
+def delete_if(repo: pygit2.Repository, name: str, expected: pygit2.Oid, *,
+              stale_after: float | None = None) -> None:
     """Delete ``name`` only if it still points at ``expected``."""
 
     def attempt() -> None:
@@ -87,4 +171,4 @@ def delete_if(repo: pygit2.Repository, name: str, expected: pygit2.Oid) -> None:
                 raise RefMoved(f"{name} moved") from exc
             raise
 
-    with_lock_retry(attempt)
+    with_lock_retry(attempt, locks=lock_files(repo, name), stale_after=stale_after, repo=repo)

@@ -27,7 +27,8 @@ from ..errors import (
 )
 from ..git import commitmeta, layout, packing
 from ..git.identity import signatures
-from ..git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if
+from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
+                        current_target, delete_if)
 from ..ids import new_session_id, validate_session_id
 from ..metadata import (
     Message,
@@ -90,11 +91,14 @@ class GitSessionStore(SessionStore):
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, bare: bool = True,
                  durable: bool = False, auto_pack: bool = True,
-                 pack_threshold: int = packing.LOOSE_OBJECT_THRESHOLD) -> None:
+                 pack_threshold: int = packing.LOOSE_OBJECT_THRESHOLD,
+                 stale_lock_seconds: float = STALE_LOCK_SECONDS) -> None:
         self.path = Path(path)
         self.durable = durable
         self.auto_pack = auto_pack
         self.pack_threshold = pack_threshold
+        #: A ref lock file this old is taken as left by a dead writer and removed (logged).
+        self.stale_lock_seconds = stale_lock_seconds
         self.repo = _open_repository(self.path, create=create, bare=bare)
         self.last_damaged: list[tuple[str, str]] = []
         self._lock = threading.RLock()
@@ -231,8 +235,10 @@ class GitSessionStore(SessionStore):
                 return False
             trash = f"{TRASH_PREFIX}{session_id}/{_stamp()}"
             try:
-                compare_and_swap(self.repo, trash, head, None, "sessionsgit: delete")
-                delete_if(self.repo, session_ref(session_id), head)
+                compare_and_swap(self.repo, trash, head, None, "sessionsgit: delete",
+                                 stale_after=self.stale_lock_seconds)
+                delete_if(self.repo, session_ref(session_id), head,
+                          stale_after=self.stale_lock_seconds)
             except (RefMoved, RefLocked) as exc:
                 self._drop_ref(trash)
                 raise SessionConflictError(session_id, f"session {session_id!r} changed while "
@@ -253,7 +259,7 @@ class GitSessionStore(SessionStore):
             target = current_target(self.repo, chosen.ref)
             try:
                 compare_and_swap(self.repo, session_ref(session_id), target, None,
-                                 "sessionsgit: restore")
+                                 "sessionsgit: restore", stale_after=self.stale_lock_seconds)
             except RefMoved:
                 raise SessionConflictError(
                     session_id, f"a live session {session_id!r} exists; delete or rename it "
@@ -368,7 +374,8 @@ class GitSessionStore(SessionStore):
             _fsync_objects(self.repo, written)
         old = parent if expected is ... else expected
         try:
-            compare_and_swap(self.repo, session_ref(session_id), commit, old, "sessionsgit: save")
+            compare_and_swap(self.repo, session_ref(session_id), commit, old, "sessionsgit: save",
+                             stale_after=self.stale_lock_seconds)
         except RefMoved:
             raise SessionConflictError(session_id) from None
         except RefLocked as exc:
