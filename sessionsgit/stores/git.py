@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ from ..errors import (
 from ..git import commitmeta, layout, packing
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
-                        current_target, delete_if)
+                        current_target, delete_if, lock_files, with_lock_retry)
 from ..ids import new_session_id, validate_session_id
 from ..metadata import (
     Message,
@@ -41,6 +42,7 @@ from ..metadata import (
 )
 from .base import ForkPoint, SessionStore, fork_slice, last_message_id
 
+logger = logging.getLogger("sessionsgit")
 SESSION_PREFIX = "refs/heads/sessions/"
 TRASH_PREFIX = "refs/sessions-trash/"
 #: Metadata that rarely changes, mirrored into ``session.json`` in the tree for people browsing it.
@@ -333,7 +335,10 @@ class GitSessionStore(SessionStore):
     def gc(self, *, merge_packs: bool = True) -> dict[str, int]:
         """Pack loose objects and refs now (saves also do this automatically past a threshold)."""
         with self._lock:
-            result = packing.maintain(self.repo, merge_packs=merge_packs)
+            try:
+                result = self._maintain(merge_packs=merge_packs)
+            except (RefLocked, OSError, pygit2.GitError) as exc:
+                raise StoreError(f"cannot pack {self.path}: {exc}") from None
             self._loose_estimate = 0
             return result
 
@@ -391,8 +396,19 @@ class GitSessionStore(SessionStore):
     def _after_write(self, objects: int) -> None:
         self._loose_estimate += objects
         if self.auto_pack and self._loose_estimate >= self.pack_threshold:
-            packing.maintain(self.repo)
-            self._loose_estimate = 0
+            self._loose_estimate = 0  # on failure, try again after another threshold's worth
+            try:
+                self._maintain(timeout=0.2)
+            except (RefLocked, OSError, pygit2.GitError) as exc:
+                # The save is committed; packing is housekeeping and must not fail it.
+                logger.warning("automatic packing of %s skipped: %s", self.path, exc)
+
+    def _maintain(self, *, merge_packs: bool = False, timeout: float | None = None
+                  ) -> dict[str, int]:
+        """``packing.maintain``, waiting out (or recovering a stale) ``packed-refs.lock``."""
+        return with_lock_retry(lambda: packing.maintain(self.repo, merge_packs=merge_packs),
+                               timeout, locks=lock_files(self.repo),
+                               stale_after=self.stale_lock_seconds, repo=self.repo)
 
     # ---- internals: reading ----------------------------------------------------------------
     def _refs(self, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
