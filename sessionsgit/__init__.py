@@ -17,7 +17,10 @@ from .errors import (
     SessionsGitError,
     StoreError,
 )
+from .conversation import Conversation, ConversationLike
+from .manager import SessionManager
 from .metadata import SessionMetadata, StoredSession
+from .providers import EchoProvider, OpenAICompatibleProvider, Provider, ProviderError
 from .stores import (
     FileSessionStore,
     GitSessionStore,
@@ -41,6 +44,13 @@ __all__ = [
     "SQLSessionAdapter",
     "SQLiteAdapter",
     "SaveRecord",
+    "SessionManager",
+    "Conversation",
+    "ConversationLike",
+    "Provider",
+    "EchoProvider",
+    "OpenAICompatibleProvider",
+    "ProviderError",
     "DeletedSession",
     "StoreError",
     "SessionsGitError",

@@ -38,6 +38,17 @@ def dumps_exact(value: Any, *, indent: int | None = None, what: str = "value") -
     return text, parsed
 
 
+def detach(value: Any) -> Any:
+    """A copy of a JSON value's containers that shares its (immutable) leaves with the original.
+    Comparing the caller's message with such a copy hits the identity shortcut on every
+    unchanged string, so telling an unchanged message from an edited one is cheap."""
+    if isinstance(value, dict):
+        return {key: detach(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [detach(item) for item in value]
+    return value
+
+
 def encode_message(message: Any, index: int) -> tuple[bytes, Message]:
     """A message as stored (pretty JSON, so ``git diff`` is line by line) plus an exact copy."""
     if not isinstance(message, dict):

@@ -12,7 +12,8 @@ CLI) can catch one type::
     ├── CorruptSessionError                          stored data that cannot be read back
     ├── StoreError                                   a store that cannot be opened or created
     ├── NoActiveSessionError                         manager has no current session
-    └── RemoteError                                  push / fetch / sync failed
+    ├── RemoteError                                  push / fetch / sync failed
+    └── ProviderError (providers.py)                 a model provider call failed
 """
 
 from __future__ import annotations

@@ -38,13 +38,6 @@ class LayoutError(Exception):
     """A tree that does not have the sessionsgit layout."""
 
 
-def _index_of(name: str) -> int:
-    stem = name[:-5] if name.endswith(".json") else None
-    if stem is None or not stem.isdigit():
-        raise LayoutError(f"unexpected entry {name!r} in {MESSAGES_DIR}/")
-    return int(stem)
-
-
 def read_state(repo: pygit2.Repository, root_id: pygit2.Oid) -> TreeState:
     """Read the message blob ids of a save (in order) without reading any message."""
     root = repo[root_id]
@@ -60,17 +53,37 @@ def read_state(repo: pygit2.Repository, root_id: pygit2.Oid) -> TreeState:
     if messages_entry.type != pygit2.enums.ObjectType.TREE:
         raise LayoutError(f"{MESSAGES_DIR} is not a directory")
     state.messages_tree = messages_entry.id
-    chunks = sorted(repo[messages_entry.id], key=lambda e: int(e.name) if e.name.isdigit() else -1)
-    for expected, chunk_entry in enumerate(chunks):
+    for expected, chunk_entry in enumerate(repo[messages_entry.id]):
         if chunk_entry.name != chunk_name(expected) or chunk_entry.type != pygit2.enums.ObjectType.TREE:
             raise LayoutError(f"unexpected chunk {chunk_entry.name!r} in {MESSAGES_DIR}/")
+        if len(state.blobs) != expected * CHUNK:
+            raise LayoutError(f"chunk {expected - 1:04d} is not full but is not the last")
         state.chunks.append(chunk_entry.id)
-        entries = sorted(repo[chunk_entry.id], key=lambda e: _index_of(e.name))
-        for entry in entries:
-            if _index_of(entry.name) != len(state.blobs):
-                raise LayoutError(f"message {entry.name!r} is out of sequence")
-            state.blobs.append(entry.id)
+        state.blobs.extend(chunk_blobs(repo, chunk_entry.id, expected * CHUNK))
     return state
+
+
+_chunk_cache: dict[pygit2.Oid, tuple[pygit2.Oid, ...]] = {}
+_CHUNK_CACHE_LIMIT = 20_000
+
+
+def chunk_blobs(repo: pygit2.Repository, chunk_id: pygit2.Oid, first_index: int
+                ) -> tuple[pygit2.Oid, ...]:
+    """The message blob ids of one chunk tree, in order. Trees are content-addressed, so the
+    answer is cached by tree id: a full chunk is read once per process, not once per load."""
+    cached = _chunk_cache.get(chunk_id)
+    if cached is not None:
+        return cached
+    blobs = []
+    for offset, entry in enumerate(repo[chunk_id]):  # git keeps entries sorted by name
+        if entry.name != message_name(first_index + offset) or \
+                entry.type != pygit2.enums.ObjectType.BLOB:
+            raise LayoutError(f"message {entry.name!r} is out of sequence")
+        blobs.append(entry.id)
+    if len(_chunk_cache) >= _CHUNK_CACHE_LIMIT:
+        _chunk_cache.clear()
+    result = _chunk_cache[chunk_id] = tuple(blobs)
+    return result
 
 
 def write_chunk(repo: pygit2.Repository, chunk: int, blobs: list[pygit2.Oid]) -> pygit2.Oid:
@@ -79,15 +92,6 @@ def write_chunk(repo: pygit2.Repository, chunk: int, blobs: list[pygit2.Oid]) ->
     for offset, blob in enumerate(blobs[start:start + CHUNK]):
         builder.insert(message_name(start + offset), blob, BLOB)
     return builder.write()
-
-
-def first_difference(old: list[pygit2.Oid], new: list[pygit2.Oid]) -> int:
-    """The first index at which two blob lists differ (or where the shorter one ends)."""
-    limit = min(len(old), len(new))
-    for index in range(limit):
-        if old[index] != new[index]:
-            return index
-    return limit
 
 
 def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: pygit2.Oid,
