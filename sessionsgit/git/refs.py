@@ -121,10 +121,16 @@ def with_lock_retry(action: Callable[[], T], timeout: float | None = None, *,
             delay = min(delay * 2, 0.05)
 
 
-def current_target(repo: pygit2.Repository, name: str) -> pygit2.Oid | None:
-    """The commit a direct ref points at, or None when the ref does not exist."""
+def current_target(repo: pygit2.Repository, name: str, *, strict: bool = False
+                   ) -> pygit2.Oid | None:
+    """The commit a direct ref points at, or None when the ref does not exist (or, unless
+    ``strict``, is symbolic; ``strict`` raises ValueError for a symbolic ref instead)."""
     ref = repo.references.get(name)
-    if ref is None or ref.type != pygit2.enums.ReferenceType.DIRECT:
+    if ref is None:
+        return None
+    if ref.type != pygit2.enums.ReferenceType.DIRECT:
+        if strict:
+            raise ValueError(f"{name} is a symbolic ref, not a commit")
         return None
     return ref.target
 

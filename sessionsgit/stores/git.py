@@ -113,24 +113,40 @@ class GitSessionStore(SessionStore):
     # ---- reading --------------------------------------------------------------------------
     def list(self) -> list[SessionMetadata]:
         """Every live session, newest first, read from head commits alone. Damaged sessions are
-        left out and reported in ``last_damaged`` as (id, reason)."""
+        left out and reported in ``last_damaged`` as (id, reason): an unreadable ref file, a
+        head commit that is missing, corrupt or carries no sessionsgit metadata."""
         with self._lock:
             sessions: list[SessionMetadata] = []
             damaged: list[tuple[str, str]] = []
+            seen: set[str] = set()
             for session_id, target in self._refs(SESSION_PREFIX):
+                seen.add(session_id)
                 try:
                     metadata = self._metadata_at(session_id, target)
                 except CorruptSessionError as exc:
                     damaged.append((session_id, exc.reason))
                     continue
                 sessions.append(_copy_metadata(metadata))
+            damaged += [(name, "unreadable ref file (truncated, garbage or not a direct ref)")
+                        for name in self._skipped_ref_files(SESSION_PREFIX, seen)]
             self.last_damaged = damaged
             return sort_newest_first(sessions)
 
     def damaged(self) -> list[tuple[str, str]]:
-        """Sessions that exist but cannot be read, as (id, reason)."""
-        self.list()
-        return list(self.last_damaged)
+        """Sessions that exist but cannot be loaded, as (id, reason): what ``list()`` reports,
+        plus sessions whose trees or message objects are missing or corrupt (this reads every
+        session in full, so it costs what loading them all would)."""
+        with self._lock:
+            found = {meta.id: meta for meta in self.list()}
+            damaged = list(self.last_damaged)
+            for session_id, meta in found.items():
+                try:
+                    commit_id = pygit2.Oid(hex=meta.head)
+                    self._read_messages(session_id,
+                                        self._tree_state(session_id, commit_id).blobs)
+                except CorruptSessionError as exc:
+                    damaged.append((session_id, exc.reason))
+            return damaged
 
     def load(self, session_id: str, at: str | None = None) -> StoredSession | None:
         """The session's whole transcript (a fork's includes what it inherited), or the save
@@ -405,14 +421,28 @@ class GitSessionStore(SessionStore):
     # ---- internals: reading ----------------------------------------------------------------
     def _refs(self, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
         """(name below prefix, target) of every direct ref under ``prefix``."""
-        for ref in self.repo.references.iterator():
-            name = ref.name
-            if name.startswith(prefix) and ref.type == pygit2.enums.ReferenceType.DIRECT:
-                yield name[len(prefix):], ref.target
+        try:
+            refs = [(ref.name, ref.type, ref.target) for ref in self.repo.references.iterator()]
+        except pygit2.GitError as exc:  # e.g. a corrupt packed-refs file: no ref is readable
+            raise StoreError(f"cannot read the refs of {self.path}: {exc}") from None
+        for name, kind, target in refs:
+            if name.startswith(prefix) and kind == pygit2.enums.ReferenceType.DIRECT:
+                yield name[len(prefix):], target
+
+    def _skipped_ref_files(self, prefix: str, seen: set[str]) -> list[str]:
+        """Loose ref files under ``prefix`` that the ref iterator did not yield: libgit2 skips
+        a truncated or garbage ref file silently, which would hide a damaged session."""
+        directory = Path(self.repo.path) / prefix
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return []
+        return sorted(name for name in names if name not in seen and not name.endswith(".lock")
+                      and (directory / name).is_file())
 
     def _head(self, session_id: str) -> pygit2.Oid | None:
         try:
-            return current_target(self.repo, session_ref(session_id))
+            return current_target(self.repo, session_ref(session_id), strict=True)
         except (pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"unreadable ref: {exc}") from None
 
