@@ -78,9 +78,16 @@ class FileSessionStore(SessionStore):
         return sort_newest_first(found)
 
     def damaged(self) -> list[tuple[str, str]]:
-        """``(id, reason)`` for each session file that cannot be read (rescans the directory)."""
-        self.list()
-        return list(self.last_damaged)
+        """``(id, reason)`` for each session that cannot be loaded: files that cannot be read
+        (rescans the directory), plus npm forks whose parent chain is broken."""
+        found = self.list()
+        damaged = list(self.last_damaged)
+        for meta in found:
+            try:
+                self.load(meta.id)
+            except CorruptSessionError as exc:
+                damaged.append((meta.id, exc.reason))
+        return damaged
 
     def load(self, session_id: str) -> StoredSession | None:
         """The session with its whole transcript, rebuilt through the parents for npm forks."""
