@@ -1,0 +1,147 @@
+"""Talking to a remote through pygit2: credentials (arguments, environment, ssh-agent) with a cap
+on attempts so bad ones never loop, progress reporting, server rejections collected from the
+callbacks, and every failure turned into one ``RemoteError`` line with secrets redacted."""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import pygit2
+from pygit2.enums import CredentialType
+
+from ..errors import RemoteError
+
+Progress = Callable[[int, int], None]
+#: How many times a remote may ask for credentials before the operation gives up.
+MAX_CREDENTIAL_ATTEMPTS = 3
+_DIRECTION_PUSH = 1  # libgit2's GIT_DIRECTION_PUSH
+_URL_SECRET = re.compile(r"(://[^/@\s:]*):[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@host`` URL replaced by ***."""
+    return _URL_SECRET.sub(r"\1:***@", text)
+
+
+def one_line(text: str) -> str:
+    """Collapse a (possibly multi-line) message into one line."""
+    return " ".join(str(text).split())
+
+
+@dataclass
+class Credentials:
+    """How to authenticate: a username and password or token for https, or an ssh key pair
+    (paths) with an optional passphrase; with no key given, ssh uses the running ssh-agent."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssh_pubkey: str | None = None
+    ssh_privkey: str | None = None
+    ssh_passphrase: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls) -> "Credentials":
+        """SESSIONSGIT_USERNAME and SESSIONSGIT_PASSWORD (or SESSIONSGIT_TOKEN)."""
+        return cls(username=os.environ.get("SESSIONSGIT_USERNAME") or None,
+                   password=(os.environ.get("SESSIONSGIT_PASSWORD")
+                             or os.environ.get("SESSIONSGIT_TOKEN") or None))
+
+
+class _AuthFailed(Exception):
+    """Raised inside the credentials callback to stop libgit2 from asking again."""
+
+
+class Callbacks(pygit2.RemoteCallbacks):
+    """Credentials with an attempt cap, progress, and per-ref server rejections."""
+
+    def __init__(self, credentials: Credentials | None, progress: Progress | None) -> None:
+        super().__init__()
+        self._given = credentials or Credentials.from_env()
+        self._progress = progress
+        self.attempts = 0
+        self.rejected: dict[str, str] = {}
+        self.server_messages: list[str] = []
+
+    def credentials(self, url: str, username_from_url: str | None,
+                    allowed_types: CredentialType):  # type: ignore[override]
+        self.attempts += 1
+        if self.attempts > MAX_CREDENTIAL_ATTEMPTS:
+            raise _AuthFailed(f"authentication refused after {MAX_CREDENTIAL_ATTEMPTS} attempts")
+        given = self._given
+        user = username_from_url or given.username
+        if allowed_types & CredentialType.USERPASS_PLAINTEXT and given.password:
+            return pygit2.UserPass(user or "x-access-token", given.password)
+        if allowed_types & CredentialType.SSH_KEY:
+            if given.ssh_privkey:
+                pubkey = given.ssh_pubkey or given.ssh_privkey + ".pub"
+                return pygit2.Keypair(user or "git", pubkey, given.ssh_privkey,
+                                      given.ssh_passphrase or "")
+            return pygit2.KeypairFromAgent(user or "git")
+        if allowed_types & CredentialType.USERNAME:
+            return pygit2.Username(user or "git")
+        raise _AuthFailed("authentication required: pass credentials or set SESSIONSGIT_USERNAME "
+                          "and SESSIONSGIT_PASSWORD (or SESSIONSGIT_TOKEN)")
+
+    def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
+        if self._progress is not None:
+            self._progress(stats.received_objects, stats.total_objects)
+
+    def push_transfer_progress(self, objects_pushed: int, total_objects: int,
+                               bytes_pushed: int) -> None:
+        if self._progress is not None:
+            self._progress(objects_pushed, total_objects)
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message is not None:
+            self.rejected[refname] = message
+
+    def sideband_progress(self, string: str) -> None:
+        text = one_line(string)
+        if text:
+            self.server_messages.append(text)
+
+
+def open_remote(repo: pygit2.Repository, name: str) -> pygit2.Remote:
+    """The configured remote ``name``, or ``RemoteError``."""
+    try:
+        return repo.remotes[name]
+    except (KeyError, ValueError, pygit2.GitError):
+        raise RemoteError(f"no remote named {name!r} (add it first)") from None
+
+
+def connect_for_push(remote: pygit2.Remote, callbacks: Callbacks) -> None:
+    """Open a push connection, so its ref advertisement and the push share one round trip."""
+    remote.connect(callbacks=callbacks, direction=_DIRECTION_PUSH)
+
+
+@contextmanager
+def translated(action: str, remote: pygit2.Remote) -> Iterator[None]:
+    """Turn anything a transfer raises into a one-line ``RemoteError`` naming the remote.
+
+    (No connect timeout is set here: with libgit2 1.9, GIT_OPT_SET_SERVER_CONNECT_TIMEOUT leaves
+    sockets non-blocking and reads then fail with EAGAIN, libgit2 issue #7072.)"""
+    where = f"{remote.name} ({redact(remote.url or '?')})"
+    try:
+        yield
+    except RemoteError:
+        raise
+    except _AuthFailed as exc:
+        raise RemoteError(f"{action} {where} failed: {exc}") from None
+    except (pygit2.GitError, OSError, ValueError, TypeError) as exc:
+        reason = redact(one_line(str(exc)))
+        if reason == "unsupported URL protocol" and _looks_like_path(remote.url or ""):
+            reason = "no Git repository at that path"
+        raise RemoteError(f"{action} {where} failed: {reason}") from None
+    except Exception as exc:  # e.g. a progress callback that raised: the transfer was cut off
+        raise RemoteError(f"{action} {where} interrupted: "
+                          f"{redact(one_line(f'{type(exc).__name__}: {exc}'))}") from None
+
+
+
+def _looks_like_path(url: str) -> bool:
+    """A local path rather than ``scheme://...`` or scp-style ``host:path``."""
+    return "://" not in url and ":" not in url.split("/", 1)[0]

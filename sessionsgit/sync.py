@@ -1,0 +1,406 @@
+"""Push, pull and sync sessions with Git remotes.
+
+Sessions travel as ``refs/heads/sessions/*`` (so plain ``git push``/``git fetch``/``git clone``
+with that refspec work too) and are fetched into ``refs/remotes/<remote>/sessions/*``.
+
+* ``pull`` fetches, then per remote session: creates it locally if missing, fast-forwards the
+  local branch, or, when both sides extended it, keeps the remote version under the id and moves
+  the local continuation to a new fork session (``parent_id`` = the id, label
+  "... (diverged sync <date>)"). Nothing is lost and nothing is merged.
+* ``push`` sends only sessions that are new on the remote or fast-forwards of it, judged
+  against the ref advertisement of the push connection itself (fresher than the tracking refs,
+  at no extra round trip); it never forces. A session the remote has moved on is reported in
+  ``rejected`` ("pull first"). Tracking refs are updated after a push.
+* ``sync`` is pull then push; afterwards both sides hold the same sessions.
+* Deletions travel only with ``prune=True``: push deletes remote sessions this store deleted
+  (its trash holds that very version, or a later one); pull deletes (to the local trash) local
+  sessions whose remote-tracking ref disappeared from the remote, unless they were extended
+  here since. Without prune the sides converge to the union: a session deleted on one side
+  only comes back with the next sync.
+
+Rejections (by a server hook, or "pull first") are listed in ``SyncReport.rejected``; when
+nothing at all could be pushed, ``push`` raises ``RemoteError`` listing them (the error's
+``report`` attribute holds the report). Every failure raises ``RemoteError`` with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pygit2
+
+from .errors import InvalidSessionIdError, RemoteError, SessionsGitError
+from .git import commitmeta, layout
+from .git.identity import signatures
+from .git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if
+from .git.transport import (
+    Callbacks,
+    Credentials,
+    Progress,
+    connect_for_push,
+    open_remote,
+    redact,
+    translated,
+)
+from .ids import new_session_id, validate_session_id
+from .metadata import SessionMetadata, now_iso
+from .stores.base import last_message_id
+from .stores.git import SESSION_PREFIX, TRASH_PREFIX, GitSessionStore, _tree_metadata, session_ref
+
+__all__ = ["Credentials", "SyncReport", "add_remote", "list_remotes", "remove_remote", "push",
+           "pull", "sync", "install_diff_driver", "tracking_ref"]
+
+
+@dataclass
+class SyncReport:
+    """What a push, pull or sync did, by session id."""
+
+    pushed: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    diverged: list[tuple[str, str]] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (pairs as lists)."""
+        data = asdict(self)
+        data["diverged"] = [list(pair) for pair in self.diverged]
+        data["rejected"] = [list(pair) for pair in self.rejected]
+        return data
+
+
+# ---- remotes ------------------------------------------------------------------------------
+def fetch_refspec(remote: str) -> str:
+    """The refspec that maps the remote's sessions to this repository's tracking refs."""
+    return f"+{SESSION_PREFIX}*:refs/remotes/{remote}/sessions/*"
+
+
+def tracking_ref(remote: str, session_id: str) -> str:
+    """The remote-tracking ref of one session."""
+    return f"refs/remotes/{remote}/sessions/{session_id}"
+
+
+def add_remote(store: GitSessionStore, name: str, url: str) -> None:
+    """Configure remote ``name`` (plain ``git fetch <name>`` then fetches sessions only)."""
+    try:
+        store.repo.remotes.create(name, url, fetch_refspec(name))
+    except pygit2.AlreadyExistsError:
+        raise RemoteError(f"a remote named {name!r} already exists") from None
+    except (ValueError, pygit2.GitError) as exc:
+        raise RemoteError(f"cannot add remote {name!r}: {redact(str(exc))}") from None
+
+
+def list_remotes(store: GitSessionStore) -> list[tuple[str, str]]:
+    """(name, url) of every configured remote, passwords in URLs redacted."""
+    return [(remote.name or "", redact(remote.url or "")) for remote in store.repo.remotes]
+
+
+def remove_remote(store: GitSessionStore, name: str) -> None:
+    """Forget remote ``name`` and its remote-tracking refs."""
+    open_remote(store.repo, name)
+    try:
+        store.repo.remotes.delete(name)
+    except (KeyError, ValueError, pygit2.GitError) as exc:
+        raise RemoteError(f"cannot remove remote {name!r}: {exc}") from None
+
+
+# ---- pull ---------------------------------------------------------------------------------
+def pull(store: GitSessionStore, remote: str = "origin", *, prune: bool = False,
+         credentials: Credentials | None = None, progress: Progress | None = None) -> SyncReport:
+    """Fetch the remote's sessions and bring them into the store (see the module docstring)."""
+    return _pull(store, remote, prune, credentials, progress)[0]
+
+
+def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentials | None,
+          progress: Progress | None) -> tuple[SyncReport, set[str]]:
+    repo = store.repo
+    remote = open_remote(repo, name)
+    callbacks = Callbacks(credentials, progress)
+    before = _tracking(repo, name)
+    with translated("fetch from", remote):
+        remote.fetch([fetch_refspec(name)], callbacks=callbacks,
+                     prune=pygit2.enums.FetchPrune.NO_PRUNE, message="sessionsgit: fetch")
+        heads = _session_heads(remote.list_heads(connect=False))
+    report, unchanged = SyncReport(), set()
+    with store._lock:
+        for session_id, theirs in sorted(heads.items()):
+            try:
+                _pull_one(store, session_id, theirs, prune, report, unchanged)
+            except (RefMoved, RefLocked) as exc:
+                report.rejected.append((session_id, f"changed locally during pull ({exc}); "
+                                                    "pull again"))
+        if prune:
+            for session_id, known in sorted(before.items()):
+                if session_id in heads:
+                    continue
+                ours = current_target(repo, session_ref(session_id))
+                if ours is not None and (ours == known or _contains(repo, known, ours)):
+                    try:
+                        store.delete(session_id)
+                        report.pruned.append(session_id)
+                    except SessionsGitError as exc:
+                        report.rejected.append((session_id, f"not deleted here: {exc}"))
+                _drop(repo, tracking_ref(name, session_id), known)
+    report.unchanged = len(unchanged)
+    return report, unchanged
+
+
+def _pull_one(store: GitSessionStore, session_id: str, theirs: pygit2.Oid, prune: bool,
+              report: SyncReport, unchanged: set[str]) -> None:
+    repo = store.repo
+    ref = session_ref(session_id)
+    ours = current_target(repo, ref)
+    if ours is None:
+        if prune and _deleted_here(repo, session_id, theirs):
+            return  # deleted in this store: push --prune removes it from the remote
+        compare_and_swap(repo, ref, theirs, None, "sessionsgit: pull (new session)")
+        report.created.append(session_id)
+    elif ours == theirs or _contains(repo, ours, theirs):
+        unchanged.add(session_id)  # same, or only ours has news: push sends them
+    elif _contains(repo, theirs, ours):
+        compare_and_swap(repo, ref, theirs, ours, "sessionsgit: pull (fast-forward)")
+        report.fetched.append(session_id)
+    else:
+        report.diverged.append((session_id, _move_to_fork(repo, session_id, ours, theirs)))
+
+
+def _move_to_fork(repo: pygit2.Repository, session_id: str, ours: pygit2.Oid,
+                  theirs: pygit2.Oid) -> str:
+    """Commit the local continuation as a new fork session of ``session_id``, then move the
+    session to the remote version. Returns the fork's id."""
+    fork_id = new_session_id()
+    local = repo[ours]
+    data = commitmeta.parse(local.raw_message) or {}
+    data.pop("id", None)
+    metadata = SessionMetadata.from_dict(data, session_id=fork_id)
+    metadata.parent_id = session_id
+    metadata.fork_message_id = _last_shared_message_id(repo, ours, theirs)
+    metadata.detached = False
+    when = now_iso()[:16].replace("T", " ")
+    metadata.label = f"{metadata.label or session_id} (diverged sync {when})"
+    metadata.updated_at = now_iso()
+    builder = repo.TreeBuilder(local.tree)
+    builder.insert(layout.SESSION_FILE, repo.create_blob(_tree_metadata(metadata)), layout.BLOB)
+    author, committer = signatures(repo)
+    message = commitmeta.compose(f"diverged sync: local continuation of {session_id}", metadata)
+    commit = repo.create_commit(None, author, committer, message, builder.write(), [ours])
+    compare_and_swap(repo, session_ref(fork_id), commit, None, "sessionsgit: diverged sync")
+    try:
+        compare_and_swap(repo, session_ref(session_id), theirs, ours,
+                         "sessionsgit: pull (diverged; local continuation moved to a fork)")
+    except (RefMoved, RefLocked):
+        _drop(repo, session_ref(fork_id), commit)
+        raise
+    return fork_id
+
+
+def _last_shared_message_id(repo: pygit2.Repository, ours: pygit2.Oid,
+                            theirs: pygit2.Oid) -> str | None:
+    """The id of the last message both versions hold (read from trees and one blob)."""
+    try:
+        mine = layout.read_state(repo, repo[ours].tree_id).blobs
+        other = layout.read_state(repo, repo[theirs].tree_id).blobs
+        shared = next((i for i, (x, y) in enumerate(zip(mine, other)) if x != y),
+                      min(len(mine), len(other)))
+        if shared == 0:
+            return None
+        return last_message_id([json.loads(repo.odb.read(mine[shared - 1])[1])])
+    except (KeyError, ValueError, pygit2.GitError, layout.LayoutError):
+        return None
+
+
+# ---- push ---------------------------------------------------------------------------------
+def push(store: GitSessionStore, remote: str = "origin", ids: Iterable[str] | None = None, *,
+         prune: bool = False, credentials: Credentials | None = None,
+         progress: Progress | None = None) -> SyncReport:
+    """Send new and fast-forwarded sessions (all, or ``ids``) to the remote; never forces."""
+    return _push(store, remote, ids, prune, credentials, progress)[0]
+
+
+def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: bool,
+          credentials: Credentials | None,
+          progress: Progress | None) -> tuple[SyncReport, set[str]]:
+    repo = store.repo
+    remote = open_remote(repo, name)
+    wanted = _wanted_ids(repo, ids)
+    ours_all = {sid: oid for sid, oid in _refs_below(repo, SESSION_PREFIX).items()
+                if wanted is None or sid in wanted}
+    callbacks = Callbacks(credentials, progress)
+    report, unchanged = SyncReport(), set()
+    updates: dict[str, pygit2.Oid | None] = {}  # session id -> new remote head (None: delete)
+    with translated("push to", remote):
+        connect_for_push(remote, callbacks)
+        heads = _session_heads(remote.list_heads(connect=False))
+        for session_id, ours in sorted(ours_all.items()):
+            theirs = heads.get(session_id)
+            if theirs is None or _contains(repo, ours, theirs):
+                updates[session_id] = ours
+            elif theirs == ours or _contains(repo, theirs, ours):
+                unchanged.add(session_id)
+                _set_tracking(repo, name, session_id, theirs)
+            else:
+                report.rejected.append((session_id, "the remote has changes not pulled here; "
+                                                    "pull first"))
+        if prune:
+            for session_id, theirs in sorted(heads.items()):
+                if (session_id not in ours_all and (wanted is None or session_id in wanted)
+                        and _deleted_here(repo, session_id, theirs)):
+                    updates[session_id] = None
+        # the source is the exact commit checked above, even if a save moves the branch now
+        specs = [f"{new if new is not None else ''}:{session_ref(sid)}"
+                 for sid, new in updates.items()]
+        if specs:
+            remote.push(specs, callbacks=callbacks)
+    for session_id, new in updates.items():
+        refused = callbacks.rejected.get(session_ref(session_id))
+        if refused is not None:
+            report.rejected.append((session_id, f"refused by the remote: {refused}"))
+        elif new is None:
+            report.pruned.append(session_id)
+            _drop(repo, tracking_ref(name, session_id), None)
+        else:
+            report.pushed.append(session_id)
+            _set_tracking(repo, name, session_id, new)
+    report.unchanged = len(unchanged)
+    if report.rejected and not report.pushed and not report.pruned:
+        details = "; ".join(f"{sid}: {why}" for sid, why in report.rejected)
+        hints = " ".join(callbacks.server_messages)
+        error = RemoteError(redact(f"push to {name} ({remote.url}) rejected: {details}"
+                                   + (f" (remote said: {hints})" if hints else "")))
+        error.report = report  # type: ignore[attr-defined]
+        raise error
+    return report, unchanged
+
+
+def _wanted_ids(repo: pygit2.Repository, ids: Iterable[str] | None) -> set[str] | None:
+    if ids is None:
+        return None
+    wanted = set()
+    for session_id in ([ids] if isinstance(ids, str) else ids):
+        try:
+            validate_session_id(session_id)
+        except InvalidSessionIdError as exc:
+            raise RemoteError(str(exc)) from None
+        if current_target(repo, session_ref(session_id)) is None and \
+                not _refs_below(repo, f"{TRASH_PREFIX}{session_id}/"):
+            raise RemoteError(f"no session {session_id!r} in this store")
+        wanted.add(session_id)
+    return wanted
+
+
+# ---- sync ---------------------------------------------------------------------------------
+def sync(store: GitSessionStore, remote: str = "origin", *, prune: bool = False,
+         credentials: Credentials | None = None, progress: Progress | None = None) -> SyncReport:
+    """Pull, then push: afterwards both sides hold the same sessions."""
+    pulled, pull_unchanged = _pull(store, remote, prune, credentials, progress)
+    try:
+        pushed, push_unchanged = _push(store, remote, None, prune, credentials, progress)
+    except RemoteError as exc:
+        partial = getattr(exc, "report", None)
+        if partial is not None:
+            exc.report = _merge(pulled, partial, set())  # type: ignore[attr-defined]
+        raise
+    return _merge(pulled, pushed, pull_unchanged & push_unchanged)
+
+
+def _merge(pulled: SyncReport, pushed: SyncReport, unchanged: set[str]) -> SyncReport:
+    return SyncReport(pushed=pushed.pushed, fetched=pulled.fetched, created=pulled.created,
+                      diverged=pulled.diverged, pruned=pulled.pruned + pushed.pruned,
+                      unchanged=len(unchanged), rejected=pulled.rejected + pushed.rejected)
+
+
+# ---- diff driver --------------------------------------------------------------------------
+ATTRIBUTES = ("messages/**/*.json diff=sessionsgit", "session.json diff=sessionsgit")
+
+
+def install_diff_driver(store: GitSessionStore) -> str:
+    """Make ``git diff``/``git log -p`` render message blobs as text (repo config + attributes)."""
+    command = f"{shlex.quote(sys.executable)} -m sessionsgit.textconv"
+    store.repo.config["diff.sessionsgit.textconv"] = command
+    attributes = Path(store.repo.path) / "info" / "attributes"
+    attributes.parent.mkdir(parents=True, exist_ok=True)
+    existing = attributes.read_text(encoding="utf-8").splitlines() if attributes.exists() else []
+    missing = [line for line in ATTRIBUTES if line not in existing]
+    if missing:
+        with open(attributes, "a", encoding="utf-8") as handle:
+            if existing and not attributes.read_text(encoding="utf-8").endswith("\n"):
+                handle.write("\n")
+            handle.write("".join(line + "\n" for line in missing))
+    return (f"diff driver 'sessionsgit' ({command}) set in {Path(store.repo.path) / 'config'} "
+            f"for {', '.join(line.split()[0] for line in ATTRIBUTES)} via {attributes}")
+
+
+# ---- helpers ------------------------------------------------------------------------------
+def _session_heads(heads: Iterable[Any]) -> dict[str, pygit2.Oid]:
+    """Remote sessions (id -> head) from a ref advertisement; names that are not valid ids
+    (nested paths and the like) are not sessions and are left alone."""
+    found = {}
+    for head in heads:
+        name = head.name
+        if not name.startswith(SESSION_PREFIX):
+            continue
+        session_id = name[len(SESSION_PREFIX):]
+        try:
+            validate_session_id(session_id)
+        except InvalidSessionIdError:
+            continue
+        found[session_id] = head.oid
+    return found
+
+
+def _refs_below(repo: pygit2.Repository, prefix: str) -> dict[str, pygit2.Oid]:
+    """{name below prefix: target} of the direct refs under ``prefix``."""
+    return {ref.name[len(prefix):]: ref.target for ref in repo.references.iterator()
+            if ref.name.startswith(prefix) and ref.type == pygit2.enums.ReferenceType.DIRECT}
+
+
+def _tracking(repo: pygit2.Repository, remote: str) -> dict[str, pygit2.Oid]:
+    return {sid: oid for sid, oid in _refs_below(repo, f"refs/remotes/{remote}/sessions/").items()
+            if "/" not in sid}
+
+
+def _contains(repo: pygit2.Repository, newer: pygit2.Oid, older: pygit2.Oid) -> bool:
+    """Whether ``older`` is a strict ancestor of ``newer`` (False if either is missing here)."""
+    if newer == older or older not in repo.odb or newer not in repo.odb:
+        return False
+    try:
+        return repo.descendant_of(newer, older)
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
+
+
+def _deleted_here(repo: pygit2.Repository, session_id: str, theirs: pygit2.Oid) -> bool:
+    """Whether this store deleted the session holding everything the remote version holds."""
+    return any(trashed == theirs or _contains(repo, trashed, theirs)
+               for trashed in _refs_below(repo, f"{TRASH_PREFIX}{session_id}/").values())
+
+
+def _set_tracking(repo: pygit2.Repository, remote: str, session_id: str,
+                  target: pygit2.Oid) -> None:
+    name = tracking_ref(remote, session_id)
+    current = current_target(repo, name)
+    if current != target:
+        try:
+            compare_and_swap(repo, name, target, current, "sessionsgit: push")
+        except (RefMoved, RefLocked):
+            pass  # another process updated it meanwhile; the next fetch settles it
+
+
+def _drop(repo: pygit2.Repository, name: str, expected: pygit2.Oid | None) -> None:
+    """Delete a ref (only if still at ``expected``, when given); missing is fine."""
+    try:
+        if expected is None:
+            ref = repo.references.get(name)
+            if ref is not None:
+                ref.delete()
+        else:
+            delete_if(repo, name, expected)
+    except (RefMoved, RefLocked, KeyError, pygit2.GitError):
+        pass
