@@ -2,17 +2,681 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
 import click
+import pygit2
 
-from . import __version__
+from . import (
+    GitSessionStore,
+    InvalidRevisionError,
+    InvalidSessionIdError,
+    SessionNotFoundError,
+    SessionsGitError,
+    StoredSession,
+    __version__,
+)
+from . import render
+from .importers import ImportResult, import_path, import_transcript, parse_text
+from .msgdiff import diff_messages
+from .resolve import resolve_session
+
+DEFAULT_REPO = "./.sessions"
+ROLES = ("user", "assistant", "system")
+_RELATIVE_REV = re.compile(r"~(\d*)|(\^+)")
+
+Records = list[dict[str, Any]]
+Progress = Callable[[int, int], None]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="sessionsgit")
-def cli() -> None:
-    """Durable LLM conversations stored in Git."""
+# ---- error translation, once for every command -----------------------------------------
+class SessionsGroup(click.Group):
+    """A click group that turns library, OS and pygit2 errors into one ``Error: ...`` line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SessionsGitError as exc:
+            raise click.ClickException(_one_line(str(exc))) from None
+        except OSError as exc:
+            raise click.ClickException(_one_line(_os_error(exc))) from None
+        except pygit2.GitError as exc:
+            raise click.ClickException(_one_line(f"git: {exc}")) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "unknown error"
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return str(exc)
+
+
+# ---- shared state: the repository ---------------------------------------------------------
+@dataclasses.dataclass
+class State:
+    """What the global options chose: the repository path (and the store, once opened)."""
+
+    repo: Path
+    store: GitSessionStore | None = None
+
+
+def _store(create: bool = False) -> GitSessionStore:
+    """The store at ``--repo``; a missing repository is an error unless ``create``."""
+    ctx = click.get_current_context()
+    state = ctx.find_object(State)
+    assert state is not None
+    if state.store is None:
+        if not create and not state.repo.exists():
+            raise click.ClickException(
+                f"no sessions repository at {state.repo}; run `sessionsgit init`")
+        state.store = GitSessionStore(state.repo, create=create)
+        ctx.find_root().call_on_close(state.store.close)
+    return state.store
+
+
+def _resolve(store: GitSessionStore, argument: str, *, deleted: bool = False) -> str:
+    """A session argument (id, unique id prefix or label) as a session id."""
+    if not deleted:
+        with contextlib.suppress(InvalidSessionIdError):
+            if store.exists(argument):
+                return argument
+        return resolve_session(argument, store.list())
+    return resolve_session(argument, [d.metadata for d in store.list_deleted()],
+                           what="deleted session")
+
+
+def _session_and_rev(store: GitSessionStore, argument: str) -> tuple[str, str | None]:
+    """``SESSION`` or ``SESSION@REV`` as (id, revision or None)."""
+    try:
+        return _resolve(store, argument), None
+    except SessionNotFoundError:
+        name, _, rev = argument.rpartition("@")
+        if not name or not rev:
+            raise
+        return _resolve(store, name), rev
+
+
+def _commit_of(store: GitSessionStore, session_id: str, rev: str | None) -> str | None:
+    """A revision for ``store.load(at=...)``: ``~N`` / ``^`` count saves back from the head;
+    anything else is a commit-ish in the session's history."""
+    if rev is None:
+        return None
+    match = _RELATIVE_REV.fullmatch(rev)
+    if match is None:
+        return rev
+    back = int(match.group(1) or 1) if match.group(2) is None else len(match.group(2))
+    history = store.history(session_id)
+    if back >= len(history):
+        raise InvalidRevisionError(f"{session_id} has only {len(history)} saves; {rev!r} goes "
+                                   "further back")
+    return history[back].commit
+
+
+def _load(store: GitSessionStore, session_id: str, rev: str | None = None) -> StoredSession:
+    session = store.load(session_id, at=_commit_of(store, session_id, rev))
+    if session is None:
+        raise SessionNotFoundError(session_id)
+    return session
+
+
+def _warn_damaged(store: GitSessionStore) -> None:
+    for session_id, reason in store.last_damaged:
+        click.echo(f"warning: skipped damaged session {session_id}: {reason}", err=True)
+
+
+# ---- the shared record output -------------------------------------------------------------
+@dataclasses.dataclass
+class Printed:
+    """What a record-printing command returns: records, plus its own text for the default
+    output when a table of ``records`` is not what it shows (``single``: one object, not a list)."""
+
+    records: Records
+    text: str | None = None
+    single: bool = False
+
+
+def output_options(table: Callable[[Records], str] | None = None
+                   ) -> Callable[[Callable[..., Any]], Any]:
+    """Add ``--json``, ``--yaml`` and ``--nl`` to a command returning records (or ``Printed``),
+    and print them: by default through ``table`` (or the ``Printed`` text)."""
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, json_: bool, yaml_: bool, nl: bool, **kwargs: Any) -> None:
+            chosen = [name for name, on in (("json", json_), ("yaml", yaml_), ("nl", nl)) if on]
+            if len(chosen) > 1:
+                raise click.UsageError("choose one of --json, --yaml and --nl")
+            result = fn(*args, **kwargs)
+            printed = result if isinstance(result, Printed) else Printed(list(result))
+            if not chosen:
+                text = printed.text if printed.text is not None or table is None else table(
+                    printed.records)
+                click.echo(text or "", nl=False)
+            elif printed.single and chosen[0] != "nl":
+                value = printed.records[0] if printed.records else {}
+                click.echo(render.to_json(value) + "\n" if chosen[0] == "json"
+                           else render.to_yaml(value), nl=False)
+            else:
+                click.echo(render.records_text(printed.records, chosen[0]), nl=False)
+
+        wrapper.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore
+        for flag, name, what in (("--nl", "nl", "newline-delimited JSON"),
+                                 ("--yaml", "yaml_", "YAML"), ("--json", "json_", "JSON")):
+            wrapper = click.option(flag, name, is_flag=True, help=f"Output {what}.")(wrapper)
+        return wrapper
+
+    return decorator
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Progress | None]:
+    """A ``progress(done, total)`` callback drawing a bar on stderr, or None when stderr is not
+    a terminal (pipes, CI, tests)."""
+    stream = sys.stderr
+    if not stream.isatty():
+        yield None
+        return
+    bars: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=max(total, 1), label=label, file=stream))
+            bars[0].__enter__()
+        bar = bars[0]
+        bar.length = max(total, 1)
+        if done > bar.pos:
+            bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+
+
+# ---- the command group --------------------------------------------------------------------
+@click.group(cls=SessionsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="sessionsgit")
+@click.option("--repo", type=click.Path(path_type=Path), envvar="SESSIONSGIT_REPO",
+              default=DEFAULT_REPO, show_default=True, show_envvar=True,
+              help="The sessions repository (a Git repository, bare by default).")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path) -> None:
+    """Durable LLM conversations stored in Git: every session a branch, every save a commit.
+
+    SESSION arguments take a full id, a unique id prefix (4+ characters) or an exact label."""
+    ctx.obj = State(repo)
+
+
+@cli.command(name="init")
+def cli_init() -> None:
+    """Create the sessions repository at --repo.
+
+    It is a bare Git repository: every session a branch, every save a commit."""
+    state = click.get_current_context().find_object(State)
+    assert state is not None
+    existed = state.repo.is_dir() and any(state.repo.iterdir())
+    store = _store(create=True)
+    where = Path(store.repo.path).resolve()
+    click.echo(f"{'Reinitialized existing' if existed else 'Initialized empty'} sessions "
+               f"repository in {where}")
+
+
+@cli.command(name="new")
+@click.option("--label", "-l", help="A label for the new session.")
+def cli_new(label: str | None) -> None:
+    """Create an empty session and print its id."""
+    store = _store(create=True)
+    session_id = str(uuid.uuid4())
+    store.save(session_id, [], {"label": label} if label else None)
+    click.echo(session_id)
+
+
+@cli.command(name="list")
+@click.option("--limit", "-n", type=click.IntRange(min=0), help="Show at most N sessions.")
+@click.option("--all", "all_", is_flag=True, help="Include deleted sessions (marked).")
+@output_options(render.sessions_table)
+def cli_list(limit: int | None, all_: bool) -> Records:
+    """List sessions, most recently updated first."""
+    store = _store()
+    records = [meta.to_dict() for meta in store.list()]
+    _warn_damaged(store)
+    if all_:
+        for record in records:
+            record["deleted"] = False
+        seen = {record["id"] for record in records}
+        for deleted in store.list_deleted():
+            if deleted.id in seen:
+                continue
+            seen.add(deleted.id)
+            records.append({**deleted.metadata.to_dict(), "deleted": True,
+                            "deleted_at": deleted.deleted_at})
+        records = render.newest_first(records)
+    return records[:limit] if limit is not None else records
+
+
+@cli.command(name="show")
+@click.argument("session")
+@click.option("--at", "at", metavar="REV",
+              help="A save of the session: commit (prefix), or ~N saves back from the head.")
+@click.option("--format", "format_", type=click.Choice(["text", "markdown", "json", "yaml",
+                                                        "jsonl"]),
+              default="text", show_default=True, help="Output format.")
+def cli_show(session: str, at: str | None, format_: str) -> None:
+    """Show a session's transcript.
+
+    SESSION@REV (or --at REV) shows that save."""
+    store = _store()
+    session_id, rev = _session_and_rev(store, session)
+    if rev is not None and at is not None:
+        raise click.UsageError("give the revision either as SESSION@REV or as --at, not both")
+    click.echo(render.render_session(_load(store, session_id, at or rev), format_), nl=False)
+
+
+@cli.command(name="log")
+@click.argument("session")
+@click.option("--limit", "-n", type=click.IntRange(min=0), help="Show at most N saves.")
+@output_options(render.log_table)
+def cli_log(session: str, limit: int | None) -> Records:
+    """List a session's saves, newest first.
+
+    One line per save; a fork's log includes the saves it inherited."""
+    store = _store()
+    records = [dataclasses.asdict(record) for record in store.history(_resolve(store, session))]
+    return records[:limit] if limit is not None else records
+
+
+@cli.command(name="diff")
+@click.argument("old")
+@click.argument("new", required=False)
+@click.option("--stat", is_flag=True, help="Only count added, removed and changed messages.")
+@output_options()
+def cli_diff(old: str, new: str | None, stat: bool) -> Printed:
+    """Show which messages were added, removed or changed.
+
+    OLD and NEW are sessions, SESSION@REV saves, or (NEW only) a revision of OLD's session.
+    With one argument, compare the session's head (or the given save) with the save before."""
+    store = _store()
+    old_id, old_rev = _session_and_rev(store, old)
+    if new is None:
+        after = _load(store, old_id, old_rev)
+        history = [record.commit for record in store.history(old_id)]
+        position = history.index(after.metadata.head) if after.metadata.head in history else -1
+        if 0 <= position < len(history) - 1:
+            before = _load(store, old_id, history[position + 1])
+            before_messages, before_name = before.messages, _name(before)
+        else:
+            before_messages, before_name = [], "(nothing)"
+        after_messages, after_name = after.messages, _name(after)
+    else:
+        before = _load(store, old_id, old_rev)
+        after = _load_other(store, old_id, new)
+        before_messages, before_name = before.messages, _name(before)
+        after_messages, after_name = after.messages, _name(after)
+    diff = diff_messages(before_messages, after_messages)
+    text = render.render_diff(diff, before_name, after_name, len(before_messages),
+                              len(after_messages), stat=stat)
+    text = "".join(click.style(line, fg=render.diff_line_color(line)) + "\n"
+                   for line in text.splitlines())
+    if stat:
+        return Printed([{"old": before_name, "new": after_name, **diff.stat()}], text, single=True)
+    return Printed(diff.to_dict()["changes"], text)
+
+
+def _name(session: StoredSession) -> str:
+    return f"{render.short_id(session.id)}@{render.short_id(session.metadata.head)}"
+
+
+def _load_other(store: GitSessionStore, old_id: str, argument: str) -> StoredSession:
+    """``diff``'s NEW: a session, SESSION@REV, or else a revision of OLD's session."""
+    try:
+        session_id, rev = _session_and_rev(store, argument)
+    except SessionNotFoundError:
+        try:
+            return _load(store, old_id, argument)
+        except InvalidRevisionError:
+            raise SessionNotFoundError(argument, f"{argument!r} is neither a session nor a "
+                                                 f"save of {old_id}") from None
+    return _load(store, session_id, rev)
+
+
+@cli.command(name="fork")
+@click.argument("session")
+@click.option("--at", "at", metavar="N|MSG_ID|REV",
+              help="Fork point: the first N messages, up to a message id, or a save (commit "
+                   "prefix or ~N). Default: the whole transcript.")
+@click.option("--label", "-l", help="A label for the fork.")
+@click.option("--detached", is_flag=True, help="Start empty, only recording the parent.")
+def cli_fork(session: str, at: str | None, label: str | None, detached: bool) -> None:
+    """Fork a session and print the new id.
+
+    SESSION@REV forks at that save (like --at REV)."""
+    store = _store()
+    session_id, rev = _session_and_rev(store, session)
+    if rev is not None and at is not None:
+        raise click.UsageError("give the fork point either as SESSION@REV or as --at, not both")
+    at = at or rev
+    point: int | str | None = None
+    if at is not None:
+        point = int(at) if at.isdigit() else _commit_of(store, session_id, at)
+    new_id = store.fork(session_id, at=point, detached=detached,
+                        metadata={"label": label} if label else None)
+    click.echo(new_id)
+
+
+@cli.command(name="tree")
+@output_options(render.tree_text)
+def cli_tree() -> Records:
+    """Show the fork tree of all sessions.
+
+    Forks are indented under their parents; detached forks are marked."""
+    store = _store()
+    records = render.tree_records(store.list())
+    _warn_damaged(store)
+    return records
+
+
+@cli.command(name="rename")
+@click.argument("session")
+@click.argument("label")
+def cli_rename(session: str, label: str) -> None:
+    """Set a session's label (an empty LABEL clears it)."""
+    store = _store()
+    session_id = _resolve(store, session)
+    store.rename(session_id, label or None)
+    click.echo(f"Renamed {render.short_id(session_id)} to {label!r}" if label
+               else f"Cleared the label of {render.short_id(session_id)}")
+
+
+@cli.command(name="delete")
+@click.argument("session")
+def cli_delete(session: str) -> None:
+    """Delete a session (`restore` brings it back)."""
+    store = _store()
+    session_id = _resolve(store, session)
+    store.delete(session_id)
+    click.echo(f"Deleted {session_id} (undo: sessionsgit restore {render.short_id(session_id)})")
+
+
+@cli.command(name="restore")
+@click.argument("session")
+def cli_restore(session: str) -> None:
+    """Bring back a deleted session.
+
+    SESSION is the deleted session's id, id prefix or label."""
+    store = _store()
+    session_id = _resolve(store, session, deleted=True)
+    store.restore(session_id)
+    click.echo(f"Restored {session_id}")
+
+
+@cli.command(name="append")
+@click.argument("session")
+@click.argument("text", required=False)
+@click.option("--role", type=click.Choice(ROLES), help="Role of TEXT (default: user).")
+def cli_append(session: str, text: str | None, role: str | None) -> None:
+    """Append messages to a session; prints their ids.
+
+    TEXT becomes one text message. Without TEXT (or with -), stdin is read: a JSON message, a
+    JSON array of messages, or (with --role) plain text."""
+    store = _store()
+    session_id = _resolve(store, session)
+    if text is None or text == "-":
+        messages = _messages_from_stdin(role)
+    else:
+        messages = [_text_message(role or "user", text)]
+    now = time.time_ns() // 1_000_000
+    for message in messages:
+        message.setdefault("id", uuid.uuid4().hex)
+        message.setdefault("timestamp", now)
+    current = _load(store, session_id)
+    store.save(session_id, current.messages + messages)
+    for message in messages:
+        click.echo(message["id"])
+
+
+def _text_message(role: str, text: str) -> dict[str, Any]:
+    return {"role": role, "content": [{"type": "text", "text": text}]}
+
+
+def _messages_from_stdin(role: str | None) -> list[dict[str, Any]]:
+    raw = sys.stdin.read()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        data = [data]
+    if isinstance(data, list) and data and all(isinstance(m, dict) for m in data):
+        if role is not None:
+            for message in data:
+                message.setdefault("role", role)
+        return data
+    if role is not None and raw.strip():
+        return [_text_message(role, raw.rstrip("\n"))]
+    raise click.UsageError("stdin must hold a JSON message or a JSON array of messages "
+                           "(or plain text, with --role)")
+
+
+@cli.command(name="chat")
+@click.argument("session", required=False)
+@click.option("--new", "new", is_flag=True, help="Start a new session.")
+@click.option("--label", "-l", help="Label for the new session (with --new).")
+@click.option("--provider", type=click.Choice(["echo", "openai"]),
+              help="Model provider: echo (offline), or openai (any OpenAI-compatible server). "
+                   "Default: openai when OPENAI_BASE_URL is set, else echo.")
+@click.option("--model", help="Model name (openai: default OPENAI_MODEL).")
+def cli_chat(session: str | None, new: bool, label: str | None, provider: str | None,
+             model: str | None) -> None:
+    """Chat in a session, one prompt per line.
+
+    Each stdin line is a prompt and the reply is printed; /exit or end of input stops.
+    Every exchange is saved as it completes."""
+    from .conversation import Conversation
+    from .manager import SessionManager
+    from .providers import EchoProvider, OpenAICompatibleProvider
+
+    if new == (session is not None):
+        raise click.UsageError("give a SESSION to continue, or --new")
+    if label is not None and not new:
+        raise click.UsageError("--label applies to --new; use `sessionsgit rename` otherwise")
+    kind = provider or ("openai" if os.environ.get("OPENAI_BASE_URL") else "echo")
+    backend = OpenAICompatibleProvider(model) if kind == "openai" else (
+        EchoProvider(model) if model else EchoProvider())
+    store = _store(create=new)
+    conversation = Conversation(backend)
+    manager = SessionManager(store, conversation)
+
+    def fail(payload: dict[str, Any]) -> None:
+        raise payload["error"]
+
+    manager.on("lifecycle_error", fail)
+    with manager, conversation:
+        session_id = manager.start_new(label) if new else manager.load(_resolve(store, session))
+        stdin = sys.stdin
+        interactive = stdin.isatty()
+        click.echo(f"Session {session_id} ({backend.name}/{backend.model}); "
+                   "/exit or Ctrl-D to quit.", err=True)
+        while True:
+            if interactive:
+                click.echo("> ", nl=False)
+            line = stdin.readline()
+            if not line:
+                break
+            prompt = line.strip()
+            if prompt in ("/exit", "/quit"):
+                break
+            if not prompt:
+                continue
+            try:
+                reply = conversation.prompt(prompt)
+            except SessionsGitError as exc:
+                if not interactive:
+                    raise
+                click.echo(f"Error: {_one_line(str(exc))}", err=True)
+                continue
+            parts = [text for kind_, text in render.message_parts(reply) if kind_ == "text"]
+            click.echo("\n".join(parts))
+
+
+@cli.command(name="export")
+@click.argument("session")
+@click.option("--format", "format_", type=click.Choice(["json", "jsonl", "markdown", "yaml"]),
+              default="json", show_default=True,
+              help="json and jsonl round-trip through `sessionsgit import`.")
+@click.option("--at", "at", metavar="REV", help="Export this save instead of the head.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+def cli_export(session: str, format_: str, at: str | None, output: Path | None) -> None:
+    """Export a session as JSON, JSONL, Markdown or YAML.
+
+    SESSION@REV (or --at) exports that save."""
+    store = _store()
+    session_id, rev = _session_and_rev(store, session)
+    text = render.render_session(_load(store, session_id, at or rev), format_)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@cli.command(name="import")
+@click.argument("path", type=click.Path(path_type=Path, allow_dash=True))
+@click.option("--id", "id_", help="Session id to import a single file as.")
+@click.option("--label", "-l", help="Label for a single imported file.")
+def cli_import(path: Path, id_: str | None, label: str | None) -> None:
+    """Import transcripts; prints the imported ids.
+
+    PATH is a JSON or JSONL transcript (- for stdin), or a directory written by the npm
+    package's FileSessionStore (its attached forks stay forks)."""
+    store = _store(create=True)
+    if str(path) == "-":
+        transcript = parse_text(sys.stdin.read(), source="stdin")
+        result = ImportResult([import_transcript(store, transcript, session_id=id_, label=label)])
+    else:
+        with _progress("Importing") as progress:
+            result = import_path(store, path, session_id=id_, label=label, progress=progress)
+    for session_id in result.imported:
+        click.echo(session_id)
+    for session_id, reason in result.skipped:
+        click.echo(f"skipped {session_id}: {reason}", err=True)
+
+
+# ---- remotes ------------------------------------------------------------------------------
+def _sync() -> Any:
+    """The sync module, imported only when a remote command runs."""
+    try:
+        from . import sync
+    except ImportError as exc:
+        if exc.name not in ("sessionsgit.sync", f"{__package__}.sync"):
+            raise
+        raise click.ClickException("remote support (sessionsgit.sync) is not installed") from None
+    return sync
+
+
+def _report(report: Any) -> Printed:
+    record = report.to_dict() if hasattr(report, "to_dict") else dataclasses.asdict(report)
+    return Printed([record], render.sync_summary([record]), single=True)
+
+
+@cli.group(name="remote")
+def cli_remote() -> None:
+    """Manage remotes (add, list, remove)."""
+
+
+@cli_remote.command(name="add")
+@click.argument("name")
+@click.argument("url")
+def remote_add(name: str, url: str) -> None:
+    """Add a remote NAME at URL."""
+    _sync().add_remote(_store(), name, url)
+
+
+@cli_remote.command(name="list")
+@output_options(render.remotes_table)
+def remote_list() -> Records:
+    """List remotes with their URLs."""
+    return [{"name": name, "url": url} for name, url in _sync().list_remotes(_store())]
+
+
+@cli_remote.command(name="remove")
+@click.argument("name")
+def remote_remove(name: str) -> None:
+    """Remove the remote NAME."""
+    _sync().remove_remote(_store(), name)
+
+
+@cli.command(name="push")
+@click.argument("remote", default="origin", required=False)
+@click.argument("sessions", nargs=-1)
+@click.option("--prune", is_flag=True, help="Delete remote sessions deleted here.")
+@output_options(render.sync_summary)
+def cli_push(remote: str, sessions: Sequence[str], prune: bool) -> Printed:
+    """Push sessions to a remote.
+
+    All sessions, or the SESSIONS given, to REMOTE (default: origin)."""
+    sync, store = _sync(), _store()
+    ids = [_resolve(store, s) for s in sessions] or None
+    with _progress("Pushing") as progress:
+        return _report(sync.push(store, remote, ids, prune=prune, progress=progress))
+
+
+@cli.command(name="pull")
+@click.argument("remote", default="origin", required=False)
+@click.option("--prune", is_flag=True, help="Delete local sessions deleted on the remote.")
+@output_options(render.sync_summary)
+def cli_pull(remote: str, prune: bool) -> Printed:
+    """Fetch sessions from a remote.
+
+    A session that diverged keeps both sides: the remote one becomes a fork."""
+    sync, store = _sync(), _store()
+    with _progress("Pulling") as progress:
+        return _report(sync.pull(store, remote, prune=prune, progress=progress))
+
+
+@cli.command(name="sync")
+@click.argument("remote", default="origin", required=False)
+@click.option("--prune", is_flag=True, help="Propagate deletions both ways.")
+@output_options(render.sync_summary)
+def cli_sync(remote: str, prune: bool) -> Printed:
+    """Pull from a remote, then push to it."""
+    sync, store = _sync(), _store()
+    with _progress("Syncing") as progress:
+        return _report(sync.sync(store, remote, prune=prune, progress=progress))
+
+
+@cli.command(name="gc")
+@output_options(render.report_text)
+def cli_gc() -> Printed:
+    """Pack loose objects and refs.
+
+    Saves also do this automatically past a threshold."""
+    store = _store()
+    if sys.stderr.isatty():
+        click.echo("Packing objects…", err=True)
+    result = dict(store.gc())
+    return Printed([result], render.report_text([result]), single=True)
+
+
+@cli.command(name="install-diff-driver")
+def cli_install_diff_driver() -> None:
+    """Make `git diff` show stored messages readably."""
+    click.echo(_sync().install_diff_driver(_store()))
 
 
 def main() -> None:
     """Console-script entry point."""
-    cli()
+    cli(prog_name="sessionsgit")

@@ -1,0 +1,261 @@
+"""Import transcripts into any ``SessionStore``: JSON and JSONL files, and a directory written by
+the npm package's ``FileSessionStore`` (whose attached forks become real forks here).
+
+Accepted files:
+
+* JSON ``{"id", "metadata", "messages"}`` (what ``sessionsgit export --format json`` writes; an
+  npm session file ``{"metadata", "messages"}`` too) or a plain JSON array of messages;
+* JSONL: an optional header line ``{"type": "session", "id", "metadata"}`` (what ``export
+  --format jsonl`` writes), then one message object per line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .errors import (
+    CorruptSessionError,
+    InvalidRevisionError,
+    InvalidSessionIdError,
+    SerializationError,
+    SessionConflictError,
+    SessionsGitError,
+)
+from .ids import new_session_id, validate_session_id
+from .metadata import Message
+from .stores.base import SessionStore, fork_slice
+from .stores.file import FileSessionStore
+
+Progress = Callable[[int, int], None]
+#: Metadata keys never copied from an imported file (the store owns them, or they are file-only).
+_DROPPED_KEYS = frozenset({"id", "head", "message_count", "transcript"})
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+class ImportFormatError(SessionsGitError, ValueError):
+    """A file or directory that holds no transcript sessionsgit can read."""
+
+
+@dataclass
+class Transcript:
+    """A session read from a file: its id if the file names one, metadata and messages."""
+
+    id: str | None
+    metadata: dict[str, Any]
+    messages: list[Message]
+
+
+@dataclass
+class ImportResult:
+    """What an import did: ids imported, and (id, reason) for sessions skipped."""
+
+    imported: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+# ---- reading files ------------------------------------------------------------------------
+def read_transcript(path: str | os.PathLike[str]) -> Transcript:
+    """Read one JSON or JSONL transcript file (JSONL by suffix, or when JSON finds extra data)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{path}: not UTF-8 text: {exc}") from None
+    return parse_text(text, source=str(path), jsonl=path.suffix.lower() in _JSONL_SUFFIXES)
+
+
+def parse_text(text: str, *, source: str = "input", jsonl: bool = False) -> Transcript:
+    """A transcript from JSON text, or JSONL (when ``jsonl`` or when JSON finds extra data)."""
+    if jsonl:
+        return parse_jsonl(text, source=source)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            return parse_jsonl(text, source=source)
+        raise ImportFormatError(f"{source}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ImportFormatError(f"{source}: JSON nested too deeply") from None
+    return parse_document(data, source=source)
+
+
+def parse_document(data: Any, *, source: str = "input") -> Transcript:
+    """A transcript from parsed JSON: ``{"id"?, "metadata"?, "messages"}`` or a message array."""
+    if isinstance(data, list):
+        return Transcript(None, {}, _messages(data, source))
+    if isinstance(data, dict) and "messages" in data:
+        metadata = data.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ImportFormatError(f"{source}: 'metadata' is not an object")
+        session_id = data.get("id") if isinstance(data.get("id"), str) else metadata.get("id")
+        return Transcript(session_id if isinstance(session_id, str) else None, dict(metadata),
+                          _messages(data["messages"], source))
+    raise ImportFormatError(f"{source}: expected an object with 'messages' or an array of "
+                            "messages")
+
+
+def parse_jsonl(text: str, *, source: str = "input") -> Transcript:
+    """A transcript from JSONL: an optional ``{"type": "session"}`` header, then messages."""
+    items: list[Any] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except (ValueError, RecursionError) as exc:
+            raise ImportFormatError(f"{source}: line {number} is not valid JSON: {exc}") from None
+    session_id, metadata = None, {}
+    if items and is_session_header(items[0]):
+        header = items.pop(0)
+        session_id = header.get("id") if isinstance(header.get("id"), str) else None
+        if isinstance(header.get("metadata"), dict):
+            metadata = dict(header["metadata"])
+        else:
+            metadata = {k: v for k, v in header.items() if k not in ("type", "id")}
+    return Transcript(session_id, metadata, _messages(items, source))
+
+
+def is_session_header(item: Any) -> bool:
+    """Whether a JSONL line is the session header rather than a message."""
+    return isinstance(item, dict) and item.get("type") == "session" and "role" not in item
+
+
+def _messages(items: Any, source: str) -> list[Message]:
+    if not isinstance(items, list) or not all(isinstance(m, dict) for m in items):
+        raise ImportFormatError(f"{source}: messages must be a list of JSON objects")
+    return items
+
+
+def clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Imported metadata without the keys a store owns (id, head, message_count)."""
+    return {k: v for k, v in metadata.items() if k not in _DROPPED_KEYS}
+
+
+# ---- writing into a store -----------------------------------------------------------------
+def import_transcript(store: SessionStore, transcript: Transcript, *,
+                      session_id: str | None = None, label: str | None = None) -> str:
+    """Save a transcript as a new session (a fork when its parent is in the store and its
+    transcript starts with the parent's); returns the id. An existing id is a conflict."""
+    target = validate_session_id(session_id or transcript.id or new_session_id())
+    if store.exists(target):
+        raise SessionConflictError(target, f"session {target!r} already exists; import it "
+                                           "under another id with --id")
+    metadata = clean_metadata(transcript.metadata)
+    if label is not None:
+        metadata["label"] = label
+    save_imported(store, target, transcript.messages, metadata)
+    return target
+
+
+def save_imported(store: SessionStore, session_id: str, messages: Sequence[Message],
+                  metadata: dict[str, Any]) -> None:
+    """Save ``messages``; an attached fork whose parent is in the store is first forked from
+    it at its fork point, so the stores share history (Git: a common merge base)."""
+    keep = _fork_point(store, messages, metadata)
+    if keep is not None:
+        store.fork(metadata["parent_id"], session_id, at=keep)
+    store.save(session_id, list(messages), metadata)
+
+
+def _fork_point(store: SessionStore, messages: Sequence[Message],
+                metadata: dict[str, Any]) -> int | None:
+    """How many of the parent's messages an attached fork shares, or None if it is no fork."""
+    parent_id = metadata.get("parent_id")
+    if not isinstance(parent_id, str) or metadata.get("detached"):
+        return None
+    try:
+        parent = store.load(parent_id)
+    except (InvalidSessionIdError, CorruptSessionError):
+        return None
+    if parent is None:
+        return None
+    fork_message_id = metadata.get("fork_message_id")
+    if isinstance(fork_message_id, str):
+        keep = fork_slice(parent.messages, fork_message_id)
+    else:
+        keep = _common_prefix(parent.messages, messages)
+    if keep is None or list(messages[:keep]) != parent.messages[:keep]:
+        return None
+    return keep
+
+
+def _common_prefix(a: Sequence[Message], b: Sequence[Message]) -> int:
+    count = 0
+    for left, right in zip(a, b):
+        if left != right:
+            break
+        count += 1
+    return count
+
+
+def import_npm_directory(store: SessionStore, directory: str | os.PathLike[str], *,
+                         progress: Progress | None = None) -> ImportResult:
+    """Import every session of an npm ``FileSessionStore`` directory, parents before forks.
+    Sessions already in the store and damaged files are skipped (and reported)."""
+    directory = Path(directory)
+    if not any(name.endswith(".json") for name in os.listdir(directory)):
+        raise ImportFormatError(f"{directory}: no session files (<id>.json) in this directory")
+    source = FileSessionStore(directory)
+    sessions = source.list()
+    result = ImportResult(skipped=[(sid, f"damaged: {why}") for sid, why in source.last_damaged])
+    ordered = _parents_first(sessions)
+    total = len(ordered)
+    for done, meta in enumerate(ordered, 1):
+        try:
+            if store.exists(meta.id):
+                result.skipped.append((meta.id, "already in the repository"))
+                continue
+            session = source.load(meta.id)
+            if session is None:
+                result.skipped.append((meta.id, "vanished while importing"))
+                continue
+            save_imported(store, meta.id, session.messages,
+                          clean_metadata(session.metadata.stored_dict()))
+            result.imported.append(meta.id)
+        except (CorruptSessionError, InvalidSessionIdError, InvalidRevisionError,
+                SerializationError) as exc:
+            result.skipped.append((meta.id, str(exc)))
+        finally:
+            if progress is not None:
+                progress(done, total)
+    return result
+
+
+def _parents_first(sessions: list[Any]) -> list[Any]:
+    """Oldest first, but every attached fork after its parent."""
+    by_id = {m.id: m for m in sessions}
+    ordered: list[Any] = []
+    placed: set[str] = set()
+
+    def place(meta: Any, trail: set[str]) -> None:
+        if meta.id in placed or meta.id in trail:
+            return
+        parent = by_id.get(meta.parent_id) if isinstance(meta.parent_id, str) else None
+        if parent is not None:
+            place(parent, trail | {meta.id})
+        placed.add(meta.id)
+        ordered.append(meta)
+
+    for meta in sorted(sessions, key=lambda m: (m.created_at or "", m.id)):
+        place(meta, set())
+    return ordered
+
+
+def import_path(store: SessionStore, path: str | os.PathLike[str], *,
+                session_id: str | None = None, label: str | None = None,
+                progress: Progress | None = None) -> ImportResult:
+    """Import a file (one session) or an npm store directory (all its sessions)."""
+    path = Path(path)
+    if path.is_dir():
+        if session_id is not None or label is not None:
+            raise ImportFormatError("--id and --label apply to a single file, not a directory")
+        return import_npm_directory(store, path, progress=progress)
+    transcript = read_transcript(path)
+    imported = import_transcript(store, transcript, session_id=session_id, label=label)
+    if progress is not None:
+        progress(1, 1)
+    return ImportResult(imported=[imported])

@@ -1,0 +1,454 @@
+"""Output formatting for the CLI: sessions as text, markdown, JSON, YAML or JSONL, and tables.
+
+Message shapes understood: a plain string ``content``; content blocks in the simulacra shape
+(``text``, ``thinking``/``thought``, ``tool`` with ``tool``/``params``, ``tool_result`` with
+``result``), the Anthropic shape (``tool_use``/``input``, ``tool_result``/``content``,
+``thinking``) and the OpenAI shape (``tool_calls`` on the message, role ``tool``). Anything else
+is shown by its block type.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+from .metadata import Message, SessionMetadata, StoredSession, parse_time
+
+SHORT = 8
+#: Longest cell a table prints before cutting it with an ellipsis.
+CELL_LIMIT = 48
+
+
+# ---- small helpers ------------------------------------------------------------------------
+def short_id(value: str | None, length: int = SHORT) -> str:
+    """The first ``length`` characters of an id (or commit), or an empty string."""
+    return (value or "")[:length]
+
+
+def local_time(value: str | None) -> str:
+    """An ISO timestamp as local time to the second (``2024-05-01 14:03:22``); '' when unset."""
+    if not value:
+        return ""
+    parsed = parse_time(value)
+    if parsed.year == 1:
+        return str(value)
+    return parsed.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ms_time(value: Any) -> str:
+    """A message ``timestamp`` in milliseconds as local time, or '' when it is not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ""
+    try:
+        return datetime.fromtimestamp(value / 1000, timezone.utc).astimezone().strftime(
+            "%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 message``, ``2 messages``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def one_line(text: str, limit: int = 72) -> str:
+    """Whitespace collapsed, cut at ``limit`` characters with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+
+
+# ---- message content ----------------------------------------------------------------------
+def message_parts(message: Message) -> list[tuple[str, str]]:
+    """The readable parts of a message as (kind, text): kind is ``text``, ``thinking``,
+    ``tool_call``, ``tool_result`` or another block type."""
+    parts: list[tuple[str, str]] = []
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        if message.get("role") == "tool":
+            call = message.get("tool_call_id")
+            parts.append(("tool_result", f"{call}: {content}" if call else content))
+        else:
+            parts.append(("text", content))
+    elif isinstance(content, list):
+        for block in content:
+            parts.append(_block_part(block))
+    elif content is not None:
+        parts.append(("content", _compact(content)))
+    for call in message.get("tool_calls") or [] if isinstance(message, dict) else []:
+        if isinstance(call, dict):
+            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            name = function.get("name") or call.get("name") or "?"
+            arguments = function.get("arguments", call.get("arguments", ""))
+            parts.append(("tool_call", f"{name}({_compact(arguments)})"))
+    return parts
+
+
+def _block_part(block: Any) -> tuple[str, str]:
+    if isinstance(block, str):
+        return ("text", block)
+    if not isinstance(block, dict):
+        return ("content", _compact(block))
+    kind = block.get("type")
+    if kind == "text":
+        return ("text", str(block.get("text", "")))
+    if kind == "thinking":
+        return ("thinking", str(block.get("thought", block.get("thinking", ""))))
+    if kind in ("tool", "tool_use", "function_call"):
+        name = block.get("tool") or block.get("name") or "?"
+        args = block.get("params", block.get("input", block.get("arguments", {})))
+        return ("tool_call", f"{name}({_compact(args)})")
+    if kind == "tool_result":
+        source = block.get("tool") or block.get("tool_request_id") or block.get("tool_use_id") or ""
+        result = block.get("result", block.get("content", ""))
+        if isinstance(result, list):
+            texts = [b.get("text") for b in result if isinstance(b, dict)
+                     and isinstance(b.get("text"), str)]
+            result = "\n".join(texts) if texts else result
+        text = _compact(result)
+        return ("tool_result", f"{source}: {text}" if source else text)
+    return (str(kind or "block"), f"[{kind or 'block'}]")
+
+
+def summary(message: Message, limit: int = 72) -> str:
+    """``role: first words`` of a message, on one line."""
+    role = message.get("role", "?") if isinstance(message, dict) else "?"
+    texts = []
+    for kind, text in message_parts(message):
+        texts.append(text if kind == "text" else f"[{kind}] {text}")
+    return one_line(f"{role}: {' '.join(texts)}", limit)
+
+
+# ---- whole sessions -----------------------------------------------------------------------
+def session_document(session: StoredSession) -> dict[str, Any]:
+    """The JSON/YAML shape of a session: ``{"id", "metadata", "messages"}``."""
+    return {"id": session.id, "metadata": session.metadata.to_dict(),
+            "messages": session.messages}
+
+
+def to_json(value: Any) -> str:
+    """Pretty JSON (UTF-8 kept readable)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def to_yaml(value: Any) -> str:
+    """Block-style YAML in insertion order."""
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def to_jsonl(session: StoredSession) -> str:
+    """A header line ``{"type": "session", "id", "metadata"}`` then one message per line."""
+    header = {"type": "session", "id": session.id, "metadata": session.metadata.to_dict()}
+    lines = [json.dumps(header, ensure_ascii=False)]
+    lines += [json.dumps(message, ensure_ascii=False) for message in session.messages]
+    return "\n".join(lines) + "\n"
+
+
+def _header_facts(metadata: SessionMetadata) -> list[str]:
+    facts = [plural(metadata.message_count, "message"),
+             f"updated {local_time(metadata.updated_at)}"]
+    if metadata.provider or metadata.model:
+        facts.append("/".join(x for x in (metadata.provider, metadata.model) if x))
+    if metadata.parent_id:
+        kind = "detached fork" if metadata.detached else "fork"
+        facts.append(f"{kind} of {short_id(metadata.parent_id)}")
+    return facts
+
+
+def render_text(session: StoredSession) -> str:
+    """A readable transcript: a header, then each message's role, time, text and tool calls."""
+    meta = session.metadata
+    title = f"Session {meta.id}" + (f"  {meta.label!r}" if meta.label else "")
+    lines = [title, "  " + ", ".join(_header_facts(meta))]
+    if meta.head:
+        lines.append(f"  at {meta.head}")
+    for index, message in enumerate(session.messages, 1):
+        role = message.get("role", "?") if isinstance(message, dict) else "?"
+        stamp = ms_time(message.get("timestamp")) if isinstance(message, dict) else ""
+        lines += ["", f"[{index}] {role}" + (f"  ({stamp})" if stamp else "")]
+        for kind, text in message_parts(message):
+            prefix = "" if kind == "text" else {"tool_call": "→ tool call: ",
+                                                "tool_result": "← tool result: ",
+                                                "thinking": "(thinking) "}.get(kind, "")
+            for n, line in enumerate((text or "").splitlines() or [""]):
+                lines.append("  " + (prefix if n == 0 else " " * len(prefix)) + line)
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(session: StoredSession) -> str:
+    """The transcript as Markdown: a title, a facts line, a section per message."""
+    meta = session.metadata
+    lines = [f"# {meta.label or meta.id}", "", f"*{meta.id} · {' · '.join(_header_facts(meta))}*"]
+    for message in session.messages:
+        role = message.get("role", "?") if isinstance(message, dict) else "?"
+        lines += ([] if lines[-1] == "" else [""]) + [f"## {role}", ""]
+        for kind, text in message_parts(message):
+            if kind == "text":
+                lines += [text, ""]
+            elif kind == "thinking":
+                lines += ["> " + line for line in text.splitlines() or [""]]
+                lines.append("")
+            else:
+                lines += [f"**{kind.replace('_', ' ')}**", "", "```", text, "```", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render_session(session: StoredSession, fmt: str) -> str:
+    """A session in ``fmt``: text, markdown, json, jsonl or yaml."""
+    if fmt == "text":
+        return render_text(session)
+    if fmt == "markdown":
+        return render_markdown(session)
+    if fmt == "json":
+        return to_json(session_document(session)) + "\n"
+    if fmt == "jsonl":
+        return to_jsonl(session)
+    if fmt == "yaml":
+        return to_yaml(session_document(session))
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+# ---- tables and records -------------------------------------------------------------------
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                 headers: Sequence[str] | None = None) -> str:
+    """Left-aligned columns separated by two spaces, with a header row; numbers right-aligned."""
+    headers = list(headers or columns)
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    numeric = [all(isinstance(row.get(c), int) for row in rows) and bool(rows) for c in columns]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        out = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(headers)] + [line(r) for r in cells]) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return one_line(str(value), CELL_LIMIT)
+
+
+def records_text(records: Iterable[Mapping[str, Any]], fmt: str) -> str:
+    """Records as ``json`` (an array), ``yaml`` or ``nl`` (one JSON object per line)."""
+    items = [dict(r) for r in records]
+    if fmt == "json":
+        return to_json(items) + "\n"
+    if fmt == "yaml":
+        return to_yaml(items) if items else "[]\n"
+    if fmt == "nl":
+        return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+    raise ValueError(f"unknown record format {fmt!r}")
+
+
+def newest_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Metadata records sorted by ``updated_at``, newest first (ties by id)."""
+    return sorted(records, key=lambda r: (parse_time(r.get("updated_at")), r.get("id", "")),
+                  reverse=True)
+
+
+def sessions_table(records: Sequence[Mapping[str, Any]]) -> str:
+    """The ``list`` table: short id, updated, messages, label, parent (and deleted marks)."""
+    if not records:
+        return "No sessions.\n"
+    rows = []
+    show_deleted = any("deleted" in r for r in records)
+    for r in records:
+        rows.append({"id": short_id(r["id"]), "updated": local_time(r.get("updated_at")),
+                     "messages": r.get("message_count", 0), "label": r.get("label") or "",
+                     "parent": short_id(r.get("parent_id")),
+                     "deleted": "deleted" if r.get("deleted") else ""})
+    columns = ["id", "updated", "messages", "label", "parent"]
+    if show_deleted:
+        columns.append("deleted")
+    return format_table(rows, columns)
+
+
+def log_table(records: Sequence[Mapping[str, Any]]) -> str:
+    """The ``log`` lines: short commit, local time, message count, subject (and label)."""
+    lines = []
+    for r in records:
+        label = f"  [{r['label']}]" if r.get("label") else ""
+        count = r.get("message_count", 0)
+        unit = "msg " if count == 1 else "msgs"
+        lines.append(f"{short_id(r['commit'])}  {local_time(r.get('time'))}  "
+                     f"{count:>4} {unit}  {r.get('subject', '')}{label}")
+    return "\n".join(lines) + "\n" if lines else "No saves.\n"
+
+
+def tree_records(sessions: Sequence[SessionMetadata]) -> list[dict[str, Any]]:
+    """Sessions in fork-tree order (depth first, oldest child first) with their ``depth``; a
+    session whose parent is gone is a root."""
+    ids = {m.id for m in sessions}
+    children: dict[str | None, list[SessionMetadata]] = {}
+    for meta in sessions:
+        parent = meta.parent_id if meta.parent_id in ids and meta.parent_id != meta.id else None
+        children.setdefault(parent, []).append(meta)
+    for group in children.values():
+        group.sort(key=lambda m: (parse_time(m.created_at), m.id))
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def walk(parent: str | None, depth: int) -> None:
+        for meta in children.get(parent, []):
+            if meta.id in seen:
+                continue
+            seen.add(meta.id)
+            out.append({"id": meta.id, "label": meta.label, "parent_id": meta.parent_id,
+                        "detached": meta.detached, "message_count": meta.message_count,
+                        "depth": depth})
+            walk(meta.id, depth + 1)
+
+    walk(None, 0)
+    for meta in sessions:  # fork cycles have no root: show them anyway
+        if meta.id not in seen:
+            children.setdefault(None, []).append(meta)
+            walk(None, 0)
+    return out
+
+
+def tree_text(records: Sequence[Mapping[str, Any]]) -> str:
+    """The fork tree drawn with box characters, each line: short id, label, message count."""
+    if not records:
+        return "No sessions.\n"
+    lines = []
+    for index, r in enumerate(records):
+        depth = r.get("depth", 0)
+        prefix = ""
+        if depth:
+            prefix = _tree_prefix(records, index) + ("└─ " if _last_sibling(records, index)
+                                                     else "├─ ")
+        label = f"  {r['label']}" if r.get("label") else ""
+        notes = [plural(r.get("message_count", 0), "message")]
+        if r.get("detached"):
+            notes.append("detached")
+        lines.append(f"{prefix}{short_id(r['id'])}{label}  ({', '.join(notes)})")
+    return "\n".join(lines) + "\n"
+
+
+def _last_sibling(records: Sequence[Mapping[str, Any]], index: int) -> bool:
+    depth = records[index].get("depth", 0)
+    for r in records[index + 1:]:
+        if r.get("depth", 0) < depth:
+            return True
+        if r.get("depth", 0) == depth:
+            return False
+    return True
+
+
+def _tree_prefix(records: Sequence[Mapping[str, Any]], index: int) -> str:
+    """The vertical bars for the ancestors (depth 1..d-1) of the record at ``index``."""
+    depth = records[index].get("depth", 0)
+    bars = []
+    for level in range(1, depth):
+        ancestor = next(i for i in range(index, -1, -1) if records[i].get("depth", 0) == level)
+        bars.append("   " if _last_sibling(records, ancestor) else "│  ")
+    return "".join(bars)
+
+
+def report_text(records: Sequence[Mapping[str, Any]]) -> str:
+    """A sync report (or any flat dict) as ``key: value`` lines; lists shown by length."""
+    lines = []
+    for record in records:
+        parts = []
+        for key, value in record.items():
+            if isinstance(value, (list, tuple)):
+                if value:
+                    shown = ", ".join(_pair(v) for v in value[:5])
+                    more = f" (+{len(value) - 5})" if len(value) > 5 else ""
+                    parts.append(f"{key}: {len(value)} [{shown}{more}]")
+                else:
+                    parts.append(f"{key}: 0")
+            else:
+                parts.append(f"{key}: {value}")
+        lines.append("\n".join(parts))
+    return "\n".join(lines) + "\n"
+
+
+def _pair(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return f"{short_id(str(value[0]))}→{short_id(str(value[1]))}"
+    return short_id(str(value))
+
+
+def remotes_table(records: Sequence[Mapping[str, Any]]) -> str:
+    """``name  url`` per remote."""
+    if not records:
+        return "No remotes.\n"
+    return "".join(f"{r['name']}\t{r['url']}\n" for r in records)
+
+
+def sync_summary(records: Sequence[Mapping[str, Any]]) -> str:
+    """A sync report in a line (``pushed 2, fetched 1, ...``), then a line per diverged or
+    rejected session."""
+    lines = []
+    for r in records:
+        counts = [f"{key} {len(value) if isinstance(value, (list, tuple)) else value}"
+                  for key, value in r.items() if isinstance(value, (int, list, tuple))]
+        lines.append(", ".join(counts) if counts else "nothing to do")
+        for pair in r.get("diverged") or []:
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                lines.append(f"  diverged: {pair[0]} (the other side is kept as fork {pair[1]})")
+        for pair in r.get("rejected") or []:
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                lines.append(f"  rejected: {pair[0]}: {pair[1]}")
+    return "\n".join(lines) + "\n"
+
+
+def diff_stat_line(stat: Mapping[str, int]) -> str:
+    """``2 added, 1 removed, 1 changed, 4 unchanged``."""
+    return ", ".join(f"{stat.get(k, 0)} {k}" for k in ("added", "removed", "changed", "unchanged"))
+
+
+def render_diff(diff: Any, old_name: str, new_name: str, old_count: int, new_count: int, *,
+                stat: bool = False) -> str:
+    """A message-level diff: ``---``/``+++`` headers, then ``+``/``-``/``~`` lines (runs of
+    unchanged messages collapsed), then the counts. With ``stat``, only the summary line."""
+    summary_line = diff_stat_line(diff.stat())
+    if stat:
+        return f"{old_name} → {new_name}: {summary_line}\n"
+    lines = [f"--- {old_name} ({plural(old_count, 'message')})",
+             f"+++ {new_name} ({plural(new_count, 'message')})"]
+    run = 0
+
+    def flush() -> None:
+        nonlocal run
+        if run:
+            lines.append(f"  … {run} unchanged message{'s' if run != 1 else ''}")
+            run = 0
+
+    for change in diff.changes:
+        if change.kind == "unchanged":
+            run += 1
+            continue
+        flush()
+        if change.kind == "added":
+            lines.append(f"+ [{change.new_index + 1}] {summary(change.new)}")
+        elif change.kind == "removed":
+            lines.append(f"- [{change.old_index + 1}] {summary(change.old)}")
+        else:
+            where = (f"{change.new_index + 1}" if change.old_index == change.new_index
+                     else f"{change.old_index + 1}→{change.new_index + 1}")
+            lines.append(f"~ [{where}] {summary(change.new)}")
+            lines.append(f"      was: {summary(change.old)}")
+    flush()
+    lines.append(summary_line if not diff.is_empty else "no message changes")
+    return "\n".join(lines) + "\n"
+
+
+def diff_line_color(line: str) -> str | None:
+    """The colour of a diff line on a terminal: green ``+``, red ``-``, yellow ``~``."""
+    if line.startswith(("---", "+++")):
+        return None
+    return {"+": "green", "-": "red", "~": "yellow"}.get(line[:1])

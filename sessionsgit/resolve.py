@@ -1,0 +1,60 @@
+"""Resolve a session argument: a full id, a unique id prefix (like a short Git hash) or a label."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .errors import SessionNotFoundError, SessionsGitError
+from .metadata import SessionMetadata
+
+#: Shortest id prefix accepted (as Git does for abbreviated hashes); exact ids may be shorter.
+MIN_PREFIX = 4
+#: How many candidates an ambiguity error names before it says "and N more".
+MAX_LISTED = 8
+
+
+class AmbiguousSessionError(SessionsGitError, KeyError):
+    """A session argument that matches more than one session (by id prefix or label)."""
+
+    def __init__(self, argument: str, candidates: list[SessionMetadata]) -> None:
+        self.argument = argument
+        self.candidates = [c.id for c in candidates]
+        shown = ", ".join(_describe(c) for c in candidates[:MAX_LISTED])
+        more = len(candidates) - MAX_LISTED
+        if more > 0:
+            shown += f", and {more} more"
+        super().__init__(f"{argument!r} is ambiguous: it matches {len(candidates)} sessions: "
+                         f"{shown}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+def _describe(metadata: SessionMetadata) -> str:
+    return f"{metadata.id} ({metadata.label!r})" if metadata.label else metadata.id
+
+
+def match_sessions(argument: str, sessions: Iterable[SessionMetadata]) -> list[SessionMetadata]:
+    """The sessions ``argument`` names: the one with that exact id, else every session whose id
+    starts with it (at least ``MIN_PREFIX`` characters) or whose label equals it."""
+    by_id: dict[str, SessionMetadata] = {}
+    for metadata in sessions:
+        by_id.setdefault(metadata.id, metadata)
+    if argument in by_id:
+        return [by_id[argument]]
+    found = [m for m in by_id.values()
+             if m.label == argument or (len(argument) >= MIN_PREFIX and m.id.startswith(argument))]
+    return sorted(found, key=lambda m: m.id)
+
+
+def resolve_session(argument: str, sessions: Iterable[SessionMetadata], *,
+                    what: str = "session") -> str:
+    """The one session id ``argument`` names; raises ``SessionNotFoundError`` when none does and
+    ``AmbiguousSessionError`` (listing the candidates) when several do."""
+    found = match_sessions(argument, sessions)
+    if not found:
+        raise SessionNotFoundError(argument, f"no {what} matches {argument!r} (by id, id prefix "
+                                             "or label)")
+    if len(found) > 1:
+        raise AmbiguousSessionError(argument, found)
+    return found[0].id

@@ -1,0 +1,563 @@
+"""The ``sessionsgit`` command line, driven through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from sessionsgit import GitSessionStore, SessionMetadata
+from sessionsgit.cli import cli
+from sessionsgit.resolve import AmbiguousSessionError
+from tests.conftest import git
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No user setup leaks in: the default repository is a temp dir, no OpenAI settings."""
+    home = tmp_path / "env-repo"
+    monkeypatch.setenv("SESSIONSGIT_REPO", str(home))
+    for name in ("OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return tmp_path / "repo"
+
+
+class Cli:
+    """Runs the CLI against one repository."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+
+    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
+        result = CliRunner().invoke(cli, ["--repo", str(self.repo), *args], input=input,
+                                    catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    def json(self, *args: str, input: str | None = None) -> Any:
+        return json.loads(self(*args, "--json", input=input).stdout)
+
+    def new(self, label: str | None = None) -> str:
+        return self("new", *(["--label", label] if label else [])).stdout.strip()
+
+
+@pytest.fixture
+def run(repo: Path) -> Cli:
+    return Cli(repo)
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def messages_of(run: Cli, session: str) -> list[dict[str, Any]]:
+    return json.loads(run("show", session, "--format", "json").stdout)["messages"]
+
+
+def conversation(run: Cli, label: str = "trip") -> str:
+    """A session of four saves: empty, then user, assistant, user."""
+    session_id = run.new(label)
+    run("append", session_id, "Plan a weekend in Lisbon")
+    run("append", session_id, "--role", "assistant", "Alfama, then Sintra.")
+    run("append", session_id, "Add a food tour")
+    return session_id
+
+
+# ---- help, version, repository -------------------------------------------------------------
+def _walk(command: click.Command, path: list[str]):
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _walk(sub, path + [name])
+
+
+def test_every_command_and_subcommand_has_help() -> None:
+    seen = []
+    for path, command in _walk(cli, []):
+        result = CliRunner().invoke(cli, [*path, "--help"], catch_exceptions=False)
+        assert result.exit_code == 0, (path, result.output)
+        assert (command.help or "").strip(), f"{' '.join(path) or 'cli'} has no help text"
+        assert "Usage:" in result.output
+        seen.append(" ".join(path))
+    for name in ("init", "new", "list", "show", "log", "diff", "fork", "tree", "rename", "delete",
+                 "restore", "append", "chat", "export", "import", "remote", "remote add",
+                 "remote list", "remote remove", "push", "pull", "sync", "gc",
+                 "install-diff-driver"):
+        assert name in seen
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and "sessionsgit" in result.output
+
+
+def test_init_creates_a_bare_repository(run: Cli, repo: Path) -> None:
+    assert "Initialized empty" in run("init").stdout
+    assert (repo / "HEAD").is_file() and not (repo / ".git").exists()
+    assert "Reinitialized existing" in run("init").stdout
+    assert git("--git-dir", str(repo), "rev-parse", "--is-bare-repository").strip() == "true"
+
+
+def test_missing_repository_is_a_clear_error(run: Cli, repo: Path) -> None:
+    for args in (["list"], ["show", "x"], ["tree"], ["gc"]):
+        assert_one_line_error(run(*args, ok=False), "no sessions repository at",
+                              "sessionsgit init")
+    assert not repo.exists()
+
+
+def test_new_import_and_chat_new_create_the_repository(tmp_path: Path) -> None:
+    for index, args in enumerate((["new"], ["chat", "--new"])):
+        target = Cli(tmp_path / f"r{index}")
+        target(*args, input="")
+        assert len(target.json("list")) == 1
+
+
+def test_repo_defaults_to_the_environment(isolated_env: Path) -> None:
+    runner = CliRunner()
+    session_id = runner.invoke(cli, ["new"], catch_exceptions=False).stdout.strip()
+    assert GitSessionStore(isolated_env, create=False).exists(session_id)
+
+
+def test_a_file_as_repository_is_one_error_line(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("not a repo")
+    assert_one_line_error(Cli(path)("list", ok=False), "no Git repository")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x").write_text("x")
+    assert_one_line_error(Cli(busy)("new", ok=False), "not a Git repository")
+
+
+# ---- new, list ----------------------------------------------------------------------------
+def test_list_json_yaml_nl_are_metadata_dicts(run: Cli) -> None:
+    first = run.new("first")
+    second = run.new()
+    records = run.json("list")
+    fields = set(SessionMetadata.from_dict({"id": "x"}).to_dict())
+    assert [r["id"] for r in records] == [second, first]
+    assert all(set(r) == fields for r in records)
+    assert records[1]["label"] == "first" and records[1]["message_count"] == 0
+    assert yaml.safe_load(run("list", "--yaml").stdout) == records
+    lines = run("list", "--nl").stdout.splitlines()
+    assert [json.loads(line) for line in lines] == records
+    assert [r["id"] for r in run.json("list", "--limit", "1")] == [second]
+    both = run("list", "--json", "--yaml", ok=False)
+    assert both.exit_code == 2 and "Error: choose one of --json" in both.stderr
+
+
+def test_list_table_has_short_ids_counts_labels_and_parents(run: Cli) -> None:
+    parent = conversation(run, "lisbon")
+    child = run("fork", parent, "--label", "porto").stdout.strip()
+    lines = run("list").stdout.splitlines()
+    assert lines[0].split() == ["id", "updated", "messages", "label", "parent"]
+    child_line = next(line for line in lines if line.startswith(child[:8]))
+    assert "porto" in child_line and child_line.rstrip().endswith(parent[:8])
+    assert child[8:] not in child_line
+    assert " 3  lisbon" in next(line for line in lines if line.startswith(parent[:8]))
+
+
+# ---- resolution ---------------------------------------------------------------------------
+def test_sessions_resolve_by_id_prefix_and_label(run: Cli, tmp_path: Path) -> None:
+    session_id = conversation(run, "my label")
+    for argument in (session_id, session_id[:4], session_id[:8], "my label"):
+        assert len(messages_of(run, argument)) == 3
+    assert_one_line_error(run("show", session_id[:3], ok=False), "no session matches")
+
+
+def test_ambiguous_arguments_list_the_candidates(run: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}]))
+    for session_id in ("abcd1111", "abcd2222"):
+        run("import", str(source), "--id", session_id, "--label", "twin")
+    result = run("show", "abcd", ok=False)
+    assert_one_line_error(result, "ambiguous", "abcd1111", "abcd2222")
+    assert_one_line_error(run("delete", "twin", ok=False), "ambiguous", "abcd1111", "abcd2222")
+    assert messages_of(run, "abcd1")[0]["content"] == "hi"
+
+
+def test_ambiguous_error_is_a_key_error_with_a_readable_message() -> None:
+    meta = [SessionMetadata.from_dict({"label": "x"}, session_id=i) for i in ("aaaa1", "aaaa2")]
+    error = AmbiguousSessionError("aaaa", meta)
+    assert isinstance(error, KeyError) and error.candidates == ["aaaa1", "aaaa2"]
+    assert str(error).startswith("'aaaa' is ambiguous") and "aaaa2 ('x')" in str(error)
+
+
+# ---- show ---------------------------------------------------------------------------------
+TOOL_MESSAGES = [
+    {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
+    {"role": "assistant", "content": [
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool", "tool_request_id": "t1", "tool": "weather", "params": {"city": "Paris"}}]},
+    {"role": "user", "content": [
+        {"type": "tool_result", "tool": "weather", "tool_request_id": "t1", "result": "18C"}]},
+    {"role": "assistant", "content": None,
+     "tool_calls": [{"id": "c1", "type": "function",
+                     "function": {"name": "lookup", "arguments": "{\"q\": 1}"}}]},
+]
+
+
+def test_show_formats(run: Cli) -> None:
+    session_id = run.new("tools")
+    run("append", session_id, "-", input=json.dumps(TOOL_MESSAGES))
+    text = run("show", session_id).stdout
+    assert "'tools'" in text and "[1] user" in text and "Weather in Paris?" in text
+    assert '→ tool call: weather({"city": "Paris"})' in text
+    assert "← tool result: weather: 18C" in text
+    assert "lookup(" in text
+    markdown = run("show", session_id, "--format", "markdown").stdout
+    assert markdown.startswith("# tools\n") and "## assistant" in markdown
+    document = json.loads(run("show", session_id, "--format", "json").stdout)
+    assert document["id"] == session_id and document["metadata"]["label"] == "tools"
+    assert [m["content"] for m in document["messages"]] == [m["content"] for m in TOOL_MESSAGES]
+    assert yaml.safe_load(run("show", session_id, "--format", "yaml").stdout) == document
+
+
+def test_show_at_a_save(run: Cli) -> None:
+    session_id = conversation(run)
+    log = run.json("log", session_id)
+    assert len(messages_of(run, f"{session_id}@~1")) == 2
+    assert len(json.loads(run("show", session_id, "--at", log[3]["commit"][:10], "--format",
+                              "json").stdout)["messages"]) == 0
+    assert "[1] user" in run("show", f"trip@{log[2]['commit']}").stdout
+    assert_one_line_error(run("show", session_id, "--at", "~9", ok=False), "saves")
+    assert_one_line_error(run("show", session_id, "--at", "nope", ok=False))
+
+
+# ---- log, diff ----------------------------------------------------------------------------
+def test_log_prints_one_line_per_save(run: Cli) -> None:
+    session_id = conversation(run)
+    lines = run("log", session_id).stdout.splitlines()
+    assert len(lines) == 4
+    assert "user: Add a food tour" in lines[0] and "empty session" in lines[-1]
+    records = run.json("log", session_id)
+    assert [r["message_count"] for r in records] == [3, 2, 1, 0]
+    assert lines[0].startswith(records[0]["commit"][:8])
+    run("rename", session_id, "renamed")
+    assert len(run("log", session_id).stdout.splitlines()) == 5
+
+
+def test_diff_head_against_previous_save(run: Cli) -> None:
+    session_id = conversation(run)
+    out = run("diff", session_id).stdout
+    assert "+ [3] user: Add a food tour" in out
+    assert "1 added, 0 removed, 0 changed, 2 unchanged" in out
+    assert run("diff", session_id, "--stat").stdout.strip().endswith(
+        "1 added, 0 removed, 0 changed, 2 unchanged")
+    stat = run.json("diff", session_id, "--stat")
+    assert (stat["added"], stat["unchanged"]) == (1, 2)
+
+
+def test_diff_between_sessions_and_revisions(run: Cli) -> None:
+    parent = conversation(run, "parent")
+    child = run("fork", parent, "--at", "2", "--label", "child").stdout.strip()
+    run("append", child, "Porto instead")
+    out = run("diff", "parent", "child").stdout
+    assert "- [3] user: Add a food tour" in out and "+ [3] user: Porto instead" in out
+    changes = run.json("diff", "parent", "child")
+    assert sorted(c["kind"] for c in changes) == ["added", "removed"]
+    # A revision of the first session as the second argument, and SESSION@REV.
+    first_save = run.json("log", parent)[-1]["commit"]
+    assert run.json("diff", parent, first_save, "--stat")["removed"] == 3
+    assert run.json("diff", f"{parent}@~2", parent, "--stat")["added"] == 2
+    assert "no message changes" in run("diff", parent, parent).stdout
+    assert_one_line_error(run("diff", parent, "nothing-like-this", ok=False), "neither")
+
+
+def test_diff_marks_edited_messages_as_changed(run: Cli, tmp_path: Path) -> None:
+    session_id = run.new()
+    run("append", session_id, "-", input=json.dumps(
+        [{"id": "a", "role": "user", "content": "one"}, {"id": "b", "role": "assistant",
+                                                         "content": "two"}]))
+    messages = messages_of(run, session_id)
+    messages[1]["content"] = "TWO"
+    store = GitSessionStore(run.repo)
+    store.save(session_id, messages)
+    store.close()
+    out = run("diff", session_id).stdout
+    assert "~ [2] assistant: TWO" in out and "was: assistant: two" in out
+
+
+# ---- fork, tree ---------------------------------------------------------------------------
+def test_fork_points_and_git_merge_base(run: Cli, repo: Path) -> None:
+    parent = conversation(run)
+    messages = messages_of(run, parent)
+    by_count = run("fork", parent, "--at", "1").stdout.strip()
+    by_message = run("fork", parent, "--at", messages[1]["id"], "--label", "second").stdout.strip()
+    by_rev = run("fork", parent, "--at", "~3").stdout.strip()
+    whole = run("fork", parent).stdout.strip()
+    detached = run("fork", parent, "--detached").stdout.strip()
+    counts = {r["id"]: r for r in run.json("list")}
+    assert [counts[i]["message_count"] for i in (by_count, by_message, by_rev, whole, detached)] \
+        == [1, 2, 0, 3, 0]
+    assert counts[by_message]["label"] == "second"
+    assert counts[detached]["detached"] and counts[detached]["parent_id"] == parent
+    base = git("--git-dir", str(repo), "merge-base", f"refs/heads/sessions/{parent}",
+               f"refs/heads/sessions/{by_count}").strip()
+    assert base == run.json("log", parent)[2]["commit"]
+    assert_one_line_error(run("fork", parent, "--at", "99", ok=False), "outside")
+
+
+def test_tree_indents_children_under_parents(run: Cli) -> None:
+    parent = run.new("root")
+    run("append", parent, "hello")
+    child = run("fork", parent, "--label", "kid").stdout.strip()
+    grandchild = run("fork", child, "--label", "grandkid").stdout.strip()
+    other = run.new("other")
+    lines = run("tree").stdout.splitlines()
+    index = {line.strip("│ ├└─"): i for i, line in enumerate(lines)}
+    parent_line = next(i for k, i in index.items() if k.startswith(parent[:8]))
+    child_line = lines[parent_line + 1]
+    assert child_line.startswith("└─ " + child[:8]) and "kid" in child_line
+    assert lines[parent_line + 2].startswith("   └─ " + grandchild[:8])
+    assert any(line.startswith(other[:8]) for line in lines)
+    records = run.json("tree")
+    assert {r["id"]: r["depth"] for r in records} == {parent: 0, child: 1, grandchild: 2, other: 0}
+
+
+# ---- rename, delete, restore --------------------------------------------------------------
+def test_rename_delete_list_all_restore(run: Cli) -> None:
+    session_id = conversation(run)
+    run("rename", session_id[:6], "new name")
+    assert run.json("list")[0]["label"] == "new name"
+    assert "Deleted" in run("delete", "new name").stdout
+    assert run.json("list") == []
+    everything = run.json("list", "--all")
+    assert [(r["id"], r["deleted"]) for r in everything] == [(session_id, True)]
+    assert "deleted" in run("list", "--all").stdout.splitlines()[1]
+    assert_one_line_error(run("show", session_id, ok=False))
+    assert "Restored" in run("restore", session_id[:6]).stdout
+    assert [r["id"] for r in run.json("list")] == [session_id]
+    assert len(messages_of(run, session_id)) == 3
+    assert_one_line_error(run("restore", session_id, ok=False), "no deleted session")
+
+
+# ---- append -------------------------------------------------------------------------------
+def test_append_text_and_stdin(run: Cli) -> None:
+    session_id = run.new()
+    ids = run("append", session_id, "hello").stdout.split()
+    run("append", session_id, input=json.dumps({"role": "assistant", "content": "hi",
+                                                "id": "keep-me"}))
+    two = run("append", session_id, "-", input=json.dumps(
+        [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])).stdout.split()
+    run("append", session_id, "--role", "assistant", input="plain text\n")
+    messages = messages_of(run, session_id)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "assistant"]
+    assert messages[0]["content"] == [{"type": "text", "text": "hello"}]
+    assert messages[0]["id"] == ids[0] and messages[1]["id"] == "keep-me"
+    assert [m["id"] for m in messages[2:4]] == two and len(two[0]) == 32
+    assert all(isinstance(m["timestamp"], int) and m["timestamp"] > 1e12 for m in messages)
+    assert messages[4]["content"][0]["text"] == "plain text"
+    assert len(run.json("log", session_id)) == 5
+    result = run("append", session_id, input="not json", ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+# ---- chat ---------------------------------------------------------------------------------
+def test_chat_with_the_echo_provider(run: Cli) -> None:
+    session_id = run.new("chatty")
+    result = run("chat", session_id, input="hello\n\n/exit\nnot sent\n")
+    assert result.stdout == "Echo: hello\n"
+    messages = messages_of(run, session_id)
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["content"][0]["text"] == "Echo: hello"
+    assert run.json("list")[0]["provider"] == "echo"
+
+
+def test_chat_new_and_usage_errors(run: Cli) -> None:
+    result = run("chat", "--new", "--label", "fresh", input="one\ntwo\n")
+    assert result.stdout == "Echo: one\nEcho: two\n"
+    (record,) = run.json("list")
+    assert record["label"] == "fresh" and record["message_count"] == 4
+    assert run("chat", ok=False).exit_code == 2
+    assert run("chat", record["id"], "--new", ok=False).exit_code == 2
+
+
+def test_chat_openai_without_a_model_is_one_error_line(run: Cli) -> None:
+    session_id = run.new()
+    assert_one_line_error(run("chat", session_id, "--provider", "openai", input="hi\n", ok=False),
+                          "model")
+
+
+# ---- export, import -----------------------------------------------------------------------
+def test_export_json_import_round_trip(run: Cli, tmp_path: Path) -> None:
+    session_id = run.new("exported")
+    run("append", session_id, "-", input=json.dumps(TOOL_MESSAGES))
+    out = tmp_path / "s.json"
+    run("export", session_id, "--output", str(out))
+    assert json.loads(out.read_text()) == json.loads(run("export", session_id).stdout)
+    other = Cli(tmp_path / "other")
+    assert other("import", str(out)).stdout.strip() == session_id
+    original = json.loads(out.read_text())
+    imported = json.loads(other("export", session_id).stdout)
+    assert imported["messages"] == original["messages"]
+    for key in ("label", "created_at", "updated_at", "message_count"):
+        assert imported["metadata"][key] == original["metadata"][key]
+    assert_one_line_error(other("import", str(out), ok=False), "already exists")
+    copy_id = other("import", str(out), "--id", "copy-1", "--label", "copy").stdout.strip()
+    assert copy_id == "copy-1" and messages_of(other, "copy") == original["messages"]
+
+
+def test_export_jsonl_round_trip(run: Cli, tmp_path: Path) -> None:
+    session_id = conversation(run, "lines")
+    text = run("export", session_id, "--format", "jsonl").stdout
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["type"] == "session" and lines[0]["id"] == session_id
+    assert len(lines) == 4 and all("role" in line for line in lines[1:])
+    path = tmp_path / "s.jsonl"
+    path.write_text(text)
+    other = Cli(tmp_path / "other")
+    other("import", str(path))
+    assert messages_of(other, session_id) == messages_of(run, session_id)
+    assert other.json("list")[0]["label"] == "lines"
+    # Without the .jsonl suffix, and from stdin.
+    path.rename(tmp_path / "s.txt")
+    other("import", str(tmp_path / "s.txt"), "--id", "again")
+    other("import", "-", "--id", "stdin", input=text)
+    expected = messages_of(run, session_id)
+    assert messages_of(other, "again") == messages_of(other, "stdin") == expected
+
+
+def test_export_markdown_and_yaml(run: Cli) -> None:
+    session_id = conversation(run, "md")
+    assert run("export", session_id, "--format", "markdown").stdout.startswith("# md\n")
+    assert yaml.safe_load(run("export", session_id, "--format", "yaml").stdout)["id"] == session_id
+
+
+def test_import_plain_message_array_and_bad_files(run: Cli, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps([{"role": "user", "content": "x"}]))
+    (session_id,) = run("import", str(plain), "--label", "plain").stdout.split()
+    assert messages_of(run, "plain") == [{"role": "user", "content": "x"}]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert_one_line_error(run("import", str(bad), ok=False), "not valid JSON")
+    assert_one_line_error(run("import", str(tmp_path / "missing.json"), ok=False),
+                          "No such file")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"hello": 1}))
+    assert_one_line_error(run("import", str(wrong), ok=False), "messages")
+    assert_one_line_error(run("import", str(plain), "--id", "bad id", ok=False), "invalid")
+
+
+def _npm_file(directory: Path, session_id: str, messages: list[dict[str, Any]],
+              **metadata: Any) -> None:
+    meta = {"created_at": "2024-01-01T00:00:00.000Z", "updated_at": "2024-01-02T00:00:00.000Z",
+            "message_count": len(messages), **metadata}
+    (directory / f"{session_id}.json").write_text(json.dumps({"metadata": meta,
+                                                               "messages": messages}))
+
+
+def _msg(message_id: str, role: str = "user") -> dict[str, Any]:
+    return {"id": message_id, "role": role, "content": [{"type": "text", "text": message_id}],
+            "timestamp": 1700000000000}
+
+
+def test_import_npm_directory_keeps_forks_as_git_forks(run: Cli, repo: Path,
+                                                       tmp_path: Path) -> None:
+    npm = tmp_path / "npm-sessions"
+    npm.mkdir()
+    parent = [_msg("m1"), _msg("m2", "assistant"), _msg("m3"), _msg("m4", "assistant")]
+    _npm_file(npm, "parent", parent, label="root")
+    # An attached fork holds only its own messages, after the parent's m2.
+    _npm_file(npm, "child", [_msg("c1"), _msg("c2", "assistant")], label="branch",
+              parent_id="parent", fork_message_id="m2", detached=False,
+              created_at="2023-01-01T00:00:00.000Z")
+    _npm_file(npm, "loner", [_msg("d1")], parent_id="parent", detached=True)
+    (npm / "broken.json").write_text("{")
+    result = run("import", str(npm))
+    assert sorted(result.stdout.split()) == ["child", "loner", "parent"]
+    assert "skipped broken" in result.stderr and "Traceback" not in result.output
+    assert [m["id"] for m in messages_of(run, "child")] == ["m1", "m2", "c1", "c2"]
+    assert [m["id"] for m in messages_of(run, "loner")] == ["d1"]
+    records = {r["id"]: r for r in run.json("list")}
+    assert records["child"]["label"] == "branch" and records["child"]["parent_id"] == "parent"
+    assert records["child"]["fork_message_id"] == "m2"
+    assert records["child"]["created_at"] == "2023-01-01T00:00:00.000Z"
+    assert records["loner"]["detached"] is True
+    base = git("--git-dir", str(repo), "merge-base", "refs/heads/sessions/parent",
+               "refs/heads/sessions/child").strip()
+    assert base == run.json("log", "parent")[0]["commit"]
+    assert git("--git-dir", str(repo), "merge-base", "refs/heads/sessions/parent",
+               "refs/heads/sessions/loner", check=False).strip() == ""
+    assert [line.strip("│ ├└─").split()[0] for line in run("tree").stdout.splitlines()][:2] == \
+        ["parent", "child"]
+    again = run("import", str(npm))
+    assert again.stdout == "" and "already in the repository" in again.stderr
+    assert_one_line_error(run("import", str(npm), "--id", "x", ok=False), "single file")
+
+
+def test_import_of_a_directory_without_sessions_is_an_error(run: Cli, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(run("import", str(empty), ok=False), "no session files")
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(run: Cli, tmp_path: Path) -> None:
+    npm = tmp_path / "npm"
+    npm.mkdir()
+    _npm_file(npm, "one", [_msg("m1")])
+    result = run("import", str(npm))
+    assert result.stderr == ""
+
+
+# ---- gc, remotes --------------------------------------------------------------------------
+def test_gc(run: Cli) -> None:
+    conversation(run)
+    assert isinstance(run.json("gc"), dict)
+    assert run("gc").stdout.strip()
+
+
+def test_remote_push_pull(run: Cli, tmp_path: Path) -> None:
+    pytest.importorskip("sessionsgit.sync")
+    remote = tmp_path / "remote.git"
+    git("init", "--bare", "-q", str(remote))
+    session_id = conversation(run, "shared")
+    run("remote", "add", "origin", str(remote))
+    assert run.json("remote", "list") == [{"name": "origin", "url": str(remote)}]
+    pushed = run.json("push")
+    assert session_id in json.dumps(pushed)
+    assert run("push", "origin", "shared").stdout.strip()
+    other = Cli(tmp_path / "other")
+    other("init")
+    other("remote", "add", "origin", str(remote))
+    other("pull")
+    assert messages_of(other, session_id) == messages_of(run, session_id)
+    assert run("sync").stdout.strip()
+    run("remote", "remove", "origin")
+    assert run.json("remote", "list") == []
+
+
+def test_install_diff_driver(run: Cli) -> None:
+    pytest.importorskip("sessionsgit.sync")
+    run("init")
+    assert run("install-diff-driver").stdout.strip()
+
+
+def test_importing_a_fork_whose_parent_is_present_makes_a_git_fork(run: Cli, repo: Path,
+                                                                   tmp_path: Path) -> None:
+    parent = conversation(run, "parent")
+    child = run("fork", parent, "--at", "2").stdout.strip()
+    run("append", child, "a different turn")
+    exported = tmp_path / "child.json"
+    run("export", child, "-o", str(exported))
+    run("import", str(exported), "--id", "child-copy")
+    assert messages_of(run, "child-copy") == messages_of(run, child)
+    base = git("--git-dir", str(repo), "merge-base", f"refs/heads/sessions/{parent}",
+               "refs/heads/sessions/child-copy").strip()
+    assert base == run.json("log", parent)[1]["commit"]
