@@ -31,6 +31,7 @@ from .stores import (
     SQLSessionStore,
 )
 from .stores.git import DeletedSession, SaveRecord
+from .sync import Credentials, SyncReport
 
 __all__ = [
     "__version__",
@@ -44,6 +45,8 @@ __all__ = [
     "SQLSessionAdapter",
     "SQLiteAdapter",
     "SaveRecord",
+    "Credentials",
+    "SyncReport",
     "SessionManager",
     "Conversation",
     "ConversationLike",
