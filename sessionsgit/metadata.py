@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -147,7 +148,14 @@ def fork_metadata(parent: SessionMetadata, child_id: str, *, detached: bool,
 
 
 def sort_newest_first(items: list[SessionMetadata]) -> list[SessionMetadata]:
-    """Most recently updated first; ties broken by id so the order is stable."""
+    """Most recently updated first; ties broken by id so the order is stable. Timestamps this
+    library wrote sort as text; anything else (a caller's own format) is parsed."""
     items.sort(key=lambda m: m.id)
-    items.sort(key=lambda m: parse_time(m.updated_at), reverse=True)
+    if all(isinstance(m.updated_at, str) and _CANONICAL.fullmatch(m.updated_at) for m in items):
+        items.sort(key=lambda m: m.updated_at, reverse=True)
+    else:
+        items.sort(key=lambda m: parse_time(m.updated_at), reverse=True)
     return items
+
+
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")

@@ -349,3 +349,30 @@ def test_fsck_strict_clean_after_everything(store, repo_path):
     result = subprocess.run(["git", "fsck", "--strict"], cwd=repo_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
+
+
+def test_list_cache_survives_a_fresh_instance_and_notices_plain_git_changes(repo_path):
+    store = GitSessionStore(repo_path)
+    for i in range(5):
+        store.save(f"s{i}", transcript(2), {"label": f"label {i}"})
+    assert len(store.list()) == 5
+    assert (repo_path / "sessionsgit" / "list-cache").stat().st_size > 0
+    # a ref moved behind the store's back (as plain `git fetch` or `git update-ref` would)
+    git("update-ref", "refs/heads/sessions/s0", "refs/heads/sessions/s1", cwd=repo_path)
+    git("update-ref", "refs/heads/sessions/copy", "refs/heads/sessions/s2", cwd=repo_path)
+    fresh = GitSessionStore(repo_path, create=False)
+    listed = {m.id: m for m in fresh.list()}
+    assert listed["s0"].label == "label 1"
+    assert listed["copy"].label == "label 2" and listed["copy"].id == "copy"
+    assert listed["s0"].head == git("rev-parse", "sessions/s1", cwd=repo_path).strip()
+    # callers get copies: changing one never changes the cache
+    listed["s3"].extra["x"] = 1
+    assert fresh.list()[0].extra == {}
+
+
+def test_garbage_list_cache_is_ignored(repo_path):
+    store = GitSessionStore(repo_path)
+    store.save("s1", transcript(1), {"label": "real"})
+    store.list()
+    (repo_path / "sessionsgit" / "list-cache").write_bytes(b"\x00garbage" * 100)
+    assert [m.label for m in GitSessionStore(repo_path).list()] == ["real"]

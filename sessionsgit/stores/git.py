@@ -26,7 +26,8 @@ from ..errors import (
     SessionNotFoundError,
     StoreError,
 )
-from ..git import commitmeta, layout, packing
+from ..git import commitmeta, layout, listcache, packing
+from ..git.listcache import ListCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
                         current_target, delete_if, lock_files, with_lock_retry)
@@ -107,7 +108,7 @@ class GitSessionStore(SessionStore):
         self.last_damaged: list[tuple[str, str]] = []
         self._lock = threading.RLock()
         self._snapshots: dict[str, _Snapshot] = {}
-        self._metadata_by_commit: dict[pygit2.Oid, SessionMetadata] = {}
+        self._list_cache = ListCache(self.repo.path)
         self._loose_estimate = _estimate_loose_objects(self.repo)
 
     # ---- reading --------------------------------------------------------------------------
@@ -126,10 +127,11 @@ class GitSessionStore(SessionStore):
                 except CorruptSessionError as exc:
                     damaged.append((session_id, exc.reason))
                     continue
-                sessions.append(_copy_metadata(metadata))
+                sessions.append(metadata)
             damaged += [(name, "unreadable ref file (truncated, garbage or not a direct ref)")
                         for name in self._skipped_ref_files(SESSION_PREFIX, seen)]
             self.last_damaged = damaged
+            self._list_cache.flush(live=len(seen))
             return sort_newest_first(sessions)
 
     def damaged(self) -> list[tuple[str, str]]:
@@ -353,7 +355,6 @@ class GitSessionStore(SessionStore):
     def close(self) -> None:
         with self._lock:
             self._snapshots.clear()
-            self._metadata_by_commit.clear()
             self.repo.free()
 
     # ---- internals: commits ----------------------------------------------------------------
@@ -397,7 +398,7 @@ class GitSessionStore(SessionStore):
         if self.durable:
             _fsync_path(Path(self.repo.path) / session_ref(session_id))
         metadata.head = str(commit)
-        self._metadata_by_commit[commit] = _copy_metadata(metadata)
+        self._list_cache.put(commit.raw, metadata)
         self._after_write(len(written))
         return commit
 
@@ -465,9 +466,10 @@ class GitSessionStore(SessionStore):
         return snapshot
 
     def _metadata_at(self, session_id: str, commit_id: pygit2.Oid) -> SessionMetadata:
-        cached = self._metadata_by_commit.get(commit_id)
-        if cached is not None and cached.id == session_id:
-            return cached
+        """A fresh copy of the metadata a head commit carries (cached by commit id)."""
+        cached = self._list_cache.get(commit_id.raw)
+        if cached is not None:
+            return listcache.build(session_id, str(commit_id), cached)
         try:
             object_type, raw = self.repo.odb.read(commit_id)
         except (KeyError, pygit2.GitError, ValueError) as exc:
@@ -483,7 +485,7 @@ class GitSessionStore(SessionStore):
             metadata = SessionMetadata.from_dict(data, session_id=session_id, head=str(commit_id))
         except (TypeError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"bad metadata in {commit_id}: {exc}") from None
-        self._metadata_by_commit[commit_id] = metadata
+        self._list_cache.put(commit_id.raw, metadata)
         return metadata
 
     def _tree_state(self, session_id: str, commit_id: pygit2.Oid) -> layout.TreeState:
