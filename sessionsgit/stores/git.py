@@ -431,15 +431,28 @@ class GitSessionStore(SessionStore):
                 yield name[len(prefix):], target
 
     def _skipped_ref_files(self, prefix: str, seen: set[str]) -> list[str]:
-        """Loose ref files under ``prefix`` that the ref iterator did not yield: libgit2 skips
-        a truncated or garbage ref file silently, which would hide a damaged session."""
+        """Loose ref files under ``prefix`` that the ref iterator did not yield and that still
+        do not read as a direct ref: libgit2 skips a truncated or garbage ref file silently,
+        which would hide a damaged session. (A ref created or deleted by another writer since
+        the iteration reads fine, or is gone, when looked up again.)"""
         directory = Path(self.repo.path) / prefix
         try:
             names = os.listdir(directory)
         except OSError:
             return []
-        return sorted(name for name in names if name not in seen and not name.endswith(".lock")
-                      and (directory / name).is_file())
+        skipped = []
+        for name in sorted(names):
+            if name in seen or name.endswith(".lock"):
+                continue
+            try:
+                ref = self.repo.references.get(prefix + name)
+                if ref is not None and ref.type == pygit2.enums.ReferenceType.DIRECT:
+                    continue
+            except (pygit2.GitError, ValueError):
+                pass
+            if (directory / name).is_file():
+                skipped.append(name)
+        return skipped
 
     def _head(self, session_id: str) -> pygit2.Oid | None:
         try:
