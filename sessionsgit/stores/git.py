@@ -26,7 +26,7 @@ from ..errors import (
     SessionNotFoundError,
     StoreError,
 )
-from ..git import commitmeta, layout, listcache, packing
+from ..git import blobcache, commitmeta, layout, listcache, packing
 from ..git.listcache import ListCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
@@ -214,6 +214,7 @@ class GitSessionStore(SessionStore):
             written: list[pygit2.Oid] = []
             for index, data in pending:
                 blobs[index] = self.repo.create_blob(data)
+                blobcache.shared.put(blobs[index], data)
                 written.append(blobs[index])
             commit, tree = self._commit_tree(
                 session_id, snapshot, blobs, merged, commitmeta.save_subject(values),
@@ -512,7 +513,7 @@ class GitSessionStore(SessionStore):
         """Every message blob, parsed in one JSON pass."""
         read = self.repo.odb.read
         try:
-            texts = [read(blob)[1] for blob in blobs]
+            texts = blobcache.shared.read_all(blobs, lambda blob: read(blob)[1])
         except (KeyError, pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"missing message object: {exc}") from None
         try:
