@@ -144,8 +144,8 @@ class GitSessionStore(SessionStore):
             for session_id, meta in found.items():
                 try:
                     commit_id = pygit2.Oid(hex=meta.head)
-                    self._read_messages(session_id,
-                                        self._tree_state(session_id, commit_id).blobs)
+                    self._read_messages(session_id, self._tree_state(session_id, commit_id).blobs,
+                                        from_disk=True)
                 except CorruptSessionError as exc:
                     damaged.append((session_id, exc.reason))
             return damaged
@@ -509,11 +509,16 @@ class GitSessionStore(SessionStore):
         except (KeyError, pygit2.GitError, ValueError, layout.LayoutError) as exc:
             raise CorruptSessionError(session_id, f"unreadable tree at {commit_id}: {exc}") from None
 
-    def _read_messages(self, session_id: str, blobs: list[pygit2.Oid]) -> list[Message]:
-        """Every message blob, parsed in one JSON pass."""
+    def _read_messages(self, session_id: str, blobs: list[pygit2.Oid], *,
+                       from_disk: bool = False) -> list[Message]:
+        """Every message blob, parsed in one JSON pass (``from_disk``: bypassing the process's
+        blob cache, to check the repository itself)."""
         read = self.repo.odb.read
         try:
-            texts = blobcache.shared.read_all(blobs, lambda blob: read(blob)[1])
+            if from_disk:
+                texts = [read(blob)[1] for blob in blobs]
+            else:
+                texts = blobcache.shared.read_all(blobs, lambda blob: read(blob)[1])
         except (KeyError, pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"missing message object: {exc}") from None
         try:
