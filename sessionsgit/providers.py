@@ -13,6 +13,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 from .errors import SessionsGitError
 from .metadata import Message
+from .messages import message_text
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -34,18 +35,6 @@ class Provider(Protocol):
 
     def complete(self, messages: Sequence[Message]) -> tuple[Message, dict[str, Any]]:
         ...
-
-
-def message_text(message: Message) -> str:
-    """The text of a message: a plain string ``content``, or its text blocks joined by newlines."""
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(block["text"] for block in content
-                         if isinstance(block, dict) and block.get("type") == "text"
-                         and isinstance(block.get("text"), str))
-    return ""
 
 
 def text_message(role: str, text: str) -> Message:

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from ..messages import message_text
 from ..metadata import SessionMetadata
 
 META_KEY = "Sessionsgit-Meta: "
@@ -29,21 +30,14 @@ def one_line(text: str, limit: int = _SUBJECT_LIMIT) -> str:
     return cut + "…"
 
 
-def message_text(message: Any) -> str:
-    """The readable text of a message: a plain string content, or its text blocks joined."""
-    if not isinstance(message, dict):
-        return ""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [block.get("text", "") for block in content
-                 if isinstance(block, dict) and isinstance(block.get("text"), str)]
-        if parts:
-            return " ".join(parts)
-        kinds = [str(block.get("type")) for block in content if isinstance(block, dict)]
-        return f"[{', '.join(kinds)}]" if kinds else ""
-    return ""
+def _summary(message: Any) -> str:
+    """A message's text, or the kinds of its blocks when it has no text (a tool call, say)."""
+    text = message_text(message)
+    content = message.get("content") if isinstance(message, dict) else None
+    if text or not isinstance(content, list):
+        return text
+    kinds = [str(block.get("type")) for block in content if isinstance(block, dict)]
+    return f"[{', '.join(kinds)}]" if kinds else ""
 
 
 def save_subject(messages: list[Any]) -> str:
@@ -52,7 +46,7 @@ def save_subject(messages: list[Any]) -> str:
         return "empty session"
     last = messages[-1]
     role = last.get("role", "message") if isinstance(last, dict) else "message"
-    return one_line(f"{role}: {message_text(last)}")
+    return one_line(f"{role}: {_summary(last)}")
 
 
 def compose(subject: str, metadata: SessionMetadata) -> str:
