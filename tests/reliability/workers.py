@@ -1,0 +1,114 @@
+"""Writer processes for the reliability tests, run as ``python -m tests.reliability.workers``
+(from the repository root) so each is a real, separate, killable process.
+
+Every message a worker writes follows one pattern, ``pattern(i)``, and a save only ever appends
+one message to what it loaded, so any transcript a reader sees must be exactly
+``[pattern(0), ..., pattern(n - 1)]`` with ``message_count == n``. Workers print one JSON line
+per acknowledged save (after ``save()`` returned), flushed at once, so a parent that kills a
+worker still knows every save it acknowledged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+import traceback
+
+from sessionsgit import GitSessionStore, SessionConflictError, SessionsGitError
+
+
+def pattern(i: int) -> dict:
+    return {"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i}", "i": i}
+
+
+def ack(**fields) -> None:
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+def append_one(store, session_id: str, **metadata) -> int:
+    """load → append the next pattern message → save; returns the new length (raises
+    SessionConflictError when another writer got there first)."""
+    loaded = store.load(session_id)
+    messages = loaded.messages if loaded else []
+    messages.append(pattern(len(messages)))
+    meta = store.save(session_id, messages, metadata or None)
+    assert meta.message_count == len(messages)
+    return len(messages)
+
+
+def distinct(repo: str, session_id: str, saves: str) -> None:
+    """Append ``saves`` messages to one session, no other writer expected on it."""
+    store = GitSessionStore(repo, create=False, pack_threshold=50)
+    for _ in range(int(saves)):
+        count = append_one(store, session_id)
+        ack(session=session_id, count=count)
+
+
+def shared(repo: str, session_id: str, writer: str, saves: str, pack_threshold: str) -> None:
+    """Append ``saves`` messages tagged with ``writer`` to a session other writers share:
+    load → append → save, and on SessionConflictError load again and retry."""
+    store = GitSessionStore(repo, create=False, pack_threshold=int(pack_threshold))
+    conflicts = 0
+    for n in range(int(saves)):
+        while True:
+            loaded = store.load(session_id)
+            messages = loaded.messages + [{"role": "user", "writer": writer, "n": n}]
+            try:
+                meta = store.save(session_id, messages)
+            except SessionConflictError:
+                conflicts += 1
+                continue
+            ack(writer=writer, n=n, head=meta.head, count=meta.message_count)
+            break
+    ack(writer=writer, done=True, conflicts=conflicts)
+
+
+def crash(repo: str, seed: str, pack_threshold: str, durable: str) -> None:
+    """Save, rename, fork, delete and pack in a loop until killed."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
+    rng = random.Random(int(seed))
+    store = GitSessionStore(repo, pack_threshold=int(pack_threshold), durable=durable == "1",
+                            stale_lock_seconds=0.5)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sessions = ["s0", "s1", "s2", "s3"]
+    while True:
+        roll = rng.random()
+        session_id = rng.choice(sessions)
+        try:
+            if roll < 0.8:
+                ack(session=session_id, count=append_one(store, session_id))
+            elif roll < 0.88:
+                if store.exists(session_id):
+                    store.rename(session_id, f"label {rng.random()}")
+            elif roll < 0.94:
+                if store.exists(session_id):
+                    store.fork(session_id, f"{session_id}-fork-{rng.randrange(3)}")
+            elif roll < 0.96:
+                store.delete(f"{session_id}-fork-{rng.randrange(3)}")
+            elif roll < 0.98:
+                store.list()
+            else:
+                store.gc(merge_packs=rng.random() < 0.5)
+        except SessionConflictError:
+            time.sleep(0.001)  # another writer (or a lock left by a killed one): go again
+
+
+def main(argv: list[str]) -> int:
+    command, *args = argv
+    try:
+        {"distinct": distinct, "shared": shared, "crash": crash}[command](*args)
+    except SessionsGitError:
+        traceback.print_exc()
+        return 3
+    except BaseException:
+        traceback.print_exc()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
