@@ -50,7 +50,7 @@ from .git.transport import (
 from .ids import new_session_id, validate_session_id
 from .metadata import SessionMetadata, now_iso
 from .stores.base import last_message_id
-from .stores.git import SESSION_PREFIX, TRASH_PREFIX, GitSessionStore, _tree_metadata, session_ref
+from .stores.git import SESSION_PREFIX, TRASH_PREFIX, GitSessionStore, session_ref
 
 __all__ = ["Credentials", "SyncReport", "add_remote", "list_remotes", "remove_remote", "push",
            "pull", "sync", "install_diff_driver", "tracking_ref"]
@@ -186,11 +186,9 @@ def _move_to_fork(repo: pygit2.Repository, session_id: str, ours: pygit2.Oid,
     when = now_iso()[:16].replace("T", " ")
     metadata.label = f"{metadata.label or session_id} (diverged sync {when})"
     metadata.updated_at = now_iso()
-    builder = repo.TreeBuilder(local.tree)
-    builder.insert(layout.SESSION_FILE, repo.create_blob(_tree_metadata(metadata)), layout.BLOB)
     author, committer = signatures(repo)
     message = commitmeta.compose(f"diverged sync: local continuation of {session_id}", metadata)
-    commit = repo.create_commit(None, author, committer, message, builder.write(), [ours])
+    commit = repo.create_commit(None, author, committer, message, local.tree_id, [ours])
     compare_and_swap(repo, session_ref(fork_id), commit, None, "sessionsgit: diverged sync")
     try:
         compare_and_swap(repo, session_ref(session_id), theirs, ours,

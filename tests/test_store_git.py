@@ -78,7 +78,7 @@ def test_tree_layout_is_one_pretty_blob_per_message(store, repo_path):
     assert json.loads(blob) == messages[1]
     assert "\n  " in blob  # pretty-printed, so git diff is line by line
     meta = json.loads(git("show", "sessions/s1:session.json", cwd=repo_path))
-    assert meta["id"] == "s1" and "label" not in meta
+    assert meta["provider"] is None and "label" not in meta and "id" not in meta
 
 
 def test_large_transcripts_fan_out_into_chunks(store, repo_path):
@@ -152,8 +152,8 @@ def test_fork_cost_does_not_depend_on_transcript_length(store):
     store.save("long", transcript(3000))
     before = set(store.repo.odb)
     store.fork("long", "child")
-    # session.json, root tree, commit: the messages tree is shared, not copied
-    assert len(set(store.repo.odb) - before) == 3
+    # only the commit: the child shares the parent's whole tree
+    assert len(set(store.repo.odb) - before) == 1
 
 
 def test_detached_fork_is_a_new_root(store):
@@ -328,14 +328,41 @@ def test_auto_pack_keeps_repo_packed_and_fsck_clean(repo_path):
     count = dict(line.split(": ") for line in git("count-objects", "-v", cwd=repo_path).splitlines())
     assert int(count["count"]) < 60
     assert int(count["packs"]) >= 1
-    assert (repo_path / "packed-refs").exists()
     git("fsck", "--strict", cwd=repo_path)
     fresh = GitSessionStore(repo_path, create=False)
     assert len(fresh.load("s1").messages) == 40
     assert len(fresh.load("s2").messages) == 25
     result = fresh.gc()
     assert git("count-objects", "-v", cwd=repo_path).count("packs: 1") == 1
+    assert (repo_path / "packed-refs").exists()
+    assert not (repo_path / "refs" / "heads" / "sessions" / "s1").exists()
     assert result["packed_objects"] >= 0
+    git("fsck", "--strict", cwd=repo_path)
+
+
+def test_auto_pack_packs_refs_once_many_are_loose(repo_path, monkeypatch):
+    from sessionsgit.git import packing
+    monkeypatch.setattr(packing, "LOOSE_REF_THRESHOLD", 8)
+    store = GitSessionStore(repo_path, pack_threshold=20)
+    for i in range(12):
+        store.save(f"s{i}", transcript(1))
+    assert (repo_path / "packed-refs").exists()
+    assert len(list((repo_path / "refs" / "heads" / "sessions").iterdir())) < 8
+    assert len(GitSessionStore(repo_path).list()) == 12
+
+
+def test_geometric_merge_keeps_pack_count_logarithmic(repo_path):
+    from sessionsgit.git import packing
+    assert packing.packs_to_merge([1, 3, 7, 20]) == 0
+    assert packing.packs_to_merge([1, 1, 10, 100]) == 2
+    assert packing.packs_to_merge([5, 6]) == 2
+    store = GitSessionStore(repo_path, pack_threshold=10)
+    grow(store, "s1", 300)
+    packs = int(dict(line.split(": ") for line in
+                     git("count-objects", "-v", cwd=repo_path).splitlines())["packs"])
+    assert 1 <= packs <= 10
+    assert len(GitSessionStore(repo_path).load("s1").messages) == 300
+    git("fsck", "--strict", cwd=repo_path)
 
 
 def test_fsck_strict_clean_after_everything(store, repo_path):

@@ -32,6 +32,8 @@ class TreeState:
     messages_tree: pygit2.Oid | None = None
     session_blob: pygit2.Oid | None = None
     root: pygit2.Oid | None = None
+    #: trees this state wrote that its predecessor did not have (for packing and fsync)
+    written: list[pygit2.Oid] = field(default_factory=list)
 
 
 class LayoutError(Exception):
@@ -106,7 +108,11 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
         hi = min(lo + CHUNK, len(blobs))
         reusable = (chunk < len(old_chunks) and hi <= unchanged_below
                     and min(lo + CHUNK, old_count) == hi)
-        state.chunks.append(old_chunks[chunk] if reusable else write_chunk(repo, chunk, blobs))
+        if reusable:
+            state.chunks.append(old_chunks[chunk])
+        else:
+            state.chunks.append(write_chunk(repo, chunk, blobs))
+            state.written.append(state.chunks[-1])
     if not state.chunks:
         state.messages_tree = None
     elif previous is not None and previous.messages_tree is not None and state.chunks == old_chunks:
@@ -116,6 +122,7 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
         for chunk, chunk_id in enumerate(state.chunks):
             builder.insert(chunk_name(chunk), chunk_id, TREE)
         state.messages_tree = builder.write()
+        state.written.append(state.messages_tree)
     if previous is not None and previous.root is not None and \
             state.messages_tree == previous.messages_tree and session_blob == previous.session_blob:
         state.root = previous.root
@@ -125,6 +132,7 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
         root.insert(MESSAGES_DIR, state.messages_tree, TREE)
     root.insert(SESSION_FILE, session_blob, BLOB)
     state.root = root.write()
+    state.written.append(state.root)
     return state
 
 

@@ -1,17 +1,24 @@
-"""Keep the repository small: move loose objects into packs (as ``git gc --auto`` would) and pack
-refs. Packing only ever adds packs and removes loose objects that a written pack now holds, so a
-concurrent writer never loses an object it is about to reference."""
+"""Keep the repository small: move loose objects into packs (as ``git gc --auto`` would), merge
+small packs geometrically (so the work stays proportional to what is new, not to all history),
+and pack refs once many are loose. Packing only adds packs and removes loose objects or packs
+whose every object a newly written pack holds, so no writer loses an object it relies on."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import struct
 from pathlib import Path
 
 import pygit2
 
-LOOSE_OBJECT_THRESHOLD = 1000
-PACK_COUNT_THRESHOLD = 12
+#: Loose objects (about five per save, each taking a 4 KB block) before a save packs them.
+LOOSE_OBJECT_THRESHOLD = 256
+#: Loose session refs before they are folded into ``packed-refs``.
+LOOSE_REF_THRESHOLD = 512
+#: Geometric factor: a pack is merged into the ones below it unless it is this much larger.
+GEOMETRIC_FACTOR = 2
+_HEX = frozenset("0123456789abcdef")
 
 
 def _objects_dir(repo: pygit2.Repository) -> Path:
@@ -21,20 +28,18 @@ def _objects_dir(repo: pygit2.Repository) -> Path:
 def loose_objects(repo: pygit2.Repository) -> list[tuple[pygit2.Oid, Path]]:
     """Every loose object file in the repository, with its id."""
     found = []
-    for fanout in _objects_dir(repo).iterdir() if _objects_dir(repo).is_dir() else []:
+    objects = _objects_dir(repo)
+    for fanout in objects.iterdir() if objects.is_dir() else []:
         name = fanout.name
-        if len(name) != 2 or not all(c in "0123456789abcdef" for c in name):
+        if len(name) != 2 or not set(name) <= _HEX:
             continue
         try:
             entries = os.listdir(fanout)
         except OSError:
             continue
         for entry in entries:
-            if len(entry) == 38 and not entry.startswith("tmp"):
-                try:
-                    found.append((pygit2.Oid(hex=name + entry), fanout / entry))
-                except ValueError:
-                    continue
+            if len(entry) == 38 and set(entry) <= _HEX:
+                found.append((pygit2.Oid(hex=name + entry), fanout / entry))
     return found
 
 
@@ -43,56 +48,88 @@ def pack_files(repo: pygit2.Repository) -> list[Path]:
     return sorted(pack_dir.glob("pack-*.pack")) if pack_dir.is_dir() else []
 
 
+def pack_object_ids(pack: Path) -> list[pygit2.Oid]:
+    """The object ids a pack holds, read from its version-2 ``.idx``."""
+    data = pack.with_suffix(".idx").read_bytes()
+    if data[:8] != b"\xfftOc\x00\x00\x00\x02":
+        raise ValueError(f"{pack.name}: unsupported pack index")
+    count = struct.unpack_from(">I", data, 8 + 255 * 4)[0]
+    start = 8 + 256 * 4
+    return [pygit2.Oid(raw=data[start + 20 * i:start + 20 * (i + 1)]) for i in range(count)]
+
+
+def _write_pack(repo: pygit2.Repository, oids: list[pygit2.Oid]) -> None:
+    builder = pygit2.PackBuilder(repo)
+    for oid in oids:
+        builder.add(oid)
+    pack_dir = _objects_dir(repo) / "pack"
+    pack_dir.mkdir(exist_ok=True)
+    builder.write(str(pack_dir))
+
+
 def pack_loose_objects(repo: pygit2.Repository) -> int:
     """Write every loose object into one new pack, then delete those loose files. Returns how
     many objects were packed."""
     loose = loose_objects(repo)
     if not loose:
         return 0
-    builder = pygit2.PackBuilder(repo)
-    for oid, _path in loose:
-        builder.add(oid)
-    pack_dir = _objects_dir(repo) / "pack"
-    pack_dir.mkdir(exist_ok=True)
-    builder.write(str(pack_dir))
+    _write_pack(repo, [oid for oid, _path in loose])
     for _oid, path in loose:
         try:
             path.unlink()
         except FileNotFoundError:
             pass
-    _remove_empty_fanouts(repo)
     return len(loose)
 
 
-def consolidate_packs(repo: pygit2.Repository) -> int:
-    """Rewrite every pack into one, keeping every object they held (reachable or not: pruning
-    is for an explicit gc). Returns the number of packs replaced."""
-    old_packs = pack_files(repo)
-    if len(old_packs) < 2:
+def packs_to_merge(sizes: list[int], everything: bool = False) -> int:
+    """How many of the smallest packs (``sizes`` ascending) to roll up into one so that every
+    pack left is at least GEOMETRIC_FACTOR times all the packs below it (git's ``repack
+    --geometric``): each object is rewritten O(log n) times over the repository's life."""
+    if len(sizes) < 2:
         return 0
-    builder = pygit2.PackBuilder(repo)
-    for oid in repo.odb:
-        builder.add(oid)
-    builder.write(str(_objects_dir(repo) / "pack"))
-    new_packs = set(pack_files(repo)) - set(old_packs)
-    for pack in old_packs:
-        if pack in new_packs:
+    if everything:
+        return len(sizes)
+    split = len(sizes) - 1
+    while split > 0 and sizes[split] >= GEOMETRIC_FACTOR * sizes[split - 1]:
+        split -= 1
+    total = sum(sizes[:split + 1])
+    count = split + 1
+    while count < len(sizes) and sizes[count] < GEOMETRIC_FACTOR * total:
+        total += sizes[count]
+        count += 1
+    return count if count >= 2 else 0
+
+
+def merge_packs(repo: pygit2.Repository, *, everything: bool = False) -> int:
+    """Merge the small packs into one (all packs with ``everything``), keeping every object they
+    held, reachable or not (pruning is for an explicit gc). Returns how many packs were merged."""
+    packs = sorted(pack_files(repo), key=lambda p: p.stat().st_size)
+    count = packs_to_merge([p.stat().st_size for p in packs], everything)
+    if count == 0:
+        return 0
+    merged = packs[:count]
+    oids: list[pygit2.Oid] = []
+    for pack in merged:
+        oids.extend(pack_object_ids(pack))
+    _write_pack(repo, oids)
+    written = set(pack_files(repo)) - set(packs)
+    for pack in merged:
+        if pack in written:
             continue
-        for suffix in (".pack", ".idx", ".rev", ".bitmap"):
+        for suffix in (".keep", ".bitmap", ".rev", ".idx", ".pack"):
             try:
                 pack.with_suffix(suffix).unlink()
             except FileNotFoundError:
                 pass
-    return len(old_packs)
+    return count
 
 
-def _remove_empty_fanouts(repo: pygit2.Repository) -> None:
-    for fanout in _objects_dir(repo).iterdir():
-        if len(fanout.name) == 2:
-            try:
-                fanout.rmdir()
-            except OSError:
-                pass
+def loose_ref_count(repo: pygit2.Repository) -> int:
+    try:
+        return sum(1 for _ in os.scandir(Path(repo.path) / "refs" / "heads" / "sessions"))
+    except OSError:
+        return 0
 
 
 def pack_refs(repo: pygit2.Repository) -> None:
@@ -100,9 +137,10 @@ def pack_refs(repo: pygit2.Repository) -> None:
     repo.compress_references()
 
 
-def maintain(repo: pygit2.Repository, *, merge_packs: bool = False) -> dict[str, int]:
-    """Pack loose objects and refs, and merge packs once there are many (or when asked). Only
-    one process maintains a repository at a time; another one finding it busy skips."""
+def maintain(repo: pygit2.Repository, *, full: bool = False) -> dict[str, int]:
+    """Pack loose objects, merge small packs, and pack refs once many are loose (everything into
+    one pack and all refs packed with ``full``). Only one process maintains a repository at a
+    time; another one finding it busy skips."""
     lock_path = Path(repo.path) / "sessionsgit-maintenance.lock"
     with open(lock_path, "a+b") as lock_file:
         try:
@@ -110,8 +148,7 @@ def maintain(repo: pygit2.Repository, *, merge_packs: bool = False) -> dict[str,
         except BlockingIOError:
             return {"packed_objects": 0, "merged_packs": 0}
         packed = pack_loose_objects(repo)
-        pack_refs(repo)
-        merged = 0
-        if merge_packs or len(pack_files(repo)) > PACK_COUNT_THRESHOLD:
-            merged = consolidate_packs(repo)
+        merged = merge_packs(repo, everything=full)
+        if full or loose_ref_count(repo) >= LOOSE_REF_THRESHOLD:
+            pack_refs(repo)
     return {"packed_objects": packed, "merged_packs": merged}

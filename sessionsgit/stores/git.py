@@ -46,9 +46,9 @@ from .base import ForkPoint, SessionStore, fork_slice, last_message_id
 logger = logging.getLogger("sessionsgit")
 SESSION_PREFIX = "refs/heads/sessions/"
 TRASH_PREFIX = "refs/sessions-trash/"
-#: Metadata that rarely changes, mirrored into ``session.json`` in the tree for people browsing it.
-_TREE_FIELDS = ("created_at", "provider", "model", "parent_id", "fork_message_id", "detached",
-                "is_checkpoint", "checkpoint_state", "extra")
+#: Metadata that rarely changes, mirrored into ``session.json`` in the tree for people browsing
+#: it. Nothing that tells a fork from its parent is here, so a fork can share the parent's tree.
+_TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
 
 
 def session_ref(session_id: str) -> str:
@@ -344,10 +344,11 @@ class GitSessionStore(SessionStore):
             return child_id
 
     def gc(self, *, merge_packs: bool = True) -> dict[str, int]:
-        """Pack loose objects and refs now (saves also do this automatically past a threshold)."""
+        """Pack loose objects and refs now (saves also do this automatically past a threshold);
+        ``merge_packs`` rolls every pack into one."""
         with self._lock:
             try:
-                result = self._maintain(merge_packs=merge_packs)
+                result = self._maintain(full=merge_packs)
             except (RefLocked, OSError, pygit2.GitError) as exc:
                 raise StoreError(f"cannot pack {self.path}: {exc}") from None
             self._loose_estimate = 0
@@ -364,12 +365,14 @@ class GitSessionStore(SessionStore):
                      unchanged_below: int,
                      expected: Any = ...) -> tuple[pygit2.Oid, layout.TreeState]:
         """Write the trees for ``blobs`` and commit them onto the session's branch."""
-        session_blob = self.repo.create_blob(_tree_metadata(metadata))
+        session_json = _tree_metadata(metadata)
+        session_blob = pygit2.hash(session_json)
+        if snapshot is None or snapshot.tree.session_blob != session_blob:
+            session_blob = self.repo.create_blob(session_json)
+            written.append(session_blob)
         tree = layout.write_state(self.repo, blobs, session_blob,
                                   snapshot.tree if snapshot else None, unchanged_below)
-        written += [session_blob, tree.root, *tree.chunks]
-        if tree.messages_tree is not None:
-            written.append(tree.messages_tree)
+        written += tree.written
         parent = snapshot.head if snapshot else None
         commit = self._commit(session_id, parent, tree.root, metadata, subject, written,
                               expected=parent if expected is ... else expected)
@@ -413,10 +416,10 @@ class GitSessionStore(SessionStore):
                 # The save is committed; packing is housekeeping and must not fail it.
                 logger.warning("automatic packing of %s skipped: %s", self.path, exc)
 
-    def _maintain(self, *, merge_packs: bool = False, timeout: float | None = None
+    def _maintain(self, *, full: bool = False, timeout: float | None = None
                   ) -> dict[str, int]:
         """``packing.maintain``, waiting out (or recovering a stale) ``packed-refs.lock``."""
-        return with_lock_retry(lambda: packing.maintain(self.repo, merge_packs=merge_packs),
+        return with_lock_retry(lambda: packing.maintain(self.repo, full=full),
                                timeout, locks=lock_files(self.repo),
                                stale_after=self.stale_lock_seconds, repo=self.repo)
 
@@ -678,7 +681,7 @@ def _copy_metadata(metadata: SessionMetadata) -> SessionMetadata:
 
 
 def _tree_metadata(metadata: SessionMetadata) -> bytes:
-    data = {"id": metadata.id, **{key: getattr(metadata, key) for key in _TREE_FIELDS}}
+    data = {key: getattr(metadata, key) for key in _TREE_FIELDS}
     return (dumps_exact(data, indent=2, what="metadata")[0] + "\n").encode("utf-8")
 
 
