@@ -9,6 +9,25 @@ from .errors import SerializationError
 from .metadata import Message, SessionMetadata
 
 
+#: Deepest nesting of lists/objects accepted: far below the interpreter's recursion limit, so
+#: whatever is stored can always be parsed, compared and copied back, however deep the stack.
+MAX_NESTING = 400
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit`` (iterative: visits containers, not text)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def _reject(value: object) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
@@ -23,6 +42,8 @@ def dumps_exact(value: Any, *, indent: int | None = None, what: str = "value") -
         parsed = json.loads(text)
     except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"{what} cannot be stored as JSON: {exc}") from None
+    if _nesting_exceeds(parsed, MAX_NESTING):
+        raise SerializationError(f"{what} is nested more than {MAX_NESTING} levels deep")
     try:
         equal = parsed == value
     except RecursionError:

@@ -67,6 +67,9 @@ class SessionManager:
         self._events = EventEmitter()
         self._lock = threading.RLock()
         self._session_id: str | None = None
+        #: the head this manager last loaded or saved (stores that track heads): its next save
+        #: must start there, so two managers sharing one store can't overwrite each other
+        self._head: str | None = None
         self._has_label = False
         self._pending_label: str | None = None  # from start_new, until a save stores it
         self._disposed = False
@@ -98,6 +101,7 @@ class SessionManager:
         labelled or auto-saving (a failed save is reported as ``lifecycle_error``, not raised)."""
         with self._lock:
             session_id = self._session_id = new_session_id()
+            self._head = None
             self._has_label = bool(label)
             self._pending_label = label or None
             if self._conversation.messages:
@@ -120,6 +124,7 @@ class SessionManager:
             if session is None:
                 raise SessionNotFoundError(session_id)
             self._session_id = session_id
+            self._head = session.metadata.head
             self._has_label = bool(session.metadata.label)
             self._pending_label = None
             self._conversation.clear()
@@ -151,6 +156,7 @@ class SessionManager:
                 self._conversation.checkpoint_state = copy.deepcopy(
                     forked.metadata.checkpoint_state)
             self._session_id = new_id
+            self._head = forked.metadata.head
             self._has_label = False
             self._pending_label = None
             written = self._write(None)
@@ -168,6 +174,7 @@ class SessionManager:
             deleted = self._store.delete(session_id)
             if session_id == self._session_id:
                 self._session_id = None
+                self._head = None
                 self._conversation.clear()
             return deleted
 
@@ -178,6 +185,7 @@ class SessionManager:
             if session_id == self._session_id:
                 self._has_label = True
                 self._pending_label = None
+                self._head = stored.head
             return stored
 
     # ---- events -------------------------------------------------------------------------
@@ -226,7 +234,12 @@ class SessionManager:
                 raise NoActiveSessionError()
             messages = list(self._conversation.messages)
             meta = self._metadata_for(messages, metadata)
-            stored = self._store.save(self._session_id, messages, meta)
+            if self._head is not None and getattr(self._store, "tracks_heads", False):
+                stored = self._store.save(self._session_id, messages, meta,
+                                          expected_head=self._head)  # type: ignore[call-arg]
+            else:
+                stored = self._store.save(self._session_id, messages, meta)
+            self._head = stored.head
             if meta.get("label"):
                 self._has_label = True
             self._pending_label = None

@@ -596,3 +596,22 @@ def test_any_conversation_like_object_works(store):
     assert meta.label == "from another engine" and meta.provider is None and meta.message_count == 1
     conversation.emit("dispose")
     assert conversation.listener_count("message_complete") == 0
+
+
+def test_manager_saves_from_the_head_it_last_saw(tmp_path):
+    """A manager on a head-tracking store passes the head it loaded, so a second manager
+    sharing the same store instance cannot silently overwrite it."""
+    from sessionsgit import Conversation, GitSessionStore, SessionManager
+
+    store = GitSessionStore(tmp_path / "repo")
+    first, second = Conversation(), Conversation()
+    errors = []
+    with SessionManager(store, first) as a, SessionManager(store, second) as b:
+        b.on("lifecycle_error", errors.append)
+        session_id = a.start_new("shared")
+        b.load(session_id)
+        first.prompt("from a")
+        second.prompt("from b")  # built on the transcript before "from a"
+    stored = [m["content"][0]["text"] for m in store.load(session_id).messages]
+    assert "from a" in stored and "from b" not in stored
+    assert errors and errors[0]["operation"] == "save"

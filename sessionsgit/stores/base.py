@@ -45,6 +45,9 @@ class SessionStore(abc.ABC):
     """Where sessions live. Every store keeps whole transcripts plus ``SessionMetadata`` and
     passes the same contract tests (tests/store_contract.py)."""
 
+    #: Whether ``save()`` takes ``expected_head=`` (stores whose metadata carries a ``head``).
+    tracks_heads = False
+
     @abc.abstractmethod
     def list(self) -> list[SessionMetadata]:
         """Every session's metadata, most recently updated first."""

@@ -94,6 +94,9 @@ class GitSessionStore(SessionStore):
     """Sessions in a Git repository (bare by default when created; an existing non-bare
     repository works too, its working tree and HEAD untouched)."""
 
+    #: ``save()`` accepts ``expected_head=``: the head a caller loaded, compared and swapped.
+    tracks_heads = True
+
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, bare: bool = True,
                  durable: bool = False, auto_pack: bool = True,
                  pack_threshold: int = packing.LOOSE_OBJECT_THRESHOLD,
@@ -194,14 +197,16 @@ class GitSessionStore(SessionStore):
 
     # ---- writing --------------------------------------------------------------------------
     def save(self, session_id: str, messages: Sequence[Message],
-             metadata: Mapping[str, Any] | SessionMetadata | None = None) -> SessionMetadata:
+             metadata: Mapping[str, Any] | SessionMetadata | None = None, *,
+             expected_head: str | None = None) -> SessionMetadata:
         """Commit exactly ``messages`` as the session's new head, writing only what changed.
         Raises ``SessionConflictError`` when another writer moved the session since this store
-        last loaded or saved it."""
+        last loaded or saved it, or since ``expected_head`` (the ``head`` of the metadata the
+        caller loaded: lets several callers share one store instance safely)."""
         validate_session_id(session_id)
         items = as_message_list(messages)
         with self._lock:
-            snapshot = self._expected_snapshot(session_id)
+            snapshot = self._expected_snapshot(session_id, expected_head)
             old_values = self._values(session_id, snapshot)
             old_blobs = snapshot.tree.blobs if snapshot else []
             blobs, values, pending, unchanged_below = _plan_blobs(items, old_values, old_blobs)
@@ -464,11 +469,20 @@ class GitSessionStore(SessionStore):
         except (pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"unreadable ref: {exc}") from None
 
-    def _expected_snapshot(self, session_id: str) -> _Snapshot | None:
-        """What a write to the session must start from: this instance's last view of it, which
-        must still be the branch head; or the current head for a session it never touched."""
+    def _expected_snapshot(self, session_id: str,
+                           expected_head: str | None = None) -> _Snapshot | None:
+        """What a write to the session must start from: the head the caller says it built on
+        (``expected_head``), else this instance's last view of it; either must still be the
+        branch head. A session the instance never touched starts from its current head."""
         head = self._head(session_id)
         snapshot = self._snapshots.get(session_id)
+        if expected_head is not None:
+            if head is None or str(head) != expected_head:
+                raise SessionConflictError(
+                    session_id, f"session {session_id!r} is no longer at {expected_head[:12]}: "
+                                "another writer saved it; load it again")
+            if snapshot is not None and snapshot.head != head:
+                snapshot = None
         if snapshot is not None:
             if snapshot.head != head:
                 raise SessionConflictError(
@@ -648,8 +662,8 @@ def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pyg
         prefix = shared if items[:shared] == old_values[:shared] else 0
     except RecursionError:
         prefix = 0
-    blobs: list[Any] = list(old_blobs[:prefix])
-    values: list[Message] = list(old_values[:prefix])
+    blobs: list[Any] = old_blobs[:prefix]
+    values: list[Message] = old_values[:prefix]
     pending: list[tuple[int, bytes]] = []
     unchanged_below = prefix
     for index in range(prefix, len(items)):

@@ -382,32 +382,22 @@ def test_managers_in_threads_never_raise_into_the_conversation(tmp_path):
     fsck(repo, "--strict")
 
 
-# ---- known limitation: one store instance shared by several writers of one session ------------
-SHARED_INSTANCE = (
-    "known limitation: GitSessionStore compares a save against the head *this instance* last "
-    "loaded or saved, so two callers sharing one instance (threads of a server, two "
-    "SessionManagers over one store) on the same session overwrite each other's acknowledged "
-    "saves without a SessionConflictError (the lost save stays in history()). Fix options: "
-    "let save() take the expected head (e.g. from the loaded metadata.head), or keep snapshots "
-    "per caller/thread. Use one store instance per writer until then.")
-
-
-@pytest.mark.xfail(strict=True, reason=SHARED_INSTANCE)
+# ---- one store instance shared by several writers of one session ----------------------------
 def test_one_store_instance_shared_by_two_writers_of_one_session(tmp_path):
+    """Callers sharing one instance say which head they built on (``expected_head``)."""
     store = GitSessionStore(tmp_path / "repo")
     store.save("s", [{"role": "user", "content": "start"}])
-    seen_by_a = store.load("s").messages       # writer A loads
-    seen_by_b = store.load("s").messages       # writer B loads
-    store.save("s", seen_by_a + [{"role": "user", "content": "from A"}])  # acknowledged
-    try:
-        store.save("s", seen_by_b + [{"role": "user", "content": "from B"}])
-    except SessionConflictError:
-        pass  # what a writer working from a stale view should get
+    seen_by_a = store.load("s")       # writer A loads
+    seen_by_b = store.load("s")       # writer B loads
+    store.save("s", seen_by_a.messages + [{"role": "user", "content": "from A"}],
+               expected_head=seen_by_a.metadata.head)  # acknowledged
+    with pytest.raises(SessionConflictError):
+        store.save("s", seen_by_b.messages + [{"role": "user", "content": "from B"}],
+                   expected_head=seen_by_b.metadata.head)
     contents = [m["content"] for m in store.load("s").messages]
     assert "from A" in contents
 
 
-@pytest.mark.xfail(strict=True, reason=SHARED_INSTANCE)
 def test_two_managers_sharing_one_store_on_one_session(tmp_path):
     manager_module = pytest.importorskip("sessionsgit.manager")
     conversation_module = pytest.importorskip("sessionsgit.conversation")
