@@ -255,7 +255,7 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
         specs = [f"{new if new is not None else ''}:{session_ref(sid)}"
                  for sid, new in updates.items()]
         if specs:
-            remote.push(specs, callbacks=callbacks)
+            remote.push(specs, callbacks=callbacks, threads=0)
     for session_id, new in updates.items():
         refused = callbacks.rejected.get(session_ref(session_id))
         if refused is not None:

@@ -403,3 +403,21 @@ def test_garbage_list_cache_is_ignored(repo_path):
     store.list()
     (repo_path / "sessionsgit" / "list-cache").write_bytes(b"\x00garbage" * 100)
     assert [m.label for m in GitSessionStore(repo_path).list()] == ["real"]
+
+
+def test_maintenance_removes_abandoned_temp_files_only(repo_path):
+    import os
+    import time as time_module
+    store = GitSessionStore(repo_path)
+    store.save("s1", transcript(2))
+    fanout = repo_path / "objects" / "ab"
+    fanout.mkdir(exist_ok=True)
+    old = fanout / "tmp_object_git2_old"
+    fresh = fanout / "tmp_object_git2_fresh"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    an_hour_ago = time_module.time() - 7200
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    store.gc()
+    assert not old.exists() and fresh.exists()
+    git("fsck", "--strict", cwd=repo_path)

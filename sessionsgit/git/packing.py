@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+import time
 from pathlib import Path
 
 import pygit2
@@ -18,6 +19,8 @@ LOOSE_OBJECT_THRESHOLD = 256
 LOOSE_REF_THRESHOLD = 512
 #: Geometric factor: a pack is merged into the ones below it unless it is this much larger.
 GEOMETRIC_FACTOR = 2
+#: Age after which a leftover temp file in objects/ is certainly abandoned.
+STALE_TEMP_SECONDS = 3600.0
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -125,6 +128,23 @@ def merge_packs(repo: pygit2.Repository, *, everything: bool = False) -> int:
     return count
 
 
+def remove_stale_temp_files(repo: pygit2.Repository, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Delete temp files a killed writer or packer left (libgit2 names them ``tmp_object_git2_*``
+    and ``pack_git2_*``) once they are old enough that no live process can still be writing."""
+    objects = _objects_dir(repo)
+    cutoff = time.time() - older_than
+    removed = 0
+    for pattern in ("??/tmp_object_git2_*", "pack/pack_git2_*", "pack/tmp_*"):
+        for path in objects.glob(pattern):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+    return removed
+
+
 def loose_ref_count(repo: pygit2.Repository) -> int:
     try:
         return sum(1 for _ in os.scandir(Path(repo.path) / "refs" / "heads" / "sessions"))
@@ -149,6 +169,7 @@ def maintain(repo: pygit2.Repository, *, full: bool = False) -> dict[str, int]:
             return {"packed_objects": 0, "merged_packs": 0}
         packed = pack_loose_objects(repo)
         merged = merge_packs(repo, everything=full)
+        remove_stale_temp_files(repo)
         if full or loose_ref_count(repo) >= LOOSE_REF_THRESHOLD:
             pack_refs(repo)
     return {"packed_objects": packed, "merged_packs": merged}
