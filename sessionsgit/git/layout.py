@@ -82,10 +82,15 @@ def chunk_blobs(repo: pygit2.Repository, chunk_id: pygit2.Oid, first_index: int
                 entry.type != pygit2.enums.ObjectType.BLOB:
             raise LayoutError(f"message {entry.name!r} is out of sequence")
         blobs.append(entry.id)
+    result = tuple(blobs)
+    _remember_chunk(chunk_id, result)
+    return result
+
+
+def _remember_chunk(chunk_id: pygit2.Oid, blobs: tuple[pygit2.Oid, ...]) -> None:
     if len(_chunk_cache) >= _CHUNK_CACHE_LIMIT:
         _chunk_cache.clear()
-    result = _chunk_cache[chunk_id] = tuple(blobs)
-    return result
+    _chunk_cache[chunk_id] = blobs
 
 
 def _edit_tree(repo: pygit2.Repository, base: pygit2.Oid | None,
@@ -137,6 +142,7 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
             continue
         state.chunks.append(write_chunk(repo, chunk, blobs, previous, unchanged_below))
         state.written.append(state.chunks[-1])
+        _remember_chunk(state.chunks[-1], tuple(blobs[lo:hi]))
         if chunk >= len(old_chunks) or old_chunks[chunk] != state.chunks[-1]:
             changed[chunk_name(chunk)] = (state.chunks[-1], TREE)
     dropped = [chunk_name(c) for c in range(len(state.chunks), len(old_chunks))]
