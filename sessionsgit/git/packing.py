@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pygit2
 
-#: Loose objects (about five per save, each taking a 4 KB block) before a save packs them.
+#: Fewest loose objects (about five per save, each taking a 4 KB block) before a save packs
+#: them; a larger repository allows more (see ``loose_budget``).
 LOOSE_OBJECT_THRESHOLD = 256
 #: Loose session refs before they are folded into ``packed-refs``.
 LOOSE_REF_THRESHOLD = 512
@@ -44,6 +45,24 @@ def loose_objects(repo: pygit2.Repository) -> list[tuple[pygit2.Oid, Path]]:
             if len(entry) == 38 and set(entry) <= _HEX:
                 found.append((pygit2.Oid(hex=name + entry), fanout / entry))
     return found
+
+
+def loose_budget(minimum: int, packed: int) -> int:
+    """Loose objects to allow before packing: their 4 KB blocks may add up to half of what is
+    packed, so the repository never grows past about 1.5 times its packed size, while a big
+    repository packs (and merges packs) rarely."""
+    return max(minimum, packed // (2 * 4096))
+
+
+def packed_bytes(repo: pygit2.Repository) -> int:
+    """The size of every pack, read from the file system."""
+    total = 0
+    for pack in pack_files(repo):
+        try:
+            total += pack.stat().st_size
+        except OSError:
+            continue
+    return total
 
 
 def pack_files(repo: pygit2.Repository) -> list[Path]:

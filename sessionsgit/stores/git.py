@@ -113,6 +113,7 @@ class GitSessionStore(SessionStore):
         self._snapshots: dict[str, _Snapshot] = {}
         self._list_cache = ListCache(self.repo.path)
         self._loose_estimate = _estimate_loose_objects(self.repo)
+        self._packed_bytes = packing.packed_bytes(self.repo)
 
     # ---- reading --------------------------------------------------------------------------
     def list(self) -> list[SessionMetadata]:
@@ -357,6 +358,7 @@ class GitSessionStore(SessionStore):
             except (RefLocked, OSError, pygit2.GitError) as exc:
                 raise StoreError(f"cannot pack {self.path}: {exc}") from None
             self._loose_estimate = 0
+            self._packed_bytes = packing.packed_bytes(self.repo)
             return result
 
     def close(self) -> None:
@@ -413,10 +415,12 @@ class GitSessionStore(SessionStore):
 
     def _after_write(self, objects: int) -> None:
         self._loose_estimate += objects
-        if self.auto_pack and self._loose_estimate >= self.pack_threshold:
+        if self.auto_pack and self._loose_estimate >= packing.loose_budget(
+                self.pack_threshold, self._packed_bytes):
             self._loose_estimate = 0  # on failure, try again after another threshold's worth
             try:
                 self._maintain(timeout=0.2)
+                self._packed_bytes = packing.packed_bytes(self.repo)
             except (RefLocked, OSError, pygit2.GitError) as exc:
                 # The save is committed; packing is housekeeping and must not fail it.
                 logger.warning("automatic packing of %s skipped: %s", self.path, exc)
