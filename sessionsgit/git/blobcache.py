@@ -22,29 +22,35 @@ class BlobCache:
         self._lock = threading.Lock()
 
     def put(self, oid: pygit2.Oid, data: bytes) -> None:
-        if len(data) > self.limit // 8:
-            return
-        with self._lock:
-            if oid in self._data:
-                return
-            self._data[oid] = data
-            self._size += len(data)
-            while self._size > self.limit and self._data:
-                _, evicted = _pop_oldest(self._data)
-                self._size -= len(evicted)
+        self._put_many([(oid, data)])
 
     def read_all(self, oids: Iterable[pygit2.Oid],
                  read: Callable[[pygit2.Oid], bytes]) -> list[bytes]:
-        """The bytes of every object, from the cache where present, else through ``read``."""
+        """The bytes of every object, from the cache where present, else through ``read``
+        (what was read is cached in one pass at the end)."""
         found = self._data.get
-        texts = []
+        texts: list[bytes] = []
+        missed: list[tuple[pygit2.Oid, bytes]] = []
         for oid in oids:
             data = found(oid)
             if data is None:
                 data = read(oid)
-                self.put(oid, data)
+                missed.append((oid, data))
             texts.append(data)
+        if missed:
+            self._put_many(missed)
         return texts
+
+    def _put_many(self, items: list[tuple[pygit2.Oid, bytes]]) -> None:
+        largest = self.limit // 8
+        with self._lock:
+            for oid, data in items:
+                if len(data) <= largest and oid not in self._data:
+                    self._data[oid] = data
+                    self._size += len(data)
+            while self._size > self.limit and self._data:
+                _, evicted = _pop_oldest(self._data)
+                self._size -= len(evicted)
 
     def clear(self) -> None:
         with self._lock:
