@@ -219,7 +219,9 @@ class AgentsSQLiteStore:
     def __init__(self, path: str | os.PathLike[str], *, wal: bool = False) -> None:
         self.path = os.fspath(path)
         self.conn = sqlite3.connect(self.path, check_same_thread=False)
-        if wal:
+        if wal and self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            # set once, when the file is created: re-setting it while another connection holds
+            # the WAL open failed here with "disk I/O error"
             self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.executescript("""
             CREATE TABLE IF NOT EXISTS agent_sessions (
