@@ -421,3 +421,18 @@ def test_maintenance_removes_abandoned_temp_files_only(repo_path):
     store.gc()
     assert not old.exists() and fresh.exists()
     git("fsck", "--strict", cwd=repo_path)
+
+
+def test_store_reopens_the_repository_after_packs_change(repo_path):
+    """libgit2 keeps every pack it ever loaded; after a repack the store reopens the repository
+    so object lookups (done before every write) don't grow with the number of merges."""
+    store = GitSessionStore(repo_path, pack_threshold=10)
+    first = store.repo
+    grow(store, "s1", 30)
+    assert store.repo is not first
+    other = GitSessionStore(repo_path)
+    before = other.repo
+    store.gc()  # another instance repacks
+    grow(other, "s2", 1)
+    assert other.repo is not before
+    assert len(other.load("s1").messages) == 30

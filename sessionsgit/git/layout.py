@@ -93,45 +93,29 @@ def _remember_chunk(chunk_id: pygit2.Oid, blobs: tuple[pygit2.Oid, ...]) -> None
     _chunk_cache[chunk_id] = blobs
 
 
-def _edit_tree(repo: pygit2.Repository, base: pygit2.Oid | None,
-               entries: dict[str, tuple[pygit2.Oid, int]], remove: list[str]) -> pygit2.Oid:
-    """Write a tree that is ``base`` with ``entries`` set and ``remove`` gone. Starting from the
-    base keeps a save's cost to the entries that changed: libgit2 checks that every inserted
-    id exists, about 10 µs each."""
-    builder = repo.TreeBuilder(repo[base]) if base is not None else repo.TreeBuilder()
-    for name in remove:
-        builder.remove(name)
-    for name, (oid, mode) in entries.items():
+def _write_tree(repo: pygit2.Repository, entries: list[tuple[str, pygit2.Oid, int]]) -> pygit2.Oid:
+    """Write a tree from scratch. Cheaper than editing the previous version: reading that back
+    means resolving a delta chain once it is packed."""
+    builder = repo.TreeBuilder()
+    for name, oid, mode in entries:
         builder.insert(name, oid, mode)
     return builder.write()
 
 
-def write_chunk(repo: pygit2.Repository, chunk: int, blobs: list[pygit2.Oid],
-                previous: TreeState | None = None, unchanged_below: int = 0) -> pygit2.Oid:
-    """The tree of one chunk, edited from the previous version of it when there is one."""
+def write_chunk(repo: pygit2.Repository, chunk: int, blobs: list[pygit2.Oid]) -> pygit2.Oid:
+    """The tree of one chunk of messages."""
     lo = chunk * CHUNK
-    hi = min(lo + CHUNK, len(blobs))
-    base = None
-    first = lo
-    old_hi = lo
-    if previous is not None and chunk < len(previous.chunks) and unchanged_below > lo:
-        base = previous.chunks[chunk]
-        first = unchanged_below
-        old_hi = min(lo + CHUNK, len(previous.blobs))
-    entries = {message_name(i): (blobs[i], BLOB) for i in range(first, hi)}
-    remove = [message_name(i) for i in range(max(hi, first), old_hi)]
-    return _edit_tree(repo, base, entries, remove)
+    return _write_tree(repo, [(message_name(i), blobs[i], BLOB)
+                              for i in range(lo, min(lo + CHUNK, len(blobs)))])
 
 
 def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: pygit2.Oid,
                 previous: TreeState | None = None, unchanged_below: int = 0) -> TreeState:
     """Write the trees for ``blobs``, reusing every chunk of ``previous`` that lies wholly below
-    ``unchanged_below`` (the first message whose blob differs) and has the same length, and
-    editing the trees that change rather than rebuilding them."""
+    ``unchanged_below`` (the first message whose blob differs) and has the same length."""
     state = TreeState(blobs=list(blobs), session_blob=session_blob)
     old_count = len(previous.blobs) if previous else 0
     old_chunks = previous.chunks if previous else []
-    changed: dict[str, tuple[pygit2.Oid, int]] = {}
     for chunk in range((len(blobs) + CHUNK - 1) // CHUNK):
         lo = chunk * CHUNK
         hi = min(lo + CHUNK, len(blobs))
@@ -140,28 +124,26 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
         if reusable:
             state.chunks.append(old_chunks[chunk])
             continue
-        state.chunks.append(write_chunk(repo, chunk, blobs, previous, unchanged_below))
+        state.chunks.append(write_chunk(repo, chunk, blobs))
         state.written.append(state.chunks[-1])
         _remember_chunk(state.chunks[-1], tuple(blobs[lo:hi]))
-        if chunk >= len(old_chunks) or old_chunks[chunk] != state.chunks[-1]:
-            changed[chunk_name(chunk)] = (state.chunks[-1], TREE)
-    dropped = [chunk_name(c) for c in range(len(state.chunks), len(old_chunks))]
     old_messages = previous.messages_tree if previous is not None else None
     if not state.chunks:
         state.messages_tree = None
-    elif old_messages is not None and not changed and not dropped:
+    elif old_messages is not None and state.chunks == old_chunks:
         state.messages_tree = old_messages
     else:
-        state.messages_tree = _edit_tree(repo, old_messages, changed, dropped)
+        state.messages_tree = _write_tree(repo, [(chunk_name(c), chunk_id, TREE)
+                                                 for c, chunk_id in enumerate(state.chunks)])
         state.written.append(state.messages_tree)
     if previous is not None and previous.root is not None and \
             state.messages_tree == previous.messages_tree and session_blob == previous.session_blob:
         state.root = previous.root
         return state
-    root: dict[str, tuple[pygit2.Oid, int]] = {SESSION_FILE: (session_blob, BLOB)}
+    root = [(SESSION_FILE, session_blob, BLOB)]
     if state.messages_tree is not None:  # an empty transcript has no messages/ directory
-        root[MESSAGES_DIR] = (state.messages_tree, TREE)
-    state.root = _edit_tree(repo, None, root, [])
+        root.append((MESSAGES_DIR, state.messages_tree, TREE))
+    state.root = _write_tree(repo, root)
     state.written.append(state.root)
     return state
 

@@ -65,6 +65,14 @@ def packed_bytes(repo: pygit2.Repository) -> int:
     return total
 
 
+def pack_dir_stamp(repo: pygit2.Repository) -> int:
+    """Changes whenever a pack is added to or removed from the repository."""
+    try:
+        return os.stat(_objects_dir(repo) / "pack").st_mtime_ns
+    except OSError:
+        return 0
+
+
 def pack_files(repo: pygit2.Repository) -> list[Path]:
     pack_dir = _objects_dir(repo) / "pack"
     return sorted(pack_dir.glob("pack-*.pack")) if pack_dir.is_dir() else []
