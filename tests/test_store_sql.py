@@ -235,3 +235,36 @@ def test_two_connections_to_one_file_wait_instead_of_failing(db_path, opened):
         t.join()
     assert errors == []
     assert len(open_store(db_path, opened).list()) == 90
+
+
+SQL_WRITER = """
+import sys
+from sessionsgit.stores.sql import SQLiteAdapter, SQLSessionStore
+store = SQLSessionStore(SQLiteAdapter(sys.argv[1]))
+for i in range(25):
+    store.save("shared", [{"role": "user", "content": str(i)}], {f"{sys.argv[2]}{i}": i})
+"""
+
+
+def test_processes_updating_one_session_lose_no_metadata(tmp_path):
+    """The read-merge-write of a save runs in one BEGIN IMMEDIATE transaction: every key each
+    process added must survive."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "db.sqlite"
+    SQLSessionStore(SQLiteAdapter(path)).save("shared", [])
+    procs = [subprocess.Popen([sys.executable, "-c", SQL_WRITER, str(path), name])
+             for name in ("a", "b")]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    extra = SQLSessionStore(SQLiteAdapter(path)).load("shared").metadata.extra
+    assert sorted(extra) == sorted([f"a{i}" for i in range(25)] + [f"b{i}" for i in range(25)])
+
+
+def test_failed_save_inside_the_transaction_rolls_back(tmp_path):
+    store = SQLSessionStore(SQLiteAdapter(tmp_path / "db.sqlite"))
+    store.save("s", [{"role": "user", "content": "kept"}], {"label": "before"})
+    with pytest.raises(SerializationError):
+        store.save("s", [{"role": "user", "content": "x"}], {"checkpoint_state": float("nan")})
+    store.save("t", [])  # the connection is usable again: no transaction left open
+    assert store.load("s").metadata.label == "before"

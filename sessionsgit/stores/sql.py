@@ -15,7 +15,8 @@ import os
 import re
 import sqlite3
 import threading
-from typing import Any, Mapping, NotRequired, Protocol, Sequence, TypedDict
+from contextlib import contextmanager, nullcontext
+from typing import Any, Iterator, Mapping, NotRequired, Protocol, Sequence, TypedDict
 
 from ..codec import copy_messages, encode_metadata
 from ..errors import CorruptSessionError, InvalidSessionIdError, SerializationError
@@ -34,7 +35,9 @@ class SQLSessionRow(TypedDict):
 
 
 class SQLSessionAdapter(Protocol):
-    """What SQLSessionStore needs from a database: four calls, no library."""
+    """What SQLSessionStore needs from a database: four calls, no library. An adapter may also
+    offer ``transaction()``, a context manager the store holds around each read-merge-write so
+    concurrent writers in other processes can't lose each other's metadata (SQLiteAdapter does)."""
 
     def list(self) -> Sequence[Mapping[str, Any]]:
         """Every row (``id``, ``metadata``, ``updated_at``), most recently updated first."""
@@ -96,7 +99,8 @@ class SQLSessionStore(SessionStore):
         """Merge with the stored metadata, validate everything, then upsert one row."""
         validate_session_id(session_id)
         stored_messages = copy_messages(messages)
-        with self._lock:
+        transaction = getattr(self.adapter, "transaction", None)
+        with self._lock, (transaction() if callable(transaction) else nullcontext()):
             row = self.adapter.load(session_id)
             existing = _metadata(session_id, row.get("metadata")) if row is not None else None
             merged = merge_metadata(session_id, existing, len(stored_messages), metadata)
@@ -140,7 +144,7 @@ class SQLiteAdapter:
         if not _IDENTIFIER.fullmatch(table) or table.lower().startswith("sqlite_"):
             raise ValueError(f"invalid table name {table!r}")
         self.table = table
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._conn = sqlite3.connect(os.fspath(path), timeout=timeout, isolation_level=None,
                                      check_same_thread=False)
         #: ``(id, reason)`` for every row the last ``list()`` could not parse.
@@ -196,6 +200,19 @@ class SQLiteAdapter:
         with self._lock:
             cursor = self._conn.execute(f'DELETE FROM "{self.table}" WHERE id = ?', (session_id,))
         return cursor.rowcount > 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold SQLite's write lock across a read-merge-write (``BEGIN IMMEDIATE``), so another
+        process saving the same session waits instead of losing this one's metadata."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close the connection."""
