@@ -436,3 +436,15 @@ def test_store_reopens_the_repository_after_packs_change(repo_path):
     grow(other, "s2", 1)
     assert other.repo is not before
     assert len(other.load("s1").messages) == 30
+
+
+def test_closed_store_raises_a_typed_error(repo_path):
+    store = GitSessionStore(repo_path)
+    store.save("s1", transcript(1))
+    with store:
+        pass  # the context manager closes it
+    store.close()  # idempotent
+    for call in (lambda: store.load("s1"), store.list, lambda: store.save("s1", transcript(2))):
+        with pytest.raises(StoreError, match="closed"):
+            call()
+    assert GitSessionStore(repo_path).load("s1").messages == transcript(1)

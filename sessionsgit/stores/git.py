@@ -363,9 +363,12 @@ class GitSessionStore(SessionStore):
             return result
 
     def close(self) -> None:
+        """Release the repository; any later call raises ``StoreError``. Idempotent."""
         with self._lock:
             self._snapshots.clear()
-            self.repo.free()
+            if not isinstance(self.repo, _ClosedRepository):
+                self.repo.free()
+                self.repo = _ClosedRepository(self.path)  # type: ignore[assignment]
 
     # ---- internals: commits ----------------------------------------------------------------
     def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: list[pygit2.Oid],
@@ -642,6 +645,16 @@ class GitSessionStore(SessionStore):
 
 
 # ---- module helpers ---------------------------------------------------------------------
+class _ClosedRepository:
+    """Stands in for the repository of a closed store: every use is a clear, typed error."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise StoreError(f"the store for {self._path} is closed")
+
+
 def _configure_libgit2() -> None:
     """Process-wide libgit2 settings for speed, neither of which git itself applies either:
     no re-hashing of every object read (a third of a 5,000-message load; ``git fsck`` still
