@@ -6,6 +6,7 @@ import json
 from typing import Any, Iterable
 
 from .errors import SerializationError
+from .frozen import is_frozen
 from .metadata import Message, SessionMetadata
 
 
@@ -62,7 +63,10 @@ def dumps_exact(value: Any, *, indent: int | None = None, what: str = "value") -
 def detach(value: Any) -> Any:
     """A copy of a JSON value's containers that shares its (immutable) leaves with the original.
     Comparing the caller's message with such a copy hits the identity shortcut on every
-    unchanged string, so telling an unchanged message from an edited one is cheap."""
+    unchanged string, so telling an unchanged message from an edited one is cheap. Frozen
+    (read-only) values are kept as they are: they cannot change, so identity suffices."""
+    if is_frozen(value):
+        return value
     if isinstance(value, dict):
         return {key: detach(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -16,6 +16,7 @@ import uuid
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from .events import EventEmitter
+from .frozen import freeze
 from .metadata import Message
 from .providers import EchoProvider, Provider, text_message
 
@@ -66,14 +67,15 @@ class Conversation(EventEmitter):
                  is_checkpoint: bool = False, checkpoint_state: Any = None) -> None:
         super().__init__()
         self.provider: Provider = provider if provider is not None else EchoProvider()
-        self._messages: list[Message] = copy.deepcopy(list(messages))
+        self._messages: list[Message] = [freeze(m) for m in messages]
         self._is_checkpoint = is_checkpoint
         self.checkpoint_state = checkpoint_state
         self._closed = False
 
     @property
     def messages(self) -> list[Message]:
-        """A shallow copy of the transcript, oldest first (change it through the methods)."""
+        """The transcript, oldest first: a new list of read-only messages (``FrozenDict``),
+        so a store can recognise unchanged messages by identity. Change it through the methods."""
         return list(self._messages)
 
     @property
@@ -91,13 +93,13 @@ class Conversation(EventEmitter):
         self._messages = []
 
     def load(self, messages: Sequence[Message]) -> None:
-        """Replace the transcript with deep copies of ``messages``."""
-        self._messages = copy.deepcopy(list(messages))
+        """Replace the transcript with read-only copies of ``messages``."""
+        self._messages = [freeze(m) for m in messages]
 
     def prompt(self, text: str) -> Message:
         """Send ``text`` as a user message and return the assistant's reply, both appended.
         When the provider fails, the user message is taken back out and the error raised."""
-        user = _stamp(text_message("user", text))
+        user = freeze(_stamp(text_message("user", text)))
         self._messages.append(user)
         try:
             reply, usage = self.provider.complete(list(self._messages))
@@ -105,7 +107,7 @@ class Conversation(EventEmitter):
             if self._messages and self._messages[-1] is user:
                 self._messages.pop()
             raise
-        assistant = _stamp(copy.deepcopy(dict(reply)))
+        assistant = freeze(_stamp(copy.deepcopy(dict(reply))))
         self._messages.append(assistant)
         self.emit("message_complete", {"message": assistant, "usage": dict(usage or {}),
                                        "stop_reason": assistant.get("stop_reason", "end_turn")})

@@ -471,13 +471,14 @@ def test_event_payloads_are_read_only_copies(store, manager, conversation):
     assert payload["id"] == session_id
     assert isinstance(payload["messages"], tuple)
     assert list(payload["messages"]) == conversation.messages
-    payload["messages"][0]["content"][0]["text"] = "tampered"
+    with pytest.raises(TypeError):  # conversation messages are read-only
+        payload["messages"][0]["content"][0]["text"] = "tampered"
     assert text_of(conversation.messages[0]) == "hello"
     assert text_of(store.load(session_id).messages[0]) == "hello"
     manager.load(session_id)
     assert isinstance(loads[0]["messages"], tuple)
-    loads[0]["messages"][0]["role"] = "tampered"
-    assert conversation.messages[0]["role"] == "user"
+    loads[0]["messages"][0]["role"] = "tampered"  # a copy of what was stored: changing it
+    assert conversation.messages[0]["role"] == "user"  # changes nothing else
 
 
 def test_off_removes_a_manager_listener(store, manager, conversation):

@@ -716,7 +716,7 @@ def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pyg
 def _same(message: Any, stored: Message) -> bool:
     """Whether a caller's message equals the stored copy (by value, so in-place edits count)."""
     try:
-        return type(message) is dict and message == stored
+        return isinstance(message, dict) and message == stored
     except RecursionError:
         return False
 
