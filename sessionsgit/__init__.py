@@ -19,6 +19,7 @@ from .errors import (
 )
 from .conversation import Conversation, ConversationLike
 from .manager import SessionManager
+from .frozen import FrozenDict, FrozenList, freeze
 from .metadata import SessionMetadata, StoredSession
 from .providers import EchoProvider, OpenAICompatibleProvider, Provider, ProviderError
 from .stores import (
@@ -49,6 +50,9 @@ __all__ = [
     "SyncReport",
     "SessionManager",
     "Conversation",
+    "freeze",
+    "FrozenDict",
+    "FrozenList",
     "ConversationLike",
     "Provider",
     "EchoProvider",
