@@ -448,3 +448,20 @@ def test_closed_store_raises_a_typed_error(repo_path):
         with pytest.raises(StoreError, match="closed"):
             call()
     assert GitSessionStore(repo_path).load("s1").messages == transcript(1)
+
+
+def test_automatic_maintenance_leaves_big_packs_to_gc(repo_path, monkeypatch):
+    from sessionsgit.git import packing
+    store = GitSessionStore(repo_path, auto_pack=False)
+    store.save("big", transcript(400))
+    store.gc()
+    big_pack = packing.pack_files(store.repo)
+    assert len(big_pack) == 1
+    monkeypatch.setattr(packing, "AUTO_MERGE_MAX_PACK_BYTES", big_pack[0].stat().st_size)
+    store.auto_pack, store.pack_threshold = True, 10
+    grow(store, "small", 60)
+    assert big_pack[0].exists()  # automatic packing never rewrote it
+    store.gc(merge_packs=True)
+    assert packing.pack_files(store.repo) != big_pack and len(packing.pack_files(store.repo)) == 1
+    assert len(GitSessionStore(repo_path).load("big").messages) == 400
+    git("fsck", "--strict", cwd=repo_path)

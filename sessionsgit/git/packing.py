@@ -18,8 +18,13 @@ import pygit2
 LOOSE_OBJECT_THRESHOLD = 256
 #: Loose session refs before they are folded into ``packed-refs``.
 LOOSE_REF_THRESHOLD = 512
+#: Most loose objects a save lets pile up before packing (bounds the pause packing causes).
+LOOSE_OBJECT_CEILING = 1024
 #: Geometric factor: a pack is merged into the ones below it unless it is this much larger.
 GEOMETRIC_FACTOR = 2
+#: Packs at least this big are left to an explicit ``gc()``: automatic maintenance runs inside a
+#: save and must not pause it for seconds rewriting most of the repository.
+AUTO_MERGE_MAX_PACK_BYTES = 8 * 1024 * 1024
 #: Age after which a leftover temp file in objects/ is certainly abandoned.
 STALE_TEMP_SECONDS = 3600.0
 _HEX = frozenset("0123456789abcdef")
@@ -49,9 +54,9 @@ def loose_objects(repo: pygit2.Repository) -> list[tuple[pygit2.Oid, Path]]:
 
 def loose_budget(minimum: int, packed: int) -> int:
     """Loose objects to allow before packing: their 4 KB blocks may add up to half of what is
-    packed, so the repository never grows past about 1.5 times its packed size, while a big
-    repository packs (and merges packs) rarely."""
-    return max(minimum, packed // (2 * 4096))
+    packed (up to a ceiling that bounds the pause), so the repository stays near 1.5 times its
+    packed size while a big repository packs (and merges packs) rarely."""
+    return max(minimum, min(packed // (2 * 4096), LOOSE_OBJECT_CEILING))
 
 
 def packed_bytes(repo: pygit2.Repository) -> int:
@@ -135,6 +140,8 @@ def merge_packs(repo: pygit2.Repository, *, everything: bool = False) -> int:
     """Merge the small packs into one (all packs with ``everything``), keeping every object they
     held, reachable or not (pruning is for an explicit gc). Returns how many packs were merged."""
     packs = sorted(pack_files(repo), key=lambda p: p.stat().st_size)
+    if not everything:
+        packs = [p for p in packs if p.stat().st_size < AUTO_MERGE_MAX_PACK_BYTES]
     count = packs_to_merge([p.stat().st_size for p in packs], everything)
     if count == 0:
         return 0
