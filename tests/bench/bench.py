@@ -643,7 +643,11 @@ def conversation(cfg: Config, res: Results, root: Path, messages: list[dict]) ->
             readers = [c for c in every + joining if c is not gitd]  # gitd: Git's read path
             for rep in range(cfg.load_reps):
                 for c in rotated(readers, rep):
-                    seconds, n = c.fresh_load(sid)
+                    try:
+                        seconds, n = c.fresh_load(sid)
+                    except sqlite3.Error as exc:  # one contender's failure must not end the run
+                        res.notes.append(f"{c.label} load at {count} failed: {exc}")
+                        continue
                     if n != count:
                         res.notes.append(f"{c.label} loaded {n} of {count} messages")
                     res.add(f"load@{count}", c.key, seconds)
