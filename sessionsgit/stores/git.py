@@ -328,8 +328,12 @@ class GitSessionStore(SessionStore):
                 raise SessionNotFoundError(parent_id)
             if self._head(child_id) is not None:
                 raise SessionConflictError(child_id, f"session {child_id!r} already exists")
-            parent_meta = self._metadata_at(parent_id, parent_head)
-            parent_tree = self._tree_state(parent_id, parent_head)
+            known = self._snapshots.get(parent_id)
+            if known is not None and known.head == parent_head:  # saved or loaded here: no reads
+                parent_meta, parent_tree = known.metadata, known.tree
+            else:
+                parent_meta = self._metadata_at(parent_id, parent_head)
+                parent_tree = self._tree_state(parent_id, parent_head)
             fork_commit, fork_tree, keep, values = self._fork_point(
                 parent_id, parent_head, parent_tree, at)
             if detached:
