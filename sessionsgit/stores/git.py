@@ -285,7 +285,7 @@ class GitSessionStore(SessionStore):
                     session_id, f"a live session {session_id!r} exists; delete or rename it "
                                 "before restoring") from None
             self._drop_ref(chosen.ref)
-            return self._copy(self._metadata_at(session_id, target))
+            return _copy_metadata(self._metadata_at(session_id, target))
 
     def list_deleted(self) -> list[DeletedSession]:
         """Deleted sessions still recoverable, newest deletion first."""
@@ -643,9 +643,6 @@ class GitSessionStore(SessionStore):
                 ref.delete()
         except (KeyError, pygit2.GitError, OSError):
             pass
-
-    def _copy(self, metadata: SessionMetadata) -> SessionMetadata:
-        return _copy_metadata(metadata)
 
 
 # ---- module helpers ---------------------------------------------------------------------
