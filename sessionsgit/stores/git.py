@@ -285,7 +285,7 @@ class GitSessionStore(SessionStore):
                     session_id, f"a live session {session_id!r} exists; delete or rename it "
                                 "before restoring") from None
             self._drop_ref(chosen.ref)
-            return _copy_metadata(self._metadata_at(session_id, target))
+            return self._metadata_at(session_id, target)  # already a fresh copy
 
     def list_deleted(self) -> list[DeletedSession]:
         """Deleted sessions still recoverable, newest deletion first."""
