@@ -11,6 +11,7 @@ CLI) can catch one type::
     ├── SerializationError        (also ValueError)  a message or metadata is not exact JSON
     ├── CorruptSessionError                          stored data that cannot be read back
     ├── StoreError                                   a store that cannot be opened or created
+    │   └── DiskFullError                            the disk (or quota) is full; nothing changed
     ├── NoActiveSessionError                         manager has no current session
     ├── RemoteError                                  push / fetch / sync failed
     └── ProviderError (providers.py)                 a model provider call failed
@@ -70,6 +71,10 @@ class CorruptSessionError(SessionsGitError):
 
 class StoreError(SessionsGitError):
     """A store that cannot be opened or created (not a repository, unwritable path, ...)."""
+
+
+class DiskFullError(StoreError):
+    """A write failed because the disk (or the user's quota) is full; nothing was changed."""
 
 
 class NoActiveSessionError(SessionsGitError):

@@ -1,17 +1,35 @@
-"""Keep the repository small: move loose objects into packs (as ``git gc --auto`` would), merge
-small packs geometrically (so the work stays proportional to what is new, not to all history),
-and pack refs once many are loose. Packing only adds packs and removes loose objects or packs
-whose every object a newly written pack holds, so no writer loses an object it relies on."""
+"""Keep the repository small without ever losing an object, on git's own principles.
+
+- Only loose objects reachable from a ref are packed. An unreachable loose object may belong
+  to a save in flight (written, its branch not moved yet): it stays loose, where git's prune
+  grace period protects it, so a later ``git repack -a -d`` cannot drop it.
+- Small packs are merged geometrically (git's ``repack --geometric``), keeping every object.
+- Nothing is deleted unless each of its objects is proven present in a pack whose ``.idx`` and
+  ``.pack`` were written and fsynced; a pack is deleted ``.idx`` first, which makes it invisible
+  at once to git and libgit2 (both find packs by their index). A ``.pack`` left without its index
+  by a kill is ignored, and removed once it is old enough that no writer can still be busy with it.
+- Unreachable objects are dropped only by an explicit ``gc(prune=...)``, and only once older
+  than its grace period (git's ``gc.pruneExpire``)."""
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import struct
+import tempfile
 import time
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pygit2
+
+from .refs import (RefLocked, read_refs, recover_stale_locks, stale_lock_files,
+                   with_lock_retry)
+
+logger = logging.getLogger("sessionsgit")
 
 #: Fewest loose objects (about five per save, each taking a 4 KB block) before a save packs
 #: them; a larger repository allows more (see ``loose_budget``).
@@ -25,18 +43,37 @@ GEOMETRIC_FACTOR = 2
 #: Packs at least this big are left to an explicit ``gc()``: automatic maintenance runs inside a
 #: save and must not pause it for seconds rewriting most of the repository.
 AUTO_MERGE_MAX_PACK_BYTES = 8 * 1024 * 1024
-#: Age after which a leftover temp file in objects/ is certainly abandoned.
+#: Age after which a leftover temp file or index-less pack is certainly abandoned.
 STALE_TEMP_SECONDS = 3600.0
 _HEX = frozenset("0123456789abcdef")
+_TYPE_NAMES = {pygit2.enums.ObjectType.COMMIT: b"commit", pygit2.enums.ObjectType.TREE: b"tree",
+               pygit2.enums.ObjectType.BLOB: b"blob", pygit2.enums.ObjectType.TAG: b"tag"}
+_GITLINK_MODE = b"160000"
+
+
+@dataclass
+class MaintenanceReport:
+    """What one maintenance pass did, and the objects it had to leave alone."""
+
+    packed_objects: int = 0
+    merged_packs: int = 0
+    pruned_objects: int = 0
+    refs_packed: bool = False
+    damaged_objects: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"packed_objects": self.packed_objects, "merged_packs": self.merged_packs,
+                "pruned_objects": self.pruned_objects, "refs_packed": int(self.refs_packed),
+                "damaged_objects": len(self.damaged_objects)}
 
 
 def _objects_dir(repo: pygit2.Repository) -> Path:
     return Path(repo.path) / "objects"
 
 
-def loose_objects(repo: pygit2.Repository) -> list[tuple[pygit2.Oid, Path]]:
-    """Every loose object file in the repository, with its id."""
-    found = []
+def loose_objects(repo: pygit2.Repository) -> dict[pygit2.Oid, Path]:
+    """Every loose object file in the repository, by id."""
+    found: dict[pygit2.Oid, Path] = {}
     objects = _objects_dir(repo)
     for fanout in objects.iterdir() if objects.is_dir() else []:
         name = fanout.name
@@ -48,7 +85,7 @@ def loose_objects(repo: pygit2.Repository) -> list[tuple[pygit2.Oid, Path]]:
             continue
         for entry in entries:
             if len(entry) == 38 and set(entry) <= _HEX:
-                found.append((pygit2.Oid(hex=name + entry), fanout / entry))
+                found[pygit2.Oid(hex=name + entry)] = fanout / entry
     return found
 
 
@@ -79,8 +116,12 @@ def pack_dir_stamp(repo: pygit2.Repository) -> int:
 
 
 def pack_files(repo: pygit2.Repository) -> list[Path]:
+    """Every usable pack (a ``.pack`` with its ``.idx``), as git and libgit2 find them."""
     pack_dir = _objects_dir(repo) / "pack"
-    return sorted(pack_dir.glob("pack-*.pack")) if pack_dir.is_dir() else []
+    if not pack_dir.is_dir():
+        return []
+    return sorted(idx.with_suffix(".pack") for idx in pack_dir.glob("pack-*.idx")
+                  if idx.with_suffix(".pack").exists())
 
 
 def pack_object_ids(pack: Path) -> list[pygit2.Oid]:
@@ -93,28 +134,166 @@ def pack_object_ids(pack: Path) -> list[pygit2.Oid]:
     return [pygit2.Oid(raw=data[start + 20 * i:start + 20 * (i + 1)]) for i in range(count)]
 
 
-def _write_pack(repo: pygit2.Repository, oids: list[pygit2.Oid]) -> None:
+def _pack_count(pack: Path) -> int:
+    with open(pack.with_suffix(".idx"), "rb") as handle:
+        head = handle.read(8 + 256 * 4)
+    return struct.unpack_from(">I", head, 8 + 255 * 4)[0] if len(head) == 8 + 256 * 4 else -1
+
+
+def fsync_path(path: Path) -> None:
+    """Flush one file or directory to disk (best effort where the file system can't)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_pack(repo: pygit2.Repository, oids: list[pygit2.Oid]) -> Path:
+    """Write ``oids`` into one pack, flush it to disk, and return it once its index is proven
+    to list every one of them. The pack may come out byte-identical to an existing pack (its
+    name is the hash of its content): that pack is then the one returned."""
+    pack_dir = _objects_dir(repo) / "pack"
+    pack_dir.mkdir(exist_ok=True)
+    before = set(pack_files(repo))
     builder = pygit2.PackBuilder(repo)
     for oid in oids:
         builder.add(oid)
-    pack_dir = _objects_dir(repo) / "pack"
-    pack_dir.mkdir(exist_ok=True)
     builder.write(str(pack_dir))
+    wanted = set(oids)
+    after = set(pack_files(repo))
+    candidates = sorted(after - before) + sorted(after & before)
+    for pack in candidates:
+        if _pack_count(pack) == len(wanted) and set(pack_object_ids(pack)) == wanted:
+            for path in (pack, pack.with_suffix(".idx"), pack_dir):
+                fsync_path(path)
+            return pack
+    raise OSError(f"the pack written for {len(wanted)} objects is not in {pack_dir}")
 
 
-def pack_loose_objects(repo: pygit2.Repository) -> int:
-    """Write every loose object into one new pack, then delete those loose files. Returns how
-    many objects were packed."""
-    loose = loose_objects(repo)
-    if not loose:
-        return 0
-    _write_pack(repo, [oid for oid, _path in loose])
-    for _oid, path in loose:
+def remove_pack(pack: Path) -> None:
+    """Delete a pack, its index first: with the ``.idx`` gone nobody finds the pack any more,
+    and a ``.pack`` a kill leaves behind is ignored until ``remove_orphan_packs`` takes it."""
+    for suffix in (".idx", ".pack", ".rev", ".bitmap", ".mtimes"):
         try:
-            path.unlink()
+            pack.with_suffix(suffix).unlink()
         except FileNotFoundError:
             pass
-    return len(loose)
+
+
+def remove_orphan_packs(repo: pygit2.Repository, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Delete pack files whose partner is missing (a ``.pack`` without ``.idx`` or the other
+    way round) once older than ``older_than`` seconds: a younger one may be mid-write."""
+    pack_dir = _objects_dir(repo) / "pack"
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in sorted(pack_dir.glob("pack-*")) if pack_dir.is_dir() else []:
+        if path.suffix == ".keep":
+            continue
+        partner = path.with_suffix(".idx" if path.suffix == ".pack" else ".pack")
+        try:
+            if not partner.exists() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+# ---- reachability -------------------------------------------------------------------------
+def roots(repo: pygit2.Repository, *, with_logs: bool = False) -> set[pygit2.Oid]:
+    """What keeps objects alive: every ref (read loose-first, so none is missed while refs are
+    packed), HEAD, and with ``with_logs`` the reflogs and a working tree's index too."""
+    found = set(read_refs(repo.path, "refs/")[0].values())
+    try:
+        head = repo.references.get("HEAD")
+        if head is not None:
+            found.add(head.resolve().target)
+    except (pygit2.GitError, KeyError, ValueError):
+        pass
+    if with_logs:
+        for name in read_refs(repo.path, "refs/")[0]:
+            try:
+                for entry in repo.references[name].log():
+                    found.update((entry.oid_old, entry.oid_new))
+            except (pygit2.GitError, KeyError, ValueError):
+                continue
+        if not repo.is_bare:
+            try:
+                found.update(entry.id for entry in repo.index)
+            except (pygit2.GitError, OSError):
+                pass
+    found.discard(pygit2.Oid(hex="0" * 40))
+    return found
+
+
+def _children(object_type: int, data: bytes) -> Iterable[pygit2.Oid]:
+    """The objects a commit, tree or tag names (gitlinks aside: they live in other repos)."""
+    if object_type == pygit2.enums.ObjectType.TREE:
+        position = 0
+        while position < len(data):
+            space = data.index(b" ", position)
+            nul = data.index(b"\0", space)
+            if data[position:space] != _GITLINK_MODE:
+                yield pygit2.Oid(raw=data[nul + 1:nul + 21])
+            position = nul + 21
+    elif object_type in (pygit2.enums.ObjectType.COMMIT, pygit2.enums.ObjectType.TAG):
+        for line in data.split(b"\n"):
+            if not line:
+                break  # the headers end at the first blank line
+            key, _, value = line.partition(b" ")
+            if key in (b"tree", b"parent", b"object"):
+                yield pygit2.Oid(hex=value.decode("ascii"))
+
+
+def walk(repo: pygit2.Repository, start: Iterable[pygit2.Oid], *, within: set[pygit2.Oid] | None,
+         damaged: list[str]) -> set[pygit2.Oid]:
+    """Every object reachable from ``start``. With ``within``, the walk stays inside that set
+    (the loose objects): an object outside it is packed, and so is everything it names. An
+    object that cannot be read is noted in ``damaged`` and its subtree skipped."""
+    seen: set[pygit2.Oid] = set()
+    stack = list(start)
+    read = repo.odb.read
+    while stack:
+        oid = stack.pop()
+        if oid in seen or (within is not None and oid not in within):
+            continue
+        try:
+            object_type, data = read(oid)
+        except (KeyError, ValueError, pygit2.GitError, OSError) as exc:
+            if within is not None or not isinstance(exc, KeyError):
+                damaged.append(f"{oid}: {exc}")
+            continue
+        seen.add(oid)
+        try:
+            stack.extend(_children(object_type, data))
+        except (ValueError, UnicodeDecodeError) as exc:
+            damaged.append(f"{oid}: unparsable {exc}")
+    return seen
+
+
+# ---- the passes ---------------------------------------------------------------------------
+def pack_loose_objects(repo: pygit2.Repository, report: MaintenanceReport) -> None:
+    """Pack the loose objects reachable from a ref into one new pack, then delete exactly
+    those loose files. Unreachable ones (saves in flight, or garbage) stay loose."""
+    loose = loose_objects(repo)
+    if not loose:
+        return
+    reachable = walk(repo, roots(repo), within=set(loose), damaged=report.damaged_objects)
+    if not reachable:
+        return
+    write_pack(repo, sorted(reachable))
+    for oid in reachable:
+        try:
+            loose[oid].unlink()
+        except FileNotFoundError:
+            pass
+    report.packed_objects = len(reachable)
 
 
 def packs_to_merge(sizes: list[int], everything: bool = False) -> int:
@@ -136,30 +315,85 @@ def packs_to_merge(sizes: list[int], everything: bool = False) -> int:
     return count if count >= 2 else 0
 
 
-def merge_packs(repo: pygit2.Repository, *, everything: bool = False) -> int:
-    """Merge the small packs into one (all packs with ``everything``), keeping every object they
-    held, reachable or not (pruning is for an explicit gc). Returns how many packs were merged."""
-    packs = sorted(pack_files(repo), key=lambda p: p.stat().st_size)
+def _mergeable_packs(repo: pygit2.Repository) -> list[Path]:
+    """Packs sessionsgit may roll up, smallest first: not those a ``.keep`` file protects."""
+    packs = [p for p in pack_files(repo) if not p.with_suffix(".keep").exists()]
+    return sorted(packs, key=lambda p: p.stat().st_size)
+
+
+def merge_packs(repo: pygit2.Repository, report: MaintenanceReport, *,
+                everything: bool = False) -> None:
+    """Merge the small packs into one (all packs with ``everything``), keeping every object
+    they held, reachable or not. A merged pack is deleted only once the new one holds all of
+    its objects."""
+    packs = _mergeable_packs(repo)
     if not everything:
         packs = [p for p in packs if p.stat().st_size < AUTO_MERGE_MAX_PACK_BYTES]
     count = packs_to_merge([p.stat().st_size for p in packs], everything)
     if count == 0:
-        return 0
+        return
     merged = packs[:count]
-    oids: list[pygit2.Oid] = []
-    for pack in merged:
-        oids.extend(pack_object_ids(pack))
-    _write_pack(repo, oids)
-    written = set(pack_files(repo)) - set(packs)
-    for pack in merged:
-        if pack in written:
+    contents = {pack: set(pack_object_ids(pack)) for pack in merged}
+    union: set[pygit2.Oid] = set().union(*contents.values())
+    written = write_pack(repo, sorted(union))
+    for pack, held in contents.items():
+        if pack != written and held <= union:
+            remove_pack(pack)
+    report.merged_packs = count
+
+
+def prune(repo: pygit2.Repository, report: MaintenanceReport, grace_seconds: float) -> None:
+    """Drop unreachable objects older than ``grace_seconds``: every pack is rewritten as one
+    pack of what is reachable from refs, reflogs and the index; unreachable objects of packs
+    younger than the grace period are kept as loose objects with the pack's age, and loose
+    objects past it are deleted. Like ``git gc --prune=<date>``, a grace of 0 is unsafe
+    while other processes write."""
+    cutoff = time.time() - grace_seconds
+    reachable = walk(repo, roots(repo, with_logs=True), within=None,
+                     damaged=report.damaged_objects)
+    old_packs = _mergeable_packs(repo)
+    packed: dict[Path, set[pygit2.Oid]] = {p: set(pack_object_ids(p)) for p in old_packs}
+    loose = loose_objects(repo)
+    written = write_pack(repo, sorted(reachable)) if reachable else None
+    for pack, held in packed.items():
+        if pack == written:
             continue
-        for suffix in (".keep", ".bitmap", ".rev", ".idx", ".pack"):
-            try:
-                pack.with_suffix(suffix).unlink()
-            except FileNotFoundError:
-                pass
-    return count
+        mtime = pack.stat().st_mtime
+        for oid in held - reachable:
+            if mtime >= cutoff and oid not in loose:
+                _write_loose(repo, oid, mtime)
+            elif mtime < cutoff:
+                report.pruned_objects += 1
+        remove_pack(pack)
+    for oid, path in loose.items():
+        try:
+            if oid in reachable or path.stat().st_mtime < cutoff:
+                path.unlink()
+                report.pruned_objects += oid not in reachable
+        except FileNotFoundError:
+            pass
+
+
+def _write_loose(repo: pygit2.Repository, oid: pygit2.Oid, mtime: float) -> None:
+    """Write ``oid`` (read from its pack) as a loose object aged ``mtime``, flushed to disk.
+    libgit2 won't: it skips writing an object any pack already holds."""
+    object_type, data = repo.odb.read(oid)
+    raw = _TYPE_NAMES[object_type] + b" " + str(len(data)).encode() + b"\0" + data
+    hexid = str(oid)
+    directory = _objects_dir(repo) / hexid[:2]
+    directory.mkdir(exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix="tmp_obj_", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(zlib.compress(raw))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.utime(temp, (mtime, mtime))
+        os.replace(temp, directory / hexid[2:])
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    fsync_path(directory)
 
 
 def remove_stale_temp_files(repo: pygit2.Repository, older_than: float = STALE_TEMP_SECONDS) -> int:
@@ -168,7 +402,7 @@ def remove_stale_temp_files(repo: pygit2.Repository, older_than: float = STALE_T
     objects = _objects_dir(repo)
     cutoff = time.time() - older_than
     removed = 0
-    for pattern in ("??/tmp_object_git2_*", "pack/pack_git2_*", "pack/tmp_*"):
+    for pattern in ("??/tmp_object_git2_*", "??/tmp_obj_*", "pack/pack_git2_*", "pack/tmp_*"):
         for path in objects.glob(pattern):
             try:
                 if path.stat().st_mtime < cutoff:
@@ -191,19 +425,39 @@ def pack_refs(repo: pygit2.Repository) -> None:
     repo.compress_references()
 
 
-def maintain(repo: pygit2.Repository, *, full: bool = False) -> dict[str, int]:
-    """Pack loose objects, merge small packs, and pack refs once many are loose (everything into
-    one pack and all refs packed with ``full``). Only one process maintains a repository at a
-    time; another one finding it busy skips."""
+def maintain(repo: pygit2.Repository, *, full: bool = False, prune_after: float | None = None,
+             stale_lock_seconds: float | None = None) -> MaintenanceReport:
+    """Pack reachable loose objects, merge small packs (everything into one with ``full``),
+    prune unreachable objects older than ``prune_after`` seconds when given, clean up what
+    killed processes left, and pack refs once many are loose. Only one process maintains a
+    repository at a time; another one finding it busy skips."""
+    report = MaintenanceReport()
     lock_path = Path(repo.path) / "sessionsgit-maintenance.lock"
     with open(lock_path, "a+b") as lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return {"packed_objects": 0, "merged_packs": 0}
-        packed = pack_loose_objects(repo)
-        merged = merge_packs(repo, everything=full)
+            return report
+        recover_stale_locks(repo.path, stale_lock_seconds)
+        remove_orphan_packs(repo)
         remove_stale_temp_files(repo)
-        if full or loose_ref_count(repo) >= LOOSE_REF_THRESHOLD:
-            pack_refs(repo)
-    return {"packed_objects": packed, "merged_packs": merged}
+        if prune_after is not None:
+            prune(repo, report, prune_after)
+        else:
+            pack_loose_objects(repo, report)
+            merge_packs(repo, report, everything=full)
+        if full or prune_after is not None or loose_ref_count(repo) >= LOOSE_REF_THRESHOLD:
+            report.refs_packed = _pack_refs_if_free(repo, stale_lock_seconds)
+    return report
+
+
+def _pack_refs_if_free(repo: pygit2.Repository, stale_lock_seconds: float | None) -> bool:
+    """Pack refs, waiting briefly for a live writer's ref lock; housekeeping that a busy ref
+    only postpones (a locked ref would otherwise fail the whole pass)."""
+    try:
+        with_lock_retry(lambda: pack_refs(repo), 0.2, locks=stale_lock_files(repo.path),
+                        stale_after=stale_lock_seconds, repo=repo)
+    except RefLocked as exc:
+        logger.warning("refs of %s not packed this time (a ref is locked): %s", repo.path, exc)
+        return False
+    return True

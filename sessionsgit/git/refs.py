@@ -178,3 +178,88 @@ def delete_if(repo: pygit2.Repository, name: str, expected: pygit2.Oid, *,
             raise
 
     with_lock_retry(attempt, locks=lock_files(repo, name), stale_after=stale_after, repo=repo)
+
+
+def read_refs(git_dir: str | os.PathLike[str], prefix: str = "refs/"
+              ) -> tuple[dict[str, pygit2.Oid], list[str]]:
+    """Every direct ref under ``prefix`` as {full name: target}, plus the names of loose ref
+    files that do not read as a direct ref (truncated, garbage, symbolic).
+
+    Loose refs are read before ``packed-refs`` (as git itself does), so a ref that
+    ``pack-refs`` moves from a loose file into ``packed-refs`` meanwhile is seen in one or the
+    other: libgit2's iterator reads them the other way round and can miss it in both."""
+    root = Path(git_dir)
+    loose: dict[str, pygit2.Oid] = {}
+    unreadable: list[str] = []
+    pending = [root / prefix.rstrip("/")]
+    while pending:
+        directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".lock"):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+                continue
+            name = Path(entry.path).relative_to(root).as_posix()
+            try:
+                with open(entry.path, "rb") as handle:
+                    data = handle.read(128)
+            except OSError:
+                continue  # deleted meanwhile (or a packed ref now): packed-refs has it
+            target = _parse_target(data)
+            if target is None:
+                unreadable.append(name)
+            else:
+                loose[name] = target
+    packed = read_packed_refs(root, prefix)
+    packed.update(loose)
+    return packed, sorted(unreadable)
+
+
+def read_packed_refs(git_dir: Path, prefix: str) -> dict[str, pygit2.Oid]:
+    """The refs under ``prefix`` in ``packed-refs`` (peeled ``^`` lines and comments skipped)."""
+    try:
+        data = (git_dir / "packed-refs").read_bytes()
+    except OSError:
+        return {}
+    wanted = prefix.encode()
+    found: dict[str, pygit2.Oid] = {}
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if not line or line[:1] in (b"#", b"^"):
+            continue
+        try:
+            if len(line) < 42 or line[40:41] != b" ":
+                raise ValueError("not '<id> <name>'")
+            if line[41:].startswith(wanted):
+                found[line[41:].decode("utf-8")] = pygit2.Oid(hex=line[:40].decode("ascii"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"packed-refs line {number} is damaged: {exc}") from None
+    return found
+
+
+def _parse_target(data: bytes) -> pygit2.Oid | None:
+    text = data.strip()
+    if len(text) != 40:
+        return None
+    try:
+        return pygit2.Oid(hex=text.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def stale_lock_files(git_dir: str | os.PathLike[str]) -> list[Path]:
+    """Every lock file sessionsgit (or git) can leave in a repository's ref store:
+    ``packed-refs.lock`` and ``<ref>.lock`` anywhere under ``refs/``."""
+    root = Path(git_dir)
+    found = [root / "packed-refs.lock"] if (root / "packed-refs.lock").exists() else []
+    found += sorted((root / "refs").rglob("*.lock"))
+    return found
+
+
+def recover_stale_locks(git_dir: str | os.PathLike[str], stale_after: float | None = None) -> int:
+    """Remove every stale ref lock (see ``remove_stale_lock``) in ``git_dir``; how many."""
+    return sum(remove_stale_lock(path, stale_after) for path in stale_lock_files(git_dir))

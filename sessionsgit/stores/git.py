@@ -14,13 +14,16 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+import errno
+import time
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import pygit2
 
 from ..codec import as_message_list, detach, dumps_exact, encode_message, encode_metadata
 from ..errors import (
     CorruptSessionError,
+    DiskFullError,
     InvalidRevisionError,
     SessionConflictError,
     SessionNotFoundError,
@@ -30,7 +33,7 @@ from ..git import blobcache, commitmeta, layout, listcache, packing
 from ..git.listcache import ListCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
-                        current_target, delete_if, lock_files, with_lock_retry)
+                        current_target, delete_if, read_refs)
 from ..ids import new_session_id, validate_session_id
 from ..metadata import (
     Message,
@@ -109,6 +112,7 @@ class GitSessionStore(SessionStore):
         self.stale_lock_seconds = stale_lock_seconds
         self.repo = _open_repository(self.path, create=create, bare=bare)
         self.last_damaged: list[tuple[str, str]] = []
+        self._unreadable_refs: list[str] = []
         self._lock = threading.RLock()
         self._snapshots: dict[str, _Snapshot] = {}
         self._list_cache = ListCache(self.repo.path)
@@ -125,7 +129,8 @@ class GitSessionStore(SessionStore):
             sessions: list[SessionMetadata] = []
             damaged: list[tuple[str, str]] = []
             seen: set[str] = set()
-            for session_id, target in self._refs(SESSION_PREFIX):
+            live = list(self._refs(SESSION_PREFIX))
+            for session_id, target in live:
                 seen.add(session_id)
                 try:
                     metadata = self._metadata_at(session_id, target)
@@ -136,7 +141,7 @@ class GitSessionStore(SessionStore):
             damaged += [(name, "unreadable ref file (truncated, garbage or not a direct ref)")
                         for name in self._skipped_ref_files(SESSION_PREFIX, seen)]
             self.last_damaged = damaged
-            self._list_cache.flush(live=len(seen))
+            self._list_cache.flush(live_heads={target.raw for _id, target in live})
             return sort_newest_first(sessions)
 
     def damaged(self) -> list[tuple[str, str]]:
@@ -162,6 +167,7 @@ class GitSessionStore(SessionStore):
         with self._lock:
             head = self._head(session_id)
             if head is None:
+                self._snapshots.pop(session_id, None)  # deleted elsewhere: a save may start anew
                 return None
             commit_id = head if at is None else self._resolve_in_history(session_id, head, at)
             metadata = self._metadata_at(session_id, commit_id)
@@ -218,14 +224,9 @@ class GitSessionStore(SessionStore):
                                     len(items), metadata)
             encode_metadata(merged)
             # Everything is validated: only now are objects written.
-            written: list[pygit2.Oid] = []
-            for index, data in pending:
-                blobs[index] = self.repo.create_blob(data)
-                blobcache.shared.put(blobs[index], data)
-                written.append(blobs[index])
             commit, tree = self._commit_tree(
                 session_id, snapshot, blobs, merged, commitmeta.save_subject(values),
-                written, unchanged_below=unchanged_below)
+                pending, unchanged_below=unchanged_below)
             self._snapshots[session_id] = _Snapshot(commit, tree, merged, values, True)
             return _copy_metadata(merged)
 
@@ -240,7 +241,8 @@ class GitSessionStore(SessionStore):
                                     {"label": label})
             encode_metadata(merged)
             subject = f"rename: {label}" if label else "rename: (no label)"
-            commit = self._commit(session_id, snapshot.head, snapshot.tree.root, merged, subject, [])
+            commit = self._commit(session_id, snapshot.head, lambda: (snapshot.tree.root, []),
+                                  merged, subject)
             self._snapshots[session_id] = _Snapshot(commit, snapshot.tree, merged, snapshot.values)
             return _copy_metadata(merged)
 
@@ -354,17 +356,24 @@ class GitSessionStore(SessionStore):
                 commit, tree, merged, values[:keep] if values is not None else None)
             return child_id
 
-    def gc(self, *, merge_packs: bool = True) -> dict[str, int]:
+    def gc(self, *, merge_packs: bool = True, prune: float | None = None) -> dict[str, int]:
         """Pack loose objects and refs now (saves also do this automatically past a threshold);
-        ``merge_packs`` rolls every pack into one."""
+        ``merge_packs`` rolls every pack into one. ``prune`` (seconds, like git's
+        ``gc.pruneExpire``) also drops unreachable objects older than that, such as sessions
+        ``purge()`` forgot: they are then gone for good. ``prune=0`` is unsafe while another
+        process saves, as ``git gc --prune=now`` is."""
+        if prune is not None and (isinstance(prune, bool) or not prune >= 0):
+            raise ValueError(f"prune must be a number of seconds >= 0, not {prune!r}")
         with self._lock:
             try:
-                result = self._maintain(full=merge_packs)
-            except (RefLocked, OSError, pygit2.GitError) as exc:
-                raise StoreError(f"cannot pack {self.path}: {exc}") from None
+                report = self._maintain(full=merge_packs, prune_after=prune)
+            except (OSError, pygit2.GitError, ValueError) as exc:
+                raise _store_error(f"cannot pack {self.path}", exc) from None
             self._loose_estimate = 0
             self._after_repack()
-            return result
+            for damaged in report.damaged_objects:
+                logger.warning("gc of %s left an unreadable object alone: %s", self.path, damaged)
+            return report.as_dict()
 
     def close(self) -> None:
         """Release the repository; any later call raises ``StoreError``. Idempotent."""
@@ -375,34 +384,52 @@ class GitSessionStore(SessionStore):
                 self.repo = _ClosedRepository(self.path)  # type: ignore[assignment]
 
     # ---- internals: commits ----------------------------------------------------------------
-    def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: list[pygit2.Oid],
-                     metadata: SessionMetadata, subject: str, written: list[pygit2.Oid], *,
-                     unchanged_below: int,
-                     expected: Any = ...) -> tuple[pygit2.Oid, layout.TreeState]:
-        """Write the trees for ``blobs`` and commit them onto the session's branch."""
+    def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: list[Any],
+                     metadata: SessionMetadata, subject: str, pending: list[tuple[int, bytes]],
+                     *, unchanged_below: int, expected: Any = ...
+                     ) -> tuple[pygit2.Oid, layout.TreeState]:
+        """Write the ``pending`` (index, bytes) message blobs into ``blobs`` and the trees
+        above them, and commit them onto the session's branch."""
         session_json = _tree_metadata(metadata)
-        session_blob = pygit2.hash(session_json)
-        if snapshot is None or snapshot.tree.session_blob != session_blob:
-            session_blob = self.repo.create_blob(session_json)
-            written.append(session_blob)
-        tree = layout.write_state(self.repo, blobs, session_blob,
-                                  snapshot.tree if snapshot else None, unchanged_below)
-        written += tree.written
-        parent = snapshot.head if snapshot else None
-        commit = self._commit(session_id, parent, tree.root, metadata, subject, written,
-                              expected=parent if expected is ... else expected)
-        return commit, tree
+        trees: list[layout.TreeState] = []
 
-    def _commit(self, session_id: str, parent: pygit2.Oid | None, root: pygit2.Oid,
-                metadata: SessionMetadata, subject: str, written: list[pygit2.Oid], *,
-                expected: Any = ...) -> pygit2.Oid:
-        """Create a commit and move the branch to it by compare-and-swap from ``expected``
-        (the parent, unless a fork says the branch must not exist yet)."""
+        def write_tree() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+            written = []
+            for index, data in pending:
+                blobs[index] = self.repo.create_blob(data)
+                blobcache.shared.put(blobs[index], data)
+                written.append(blobs[index])
+            session_blob = pygit2.hash(session_json)
+            if snapshot is None or snapshot.tree.session_blob != session_blob:
+                session_blob = self.repo.create_blob(session_json)
+                written.append(session_blob)
+            tree = layout.write_state(self.repo, blobs, session_blob,
+                                      snapshot.tree if snapshot else None, unchanged_below)
+            trees[:] = [tree]
+            return tree.root, written + tree.written
+
+        parent = snapshot.head if snapshot else None
+        commit = self._commit(session_id, parent, write_tree, metadata, subject,
+                              expected=parent if expected is ... else expected)
+        return commit, trees[0]
+
+    def _commit(self, session_id: str, parent: pygit2.Oid | None,
+                write_tree: Callable[[], tuple[pygit2.Oid, list[pygit2.Oid]]],
+                metadata: SessionMetadata, subject: str, *, expected: Any = ...) -> pygit2.Oid:
+        """The one place a session commit is made: write its objects (``write_tree`` returns
+        the root tree and the objects it wrote), then move the branch by compare-and-swap from
+        ``expected`` (the parent, unless a fork says the branch must not exist yet), then make
+        sure that what the branch now names still exists."""
         author, committer = signatures(self.repo)
         message = commitmeta.compose(subject, metadata)
-        commit = self.repo.create_commit(None, author, committer, message, root,
-                                         [parent] if parent is not None else [])
-        written.append(commit)
+
+        def write() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+            root, written = write_tree()
+            commit = self.repo.create_commit(None, author, committer, message, root,
+                                             [parent] if parent is not None else [])
+            return commit, written + [commit]
+
+        commit, written = _retry_object_writes(session_id, write)
         if self.durable:
             _fsync_objects(self.repo, written)
         old = parent if expected is ... else expected
@@ -414,12 +441,35 @@ class GitSessionStore(SessionStore):
         except RefLocked as exc:
             raise SessionConflictError(
                 session_id, f"session {session_id!r} is locked by another writer: {exc}") from None
+        except (OSError, pygit2.GitError) as exc:
+            raise _store_error(f"cannot move the branch of session {session_id!r}", exc) from None
+        self._ensure_present(session_id, commit, written, write)
         if self.durable:
             _fsync_path(Path(self.repo.path) / session_ref(session_id))
         metadata.head = str(commit)
         self._list_cache.put(commit.raw, metadata)
         self._after_write(len(written))
         return commit
+
+    def _ensure_present(self, session_id: str, commit: pygit2.Oid, written: list[pygit2.Oid],
+                        write: Callable[[], tuple[pygit2.Oid, list[pygit2.Oid]]]) -> None:
+        """A ``git gc --prune=now`` (or ``git repack -a -d``) run while this save waited for its
+        ref lock can delete the save's objects as unreachable. The branch already names the
+        commit, so they are written again (same bytes, same ids); a save never reports success
+        for a head that cannot be read."""
+        exists = self.repo.odb.exists
+        for _attempt in range(3):
+            if all(exists(oid) for oid in written):
+                return
+            logger.warning("objects of the new save of %r were deleted by a concurrent prune; "
+                           "writing them again", session_id)
+            again, written = _retry_object_writes(session_id, write)
+            if again != commit:
+                break
+        if not all(exists(oid) for oid in written):
+            raise StoreError(f"the save of session {session_id!r} was deleted by a concurrent "
+                             "'git gc --prune=now' and could not be written again; its branch "
+                             f"names the missing commit {commit}")
 
     def _after_write(self, objects: int) -> None:
         self._loose_estimate += objects
@@ -429,9 +479,9 @@ class GitSessionStore(SessionStore):
                 self.pack_threshold, self._packed_bytes):
             self._loose_estimate = 0  # on failure, try again after another threshold's worth
             try:
-                self._maintain(timeout=0.2)
+                self._maintain()
                 self._after_repack()
-            except (RefLocked, OSError, pygit2.GitError) as exc:
+            except (OSError, pygit2.GitError, ValueError) as exc:
                 # The save is committed; packing is housekeeping and must not fail it.
                 logger.warning("automatic packing of %s skipped: %s", self.path, exc)
 
@@ -444,45 +494,37 @@ class GitSessionStore(SessionStore):
         self._packed_bytes = packing.packed_bytes(self.repo)
         self._packs_seen = packing.pack_dir_stamp(self.repo)
 
-    def _maintain(self, *, full: bool = False, timeout: float | None = None
-                  ) -> dict[str, int]:
-        """``packing.maintain``, waiting out (or recovering a stale) ``packed-refs.lock``."""
-        return with_lock_retry(lambda: packing.maintain(self.repo, full=full),
-                               timeout, locks=lock_files(self.repo),
-                               stale_after=self.stale_lock_seconds, repo=self.repo)
+    def _maintain(self, *, full: bool = False, prune_after: float | None = None
+                  ) -> packing.MaintenanceReport:
+        return packing.maintain(self.repo, full=full, prune_after=prune_after,
+                                stale_lock_seconds=self.stale_lock_seconds)
 
     # ---- internals: reading ----------------------------------------------------------------
     def _refs(self, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
-        """(name below prefix, target) of every direct ref under ``prefix``."""
+        """(name below prefix, target) of every direct ref under ``prefix``, read loose refs
+        first so a concurrent ``pack-refs`` can't hide one."""
         try:
-            refs = [(ref.name, ref.type, ref.target) for ref in self.repo.references.iterator()]
-        except pygit2.GitError as exc:  # e.g. a corrupt packed-refs file: no ref is readable
+            found, unreadable = read_refs(self.repo.path, prefix)
+        except (OSError, ValueError) as exc:
             raise StoreError(f"cannot read the refs of {self.path}: {exc}") from None
-        for name, kind, target in refs:
-            if name.startswith(prefix) and kind == pygit2.enums.ReferenceType.DIRECT:
-                yield name[len(prefix):], target
+        self._unreadable_refs = [name[len(prefix):] for name in unreadable]
+        for name, target in found.items():
+            yield name[len(prefix):], target
 
     def _skipped_ref_files(self, prefix: str, seen: set[str]) -> list[str]:
-        """Loose ref files under ``prefix`` that the ref iterator did not yield and that still
-        do not read as a direct ref: libgit2 skips a truncated or garbage ref file silently,
-        which would hide a damaged session. (A ref created or deleted by another writer since
-        the iteration reads fine, or is gone, when looked up again.)"""
-        directory = Path(self.repo.path) / prefix
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            return []
+        """Loose ref files under ``prefix`` (as read by the last ``_refs``) that do not read as
+        a direct ref: truncated, garbage or symbolic, each a damaged session to report. One a
+        concurrent writer rewrote meanwhile reads fine when looked at again."""
         skipped = []
-        for name in sorted(names):
-            if name in seen or name.endswith(".lock"):
+        for name in self._unreadable_refs:
+            if name in seen:
                 continue
             try:
-                ref = self.repo.references.get(prefix + name)
-                if ref is not None and ref.type == pygit2.enums.ReferenceType.DIRECT:
+                if current_target(self.repo, prefix + name, strict=True) is not None:
                     continue
             except (pygit2.GitError, ValueError):
                 pass
-            if (directory / name).is_file():
+            if (Path(self.repo.path) / prefix / name).is_file():
                 skipped.append(name)
         return skipped
 
@@ -522,7 +564,7 @@ class GitSessionStore(SessionStore):
     def _metadata_at(self, session_id: str, commit_id: pygit2.Oid) -> SessionMetadata:
         """A fresh copy of the metadata a head commit carries (cached by commit id)."""
         cached = self._list_cache.get(commit_id.raw)
-        if cached is not None:
+        if cached is not None and self.repo.odb.exists(commit_id):  # never vouch for lost data
             return listcache.build(session_id, str(commit_id), cached)
         try:
             object_type, raw = self.repo.odb.read(commit_id)
@@ -646,6 +688,36 @@ class GitSessionStore(SessionStore):
 
 
 # ---- module helpers ---------------------------------------------------------------------
+_T = TypeVar("_T")
+#: Attempts at writing a save's objects when the file system fails transiently (a fan-out
+#: directory removed by ``git prune-packed`` between libgit2's mkdir and rename).
+_OBJECT_WRITE_ATTEMPTS = 5
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _store_error(context: str, exc: BaseException) -> StoreError:
+    """The typed error for an OS or libgit2 failure: a full disk is named as such."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL or \
+            "no space left" in str(exc).lower() or "quota exceeded" in str(exc).lower():
+        return DiskFullError(f"{context}: the disk is full ({exc}); nothing was changed, free "
+                             "some space and try again")
+    return StoreError(f"{context}: {exc}")
+
+
+def _retry_object_writes(session_id: str, write: Callable[[], _T]) -> _T:
+    """Run ``write`` (which only adds content-addressed objects, so it is safe to repeat),
+    retrying transient file-system failures; a full disk or a lasting failure is a typed error."""
+    for attempt in range(_OBJECT_WRITE_ATTEMPTS):
+        try:
+            return write()
+        except (OSError, pygit2.GitError) as exc:
+            error = _store_error(f"cannot write the save of session {session_id!r}", exc)
+            if isinstance(error, DiskFullError) or attempt == _OBJECT_WRITE_ATTEMPTS - 1:
+                raise error from None
+            time.sleep(0.001 * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
 class _ClosedRepository:
     """Stands in for the repository of a closed store: every use is a clear, typed error."""
 

@@ -1,0 +1,332 @@
+"""Maintenance never loses data (issue 9): sessionsgit's own packing beside plain git's
+maintenance commands, in-flight saves, killed packers, left-over locks, purge for good."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from sessionsgit import GitSessionStore, SessionConflictError, StoreError
+from sessionsgit.git import packing
+
+from ..conftest import git
+from ..store_contract import transcript
+from ._util import fsck
+
+
+def loose_count(repo: Path) -> int:
+    return sum(1 for d in (repo / "objects").iterdir() if len(d.name) == 2
+               for _ in d.iterdir())
+
+
+def pack_names(repo: Path) -> set[str]:
+    return {p.name for p in (repo / "objects" / "pack").glob("*.pack")}
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    return tmp_path / "repo"
+
+
+def five_sessions(repo: Path) -> GitSessionStore:
+    store = GitSessionStore(repo, auto_pack=False)
+    for n in range(5):
+        store.save(f"s{n}", transcript(n + 2))
+    return store
+
+
+def assert_all_load(repo: Path, expected: dict[str, int]) -> None:
+    store = GitSessionStore(repo, create=False, auto_pack=False)
+    try:
+        listed = {meta.id: meta.message_count for meta in store.list()}
+        assert store.last_damaged == []
+        assert listed == expected
+        for session_id, count in expected.items():
+            assert store.load(session_id).messages == transcript(count)
+    finally:
+        store.close()
+
+
+def test_gc_after_plain_git_repack_keeps_every_object(repo):
+    """#9.1: a merged pack byte-identical to an input pack was deleted with its inputs."""
+    five_sessions(repo).close()
+    for _ in range(2):
+        git("repack", "-a", "-q", cwd=repo)
+        store = GitSessionStore(repo, create=False)
+        store.gc()
+        store.close()
+    assert pack_names(repo)
+    fsck(repo, "--strict")
+    assert_all_load(repo, {f"s{n}": n + 2 for n in range(5)})
+
+
+def hold_ref_lock(repo: Path, session_id: str) -> Path:
+    lock = repo / "refs" / "heads" / "sessions" / f"{session_id}.lock"
+    lock.write_bytes(b"")
+    return lock
+
+
+def save_in_thread(store: GitSessionStore, session_id: str, messages) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["meta"] = store.save(session_id, messages)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def wait_for_more_loose(repo: Path, before: int) -> None:
+    deadline = time.monotonic() + 5
+    while loose_count(repo) <= before and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)  # the whole object set of the save, not only its first blob
+
+
+def test_in_flight_save_survives_sessionsgit_gc_then_git_repack_ad(repo):
+    """#9.2: sessionsgit packed a waiting writer's objects; `git repack -a -d` then dropped them
+    and the writer's save returned a head that pointed at nothing."""
+    writer = GitSessionStore(repo, auto_pack=False)
+    writer.save("a", transcript(2))
+    before = loose_count(repo)
+    lock = hold_ref_lock(repo, "a")
+    thread, outcome = save_in_thread(writer, "a", transcript(3))
+    wait_for_more_loose(repo, before)
+    other = GitSessionStore(repo, create=False, auto_pack=False)
+    other.gc()
+    other.close()
+    git("repack", "-a", "-d", "-q", cwd=repo)
+    lock.unlink()
+    thread.join()
+    assert "error" not in outcome, outcome
+    assert_all_load(repo, {"a": 3})
+    fsck(repo, "--strict")
+
+
+def test_save_beside_git_gc_prune_now_never_returns_an_unreadable_head(repo):
+    """#9.9: `git gc --prune=now` deletes a waiting writer's objects; the save must re-write
+    them (or fail loudly), never report success for a head that cannot be read."""
+    writer = GitSessionStore(repo, auto_pack=False)
+    writer.save("a", transcript(2))
+    before = loose_count(repo)
+    lock = hold_ref_lock(repo, "a")
+    thread, outcome = save_in_thread(writer, "a", transcript(3))
+    wait_for_more_loose(repo, before)
+    git("gc", "-q", "--prune=now", cwd=repo)
+    lock.unlink()
+    thread.join()
+    if "error" in outcome:
+        assert isinstance(outcome["error"], StoreError)
+        assert_all_load(repo, {"a": 2})
+    else:
+        assert_all_load(repo, {"a": 3})
+    fsck(repo, "--strict")
+
+
+def test_a_pack_without_its_index_is_ignored_and_cleaned_up(repo):
+    """#9.3 / #11.1: a kill between deleting `.idx` and `.pack` left an orphan pack that made
+    every later gc fail."""
+    store = five_sessions(repo)
+    store.gc()
+    orphan = repo / "objects" / "pack" / ("pack-" + "0" * 40 + ".pack")
+    orphan.write_bytes(b"PACK\x00\x00\x00\x02\x00\x00\x00\x00")
+    store.save("s0", transcript(9))
+    store.gc()  # must not fail
+    assert orphan.exists(), "a young orphan may still be being written: left alone"
+    old = time.time() - 2 * packing.STALE_TEMP_SECONDS
+    os.utime(orphan, (old, old))
+    store.gc()
+    assert not orphan.exists()
+    store.close()
+    expected = {f"s{n}": n + 2 for n in range(5)} | {"s0": 9}
+    assert_all_load(repo, expected)
+    fsck(repo, "--strict")
+
+
+def make_stale(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    return path
+
+
+def test_gc_recovers_every_stale_ref_lock_a_killed_gc_leaves(repo):
+    """#9.4: packed-refs.lock and per-ref locks left by a gc killed while packing refs."""
+    store = five_sessions(repo)
+    locks = [make_stale(repo / "packed-refs.lock"),
+             make_stale(repo / "refs" / "heads" / "sessions" / "s1.lock")]
+    store.gc()
+    assert not any(lock.exists() for lock in locks)
+    store.save("s1", transcript(7))
+    store.close()
+    fsck(repo, "--strict")
+
+
+def test_list_never_misses_a_session_while_refs_are_packed(repo):
+    """#9.5: libgit2 reads packed-refs before loose refs, so a ref moving between them was
+    seen in neither."""
+    store = GitSessionStore(repo, auto_pack=False)
+    ids = [f"s{n:03d}" for n in range(60)]
+    for session_id in ids:
+        store.save(session_id, transcript(1))
+    stop = time.monotonic() + 4
+    packer = subprocess.Popen(
+        ["bash", "-c", "while true; do git pack-refs --all; "
+                       "for r in $(git for-each-ref --format='%(refname)' refs/heads/sessions); do "
+                       "git update-ref \"$r\" \"$(git rev-parse $r)\" --no-deref; done; done"],
+        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    misses = 0
+    try:
+        reader = GitSessionStore(repo, create=False, auto_pack=False)
+        while time.monotonic() < stop:
+            if len(reader.list()) != len(ids):
+                misses += 1
+    finally:
+        packer.kill()
+        packer.wait()
+    assert misses == 0
+
+
+def test_gc_prune_drops_purged_sessions_for_good(repo):
+    """#9.7: after purge() and gc(prune=...) a purged transcript is gone."""
+    store = GitSessionStore(repo, auto_pack=False)
+    secret = [{"role": "user", "content": "my secret diagnosis 8841"}]
+    store.save("private", secret)
+    store.save("keep", transcript(3))
+    blob = str(pygit2.hash(b"x"))  # placeholder, replaced below
+    tree = store.repo[store.repo.references["refs/heads/sessions/private"].target].tree
+    blob = str(tree["messages"][0][0].id)
+    store.gc()
+    store.delete("private")
+    assert store.purge() == 1
+    store.gc(prune=0)
+    assert subprocess.run(["git", "cat-file", "-e", blob], cwd=repo).returncode != 0
+    out = subprocess.run(["git", "grep", "-I", "8841", "--all"], cwd=repo,
+                         capture_output=True, text=True).stdout
+    assert "8841" not in out
+    store.close()
+    assert_all_load(repo, {"keep": 3})
+    fsck(repo, "--strict")
+
+
+def test_gc_prune_keeps_young_unreachable_objects(repo):
+    """The grace period protects in-flight saves as git's gc.pruneExpire does."""
+    store = GitSessionStore(repo, auto_pack=False)
+    store.save("a", transcript(2))
+    orphan = store.repo.create_blob(b'{"in": "flight"}\n')
+    store.gc(prune=3600)
+    assert store.repo.odb.exists(orphan)
+    store.gc(prune=0)
+    store.close()
+    assert subprocess.run(["git", "cat-file", "-e", str(orphan)], cwd=repo).returncode != 0
+
+
+def test_torn_list_cache_record_is_rewritten(repo):
+    """#9.8: a torn record made the cache grow forever and be re-read on every call."""
+    store = five_sessions(repo)
+    store.list()
+    cache = repo / "sessionsgit" / "list-cache"
+    size = cache.stat().st_size
+    with open(cache, "ab") as handle:
+        handle.write(b"\xe3\x02\x00\x00\x00\x00\x00")  # the start of a record, cut short
+    store.close()
+    fresh = GitSessionStore(repo, create=False, auto_pack=False)
+    fresh.save("s0", transcript(5))
+    fresh.list()
+    fresh.close()
+    data = cache.read_bytes()
+    assert b"\xe3\x02\x00\x00\x00\x00\x00" not in data[size:size + 7] or cache.stat().st_size < size + 7
+    again = GitSessionStore(repo, create=False, auto_pack=False)
+    assert {m.id: m.message_count for m in again.list()}["s0"] == 5
+    assert again._list_cache.torn is False
+    again.close()
+
+
+def test_list_cache_never_vouches_for_a_missing_head_commit(repo):
+    """#9.14: after objects were lost, list() showed the session as healthy from its cache."""
+    store = five_sessions(repo)
+    store.list()
+    head = str(store.repo.references["refs/heads/sessions/s2"].target)
+    store.close()
+    (repo / "objects" / head[:2] / head[2:]).unlink()
+    fresh = GitSessionStore(repo, create=False, auto_pack=False)
+    assert "s2" not in {m.id for m in fresh.list()}
+    assert [session for session, _reason in fresh.last_damaged] == ["s2"]
+    fresh.close()
+
+
+def test_save_racing_a_delete_is_a_conflict_and_the_id_can_be_saved_again(repo):
+    """#9.10: a raw KeyError/GitError, and an instance that could never save that id again."""
+    writer = GitSessionStore(repo, auto_pack=False)
+    writer.save("a", transcript(2))
+    other = GitSessionStore(repo, create=False, auto_pack=False)
+    other.delete("a")
+    with pytest.raises(SessionConflictError):
+        writer.save("a", transcript(3))
+    assert writer.load("a") is None
+    writer.save("a", transcript(1))
+    assert other.load("a").messages == transcript(1)
+    writer.close()
+    other.close()
+
+
+def test_save_whose_ref_vanishes_while_it_waits_for_the_lock_is_a_conflict(repo):
+    writer = GitSessionStore(repo, auto_pack=False)
+    writer.save("a", transcript(2))
+    before = loose_count(repo)
+    lock = hold_ref_lock(repo, "a")
+    thread, outcome = save_in_thread(writer, "a", transcript(3))
+    wait_for_more_loose(repo, before)
+    (repo / "refs" / "heads" / "sessions" / "a").unlink()
+    lock.unlink()
+    thread.join()
+    assert isinstance(outcome.get("error"), SessionConflictError), outcome
+
+
+def test_concurrent_save_survives_fanout_directories_being_removed(repo, monkeypatch):
+    """#9.6: `git prune-packed` removing an empty fan-out directory made a save fail with a
+    raw OSError ("failed to rename"); object writes are retried."""
+    store = GitSessionStore(repo, auto_pack=False)
+    store.save("a", transcript(1))
+    real = pygit2.Repository.create_blob
+    failures = []
+
+    def flaky(self, data):
+        if not failures:
+            failures.append(1)
+            raise OSError(errno.ENOENT, "failed to rename lockfile to 'objects/ab/cd': No such file")
+        return real(self, data)
+
+    monkeypatch.setattr(pygit2.Repository, "create_blob", flaky)
+    store.save("a", transcript(2))
+    assert failures == [1]
+    assert store.load("a").messages == transcript(2)
+
+
+def test_full_disk_is_a_typed_error_and_leaves_the_session_as_it_was(repo, monkeypatch):
+    """#9.13: ENOSPC mid-save raised a raw OSError."""
+    store = GitSessionStore(repo, auto_pack=False)
+    store.save("a", transcript(2))
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pygit2.Repository, "create_blob", full)
+    with pytest.raises(StoreError, match="disk is full|no space"):
+        store.save("a", transcript(3))
+    monkeypatch.undo()
+    assert store.load("a").messages == transcript(2)
+    store.save("a", transcript(3))
+    assert store.load("a").messages == transcript(3)
