@@ -75,17 +75,12 @@ def loose_objects(repo: pygit2.Repository) -> dict[pygit2.Oid, Path]:
     """Every loose object file in the repository, by id."""
     found: dict[pygit2.Oid, Path] = {}
     objects = _objects_dir(repo)
-    for fanout in objects.iterdir() if objects.is_dir() else []:
-        name = fanout.name
+    for name in _names(objects):
         if len(name) != 2 or not set(name) <= _HEX:
             continue
-        try:
-            entries = os.listdir(fanout)
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in _names(objects / name):
             if len(entry) == 38 and set(entry) <= _HEX:
-                found[pygit2.Oid(hex=name + entry)] = fanout / entry
+                found[pygit2.Oid(hex=name + entry)] = objects / name / entry
     return found
 
 
@@ -118,10 +113,10 @@ def pack_dir_stamp(repo: pygit2.Repository) -> int:
 def pack_files(repo: pygit2.Repository) -> list[Path]:
     """Every usable pack (a ``.pack`` with its ``.idx``), as git and libgit2 find them."""
     pack_dir = _objects_dir(repo) / "pack"
-    if not pack_dir.is_dir():
-        return []
-    return sorted(idx.with_suffix(".pack") for idx in pack_dir.glob("pack-*.idx")
-                  if idx.with_suffix(".pack").exists())
+    names = set(_names(pack_dir))
+    return sorted(pack_dir / (name[:-4] + ".pack") for name in names
+                  if name.startswith("pack-") and name.endswith(".idx")
+                  and name[:-4] + ".pack" in names)
 
 
 def pack_object_ids(pack: Path) -> list[pygit2.Oid]:
@@ -192,7 +187,7 @@ def remove_orphan_packs(repo: pygit2.Repository, older_than: float = STALE_TEMP_
     pack_dir = _objects_dir(repo) / "pack"
     cutoff = time.time() - older_than
     removed = 0
-    for path in sorted(pack_dir.glob("pack-*")) if pack_dir.is_dir() else []:
+    for path in sorted(pack_dir / name for name in _names(pack_dir) if name.startswith("pack-")):
         if path.suffix == ".keep":
             continue
         partner = path.with_suffix(".idx" if path.suffix == ".pack" else ".pack")
@@ -398,19 +393,33 @@ def _write_loose(repo: pygit2.Repository, oid: pygit2.Oid, mtime: float) -> None
 
 def remove_stale_temp_files(repo: pygit2.Repository, older_than: float = STALE_TEMP_SECONDS) -> int:
     """Delete temp files a killed writer or packer left (libgit2 names them ``tmp_object_git2_*``
-    and ``pack_git2_*``) once they are old enough that no live process can still be writing."""
+    and ``pack_git2_*``) once they are old enough that no live process can still be writing.
+    Directories may vanish meanwhile (``git prune-packed`` removes empty fan-outs)."""
     objects = _objects_dir(repo)
     cutoff = time.time() - older_than
+    candidates = [objects / "pack" / name for name in _names(objects / "pack")
+                  if name.startswith(("pack_git2_", "tmp_"))]
+    for fanout in _names(objects):
+        if len(fanout) == 2:
+            candidates += [objects / fanout / name for name in _names(objects / fanout)
+                           if name.startswith(("tmp_object_git2_", "tmp_obj_"))]
     removed = 0
-    for pattern in ("??/tmp_object_git2_*", "??/tmp_obj_*", "pack/pack_git2_*", "pack/tmp_*"):
-        for path in objects.glob(pattern):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except OSError:
-                continue
+    for path in candidates:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
     return removed
+
+
+def _names(directory: Path) -> list[str]:
+    """The entries of a directory, none if it is gone."""
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
 
 
 def loose_ref_count(repo: pygit2.Repository) -> int:
@@ -441,11 +450,16 @@ def maintain(repo: pygit2.Repository, *, full: bool = False, prune_after: float 
         recover_stale_locks(repo.path, stale_lock_seconds)
         remove_orphan_packs(repo)
         remove_stale_temp_files(repo)
-        if prune_after is not None:
-            prune(repo, report, prune_after)
-        else:
-            pack_loose_objects(repo, report)
-            merge_packs(repo, report, everything=full)
+        try:
+            if prune_after is not None:
+                prune(repo, report, prune_after)
+            else:
+                pack_loose_objects(repo, report)
+                merge_packs(repo, report, everything=full)
+        except FileNotFoundError as exc:
+            # Another program (git repack -d, git gc) removed a pack or object this pass was
+            # reading: it has just done the same work. Nothing was deleted before the read.
+            logger.info("maintenance of %s stopped early: repacked meanwhile (%s)", repo.path, exc)
         if full or prune_after is not None or loose_ref_count(repo) >= LOOSE_REF_THRESHOLD:
             report.refs_packed = _pack_refs_if_free(repo, stale_lock_seconds)
     return report

@@ -330,3 +330,57 @@ def test_full_disk_is_a_typed_error_and_leaves_the_session_as_it_was(repo, monke
     assert store.load("a").messages == transcript(2)
     store.save("a", transcript(3))
     assert store.load("a").messages == transcript(3)
+
+
+# ---- a gc killed at every phase ------------------------------------------------------------
+PHASES = ["after-write-pack", "between-idx-and-pack", "mid-loose-unlink", "mid-explode",
+          "packing-refs"]
+
+
+def repository_for_phase(repo: Path, phase: str) -> dict[str, int]:
+    """Sessions, several packs and loose objects (and, for the prune phase, a purged session
+    in a young pack), so that ``phase`` is reached."""
+    store = GitSessionStore(repo, auto_pack=False)
+    expected = {}
+    for n in range(6):
+        store.save(f"s{n}", transcript(3))
+        expected[f"s{n}"] = 3
+        if n % 2:
+            git("repack", "-q", cwd=repo)  # a pack of what is loose, nothing deleted
+    for n in range(3):
+        store.save(f"s{n}", transcript(5))
+        expected[f"s{n}"] = 5
+    if phase == "mid-explode":
+        store.save("gone", [{"role": "user", "content": "purge me"}])
+        store.gc()
+        store.delete("gone")
+        store.purge()
+    store.close()
+    return expected
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_gc_killed_at_every_phase_loses_nothing_and_blocks_nothing(repo, phase):
+    """#9.3, #9.4, #11.1: after a SIGKILL at any point of gc, every session loads, and gc and
+    saves work again (an index-less pack ignored, left locks recovered)."""
+    from ._util import start_worker
+
+    expected = repository_for_phase(repo, phase)
+    options = ["prune"] if phase == "mid-explode" else []
+    worker = start_worker("gc_killed_at", repo, phase, *options)
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == -9, f"phase {phase} was not reached: {out}{err}"
+    assert_all_load(repo, expected)
+    fsck(repo, "--connectivity-only")
+    store = GitSessionStore(repo, create=False, auto_pack=False, stale_lock_seconds=0)
+    store.gc()
+    store.gc(prune=3600)
+    for session_id in expected:
+        store.save(session_id, transcript(expected[session_id] + 1))
+        expected[session_id] += 1
+    store.gc()
+    store.close()
+    assert_all_load(repo, expected)
+    assert not list(repo.rglob("*.lock")) or [p.name for p in repo.rglob("*.lock")] == \
+        ["sessionsgit-maintenance.lock"]
+    fsck(repo, "--strict")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import random
 import sys
 import time
@@ -97,10 +99,84 @@ def crash(repo: str, seed: str, pack_threshold: str, durable: str) -> None:
             time.sleep(0.001)  # another writer (or a lock left by a killed one): go again
 
 
+def maintainer(repo: str, seconds: str) -> None:
+    """sessionsgit gc (merging or not, automatic-size or full) in a loop for ``seconds``."""
+    store = GitSessionStore(repo, create=False, auto_pack=False)
+    deadline = time.monotonic() + float(seconds)
+    rounds = 0
+    while time.monotonic() < deadline:
+        store.gc(merge_packs=rounds % 2 == 0)
+        rounds += 1
+    ack(maintainer=True, rounds=rounds)
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def gc_killed_at(repo: str, phase: str, *options: str) -> None:
+    """Run ``gc()`` (``prune`` in options: ``gc(prune=3600)``; ``nomerge``: no full merge)
+    and SIGKILL this process at ``phase``, a precise point inside maintenance."""
+    from pathlib import Path
+
+    from sessionsgit.git import packing
+
+    def after(function, count=1):
+        calls = []
+
+        def wrapper(*args, **kwargs):
+            result = function(*args, **kwargs)
+            calls.append(1)
+            if len(calls) >= count:
+                _die()
+            return result
+        return wrapper
+
+    if phase == "after-write-pack":  # the new pack is written, nothing deleted yet
+        packing.write_pack = after(packing.write_pack)
+    elif phase == "between-idx-and-pack":  # an old pack's .idx deleted, its .pack not yet
+        real_unlink = Path.unlink
+
+        def unlink(self, *args, **kwargs):
+            real_unlink(self, *args, **kwargs)
+            if self.suffix == ".idx":
+                _die()
+        Path.unlink = unlink  # type: ignore[method-assign]
+    elif phase == "mid-loose-unlink":  # some packed loose objects deleted, others not
+        real_unlink = Path.unlink
+        seen = []
+
+        def unlink(self, *args, **kwargs):
+            real_unlink(self, *args, **kwargs)
+            if len(self.name) == 38:
+                seen.append(1)
+                if len(seen) == 3:
+                    _die()
+        Path.unlink = unlink  # type: ignore[method-assign]
+    elif phase == "mid-explode":  # prune: an unreachable young object written loose
+        packing._write_loose = after(packing._write_loose)
+    elif phase == "packing-refs":  # killed inside libgit2's ref packing: its locks stay
+        def pack_refs(repository):
+            git_dir = Path(repository.path)
+            (git_dir / "packed-refs.lock").write_bytes(b"")
+            for ref in sorted((git_dir / "refs" / "heads" / "sessions").iterdir())[:1]:
+                ref.with_name(ref.name + ".lock").write_bytes(b"")
+            _die()
+        packing.pack_refs = pack_refs
+    else:
+        raise SystemExit(f"unknown phase {phase}")
+    store = GitSessionStore(repo, create=False, auto_pack=False)
+    store.gc(merge_packs="nomerge" not in options,
+             prune=3600 if "prune" in options else None)
+    ack(phase=phase, reached=False)
+
+
 def main(argv: list[str]) -> int:
     command, *args = argv
     try:
-        {"distinct": distinct, "shared": shared, "crash": crash}[command](*args)
+        {"distinct": distinct, "shared": shared, "crash": crash,
+         "gc_killed_at": gc_killed_at, "maintainer": maintainer}[command](*args)
     except SessionsGitError:
         traceback.print_exc()
         return 3
