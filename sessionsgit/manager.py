@@ -21,6 +21,7 @@ from .conversation import ConversationLike
 from .errors import NoActiveSessionError, SessionNotFoundError
 from .events import EventEmitter
 from .ids import new_session_id
+from .messages import message_parts, one_line, role_of
 from .metadata import Message, SessionMetadata
 from .stores.base import ForkPoint, SessionStore
 
@@ -29,20 +30,14 @@ SLUG_LENGTH = 60
 
 
 def derive_slug(messages: Sequence[Message]) -> str | None:
-    """A label from the first user message's first text: whitespace collapsed, at most
-    ``SLUG_LENGTH`` characters, cut back to a word boundary (a single long word is cut hard)."""
-    first_user = next((m for m in messages
-                       if isinstance(m, dict) and m.get("role") == "user"), None)
+    """A label from the first user message's first text (of any shape ``messages`` reads):
+    whitespace and control characters collapsed, at most ``SLUG_LENGTH`` characters, cut back
+    to a word boundary (a single long word is cut hard)."""
+    first_user = next((m for m in messages if role_of(m) == "user"), None)
     if first_user is None:
         return None
-    content = first_user.get("content")
-    if isinstance(content, list):
-        content = next((block["text"] for block in content
-                        if isinstance(block, dict) and block.get("type") == "text"
-                        and isinstance(block.get("text"), str) and block["text"].strip()), None)
-    if not isinstance(content, str):
-        return None
-    text = " ".join(content.split())
+    text = next((one_line(text, None) for kind, text in message_parts(first_user)
+                 if kind == "text" and text.strip()), "")
     if len(text) <= SLUG_LENGTH:
         return text or None
     boundary = text.rfind(" ", 0, SLUG_LENGTH + 1)  # a space right after the limit is a boundary
