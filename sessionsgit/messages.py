@@ -67,7 +67,7 @@ def one_line(text: Any, limit: int | None = 72, *, words: bool = False) -> str:
     if limit is None or len(text) <= limit:
         return text
     cut = text[:max(limit - 1, 0)]
-    if words and " " in cut[limit // 2:]:
+    if words and text[len(cut)] != " " and " " in cut[limit // 2:]:
         cut = cut[:cut.rindex(" ")]
     return cut + "…"
 

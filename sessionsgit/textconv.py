@@ -25,7 +25,7 @@ def render_message(message: dict[str, Any]) -> str:
     """A message as text: ``role:`` header (with its name and id), each part on its own lines
     (tool calls, results and thinking labelled), then any other keys as ``-- key: value``."""
     header = f"{role_of(message) or 'message'}:"
-    if isinstance(message.get("name"), str) and message["name"]:
+    if isinstance(message.get("name"), str) and message["name"] and "content" in message:
         header += f" ({one_line(message['name'], 80)})"
     if message.get("id") and isinstance(message.get("id"), (str, int)):
         header += f"  #{one_line(message['id'], 80)}"
