@@ -6,8 +6,11 @@ Events (listeners get one dict, except ``dispose`` which gets no argument):
 * ``load`` ``{"id", "messages"}`` and ``save`` ``{"id", "messages"}``: ``messages`` is a tuple of
   deep copies, never the live transcript.
 * ``lifecycle_error`` ``{"error", "operation", "context"}``: a save or fork the manager ran on its
-  own (auto-save, ``start_new``, a child session) failed. Such failures never raise into the
-  conversation; a listener that raises does, which is how a caller opts into failing loudly.
+  own (auto-save, ``start_new``, a child session) failed, or a message completed while no session
+  was current (``NoActiveSessionError``: none started, or the current one deleted). ``operation``
+  is ``"save"`` (``context`` ``{"session_id": id or None}``) or ``"fork"`` (``context``
+  ``{"parent_id": id}``). Such failures never raise into the conversation; a listener that
+  raises does, which is how a caller opts into failing loudly.
 * ``dispose``: the manager was closed (once).
 """
 
