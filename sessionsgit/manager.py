@@ -16,6 +16,7 @@ Events (listeners get one dict, except ``dispose`` which gets no argument):
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 from typing import Any, Callable, Mapping, Sequence
@@ -85,7 +86,7 @@ class SessionManager:
         #: what the store holds for the current session, as last loaded or saved here (None:
         #: not stored yet), so a save that would change nothing writes nothing
         self._stored: SessionMetadata | None = None
-        self._stored_messages: list[Message] = []
+        self._stored_messages: builtins.list[Message] = []
         #: auto-slug reads user messages from here on: a fork's own, not the inherited ones
         self._slug_from = 0
         self._disposed = False
@@ -288,7 +289,7 @@ class SessionManager:
 
     # ---- internals ----------------------------------------------------------------------
     def _write(self, metadata: Mapping[str, Any] | None
-               ) -> tuple[str, list[Message], SessionMetadata, bool]:
+               ) -> tuple[str, builtins.list[Message], SessionMetadata, bool]:
         """Save under the lock so concurrent saves never interleave; events are emitted later.
         Returns (id, messages, stored metadata, whether anything was written)."""
         with self._lock:
@@ -310,7 +311,7 @@ class SessionManager:
             self._stored, self._stored_messages = stored, messages
             return self._session_id, messages, stored, True
 
-    def _unchanged(self, messages: list[Message], meta: Mapping[str, Any],
+    def _unchanged(self, messages: builtins.list[Message], meta: Mapping[str, Any],
                    stored: SessionMetadata) -> bool:
         """Whether saving ``messages`` with ``meta`` would leave the stored session as it is."""
         if len(messages) != len(self._stored_messages) or any(
@@ -332,7 +333,7 @@ class SessionManager:
                 return False
         return True
 
-    def _remember(self, stored: SessionMetadata | None, messages: list[Message],
+    def _remember(self, stored: SessionMetadata | None, messages: builtins.list[Message],
                   slug_from: int) -> None:
         self._stored, self._stored_messages, self._slug_from = stored, messages, slug_from
 

@@ -170,7 +170,8 @@ def _shape(message: Any) -> tuple[str | None, str, Any]:
     if isinstance(kind, str):
         lc_type = kind.lower().removesuffix("messagechunk").removesuffix("message")
         if lc_type in _LC_TYPES and ("content" in message or "data" in message):
-            body = message.get("data") if isinstance(message.get("data"), dict) else message
+            data = message.get("data")
+            body: dict[str, Any] = data if isinstance(data, dict) else message
             role = _LC_TYPES[lc_type] or _role_name(body.get("role"))
             return role, "chat", body
         if kind == "message":

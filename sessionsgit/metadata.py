@@ -132,7 +132,7 @@ def merge_metadata(session_id: str, existing: SessionMetadata | None, message_co
     """Apply the save rule: keep what exists, keep ``created_at``, stamp ``updated_at`` and the
     count, then let the caller's keys win (an explicit ``created_at``/``updated_at`` too)."""
     now = now_iso()
-    base = existing.to_dict() if existing else {"created_at": now}
+    base: dict[str, Any] = existing.to_dict() if existing else {"created_at": now}
     base["updated_at"] = now
     base["message_count"] = message_count
     base.pop("head", None)
