@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import os
 import re
 import sys
@@ -26,7 +25,7 @@ from . import (
     StoredSession,
     __version__,
 )
-from . import render
+from . import codec, render
 from .importers import ImportResult, import_path, import_transcript, parse_text
 from .msgdiff import diff_messages
 from .resolve import resolve_session
@@ -455,7 +454,7 @@ def _text_message(role: str, text: str) -> dict[str, Any]:
 def _messages_from_stdin(role: str | None) -> list[dict[str, Any]]:
     raw = sys.stdin.read()
     try:
-        data = json.loads(raw)
+        data = codec.loads(raw, what="stdin")
     except ValueError:
         data = None
     if isinstance(data, dict):

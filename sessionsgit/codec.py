@@ -29,6 +29,22 @@ def _nesting_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def loads(text: str | bytes, *, what: str = "input") -> Any:
+    """Parse JSON that came from outside (a file, stdin, a remote's commit): every JSON entry
+    point uses this. Raises ``SerializationError`` (a ValueError) when the text is not JSON
+    (its ``__cause__`` is the ``json.JSONDecodeError``) or nests deeper than ``MAX_NESTING``;
+    never ``RecursionError``, however deep the input."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise SerializationError(f"{what} is nested more than {MAX_NESTING} levels deep") from None
+    except (ValueError, TypeError) as exc:
+        raise SerializationError(f"{what} is not valid JSON: {exc}") from exc
+    if isinstance(value, (dict, list)) and _nesting_exceeds(value, MAX_NESTING):
+        raise SerializationError(f"{what} is nested more than {MAX_NESTING} levels deep")
+    return value
+
+
 def _reject(value: object) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 

@@ -16,7 +16,7 @@ import uuid
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from .events import EventEmitter
-from .frozen import freeze
+from .frozen import FrozenList, freeze
 from .metadata import Message
 from .providers import EchoProvider, Provider, text_message
 
@@ -68,15 +68,19 @@ class Conversation(EventEmitter):
         super().__init__()
         self.provider: Provider = provider if provider is not None else EchoProvider()
         self._messages: list[Message] = [freeze(m) for m in messages]
+        self._view: FrozenList | None = None  # ``messages``, built once per change
         self._is_checkpoint = is_checkpoint
         self.checkpoint_state = checkpoint_state
         self._closed = False
 
     @property
-    def messages(self) -> list[Message]:
-        """The transcript, oldest first: a new list of read-only messages (``FrozenDict``),
-        so a store can recognise unchanged messages by identity. Change it through the methods."""
-        return list(self._messages)
+    def messages(self) -> FrozenList:
+        """The transcript, oldest first, read-only: a ``FrozenList`` of ``FrozenDict`` messages
+        (``append``/``del`` raise ``TypeError`` instead of silently changing a copy), so a store
+        can recognise unchanged messages by identity. Change it through ``prompt``/``load``."""
+        if self._view is None:
+            self._view = FrozenList(self._messages)
+        return self._view
 
     @property
     def is_checkpoint(self) -> bool:
@@ -91,24 +95,29 @@ class Conversation(EventEmitter):
     def clear(self) -> None:
         """Drop every message."""
         self._messages = []
+        self._view = None
 
     def load(self, messages: Sequence[Message]) -> None:
         """Replace the transcript with read-only copies of ``messages``."""
         self._messages = [freeze(m) for m in messages]
+        self._view = None
 
     def prompt(self, text: str) -> Message:
         """Send ``text`` as a user message and return the assistant's reply, both appended.
         When the provider fails, the user message is taken back out and the error raised."""
         user = freeze(_stamp(text_message("user", text)))
         self._messages.append(user)
+        self._view = None
         try:
-            reply, usage = self.provider.complete(list(self._messages))
+            reply, usage = self.provider.complete(self.messages)
         except BaseException:
             if self._messages and self._messages[-1] is user:
                 self._messages.pop()
+                self._view = None
             raise
         assistant = freeze(_stamp(copy.deepcopy(dict(reply))))
         self._messages.append(assistant)
+        self._view = None
         self.emit("message_complete", {"message": assistant, "usage": dict(usage or {}),
                                        "stop_reason": assistant.get("stop_reason", "end_turn")})
         return assistant

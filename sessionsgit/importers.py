@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .codec import loads
 from .errors import (
     CorruptSessionError,
     InvalidRevisionError,
@@ -73,13 +74,12 @@ def parse_text(text: str, *, source: str = "input", jsonl: bool = False) -> Tran
     if jsonl:
         return parse_jsonl(text, source=source)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":
+        data = loads(text, what=source)
+    except SerializationError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data":
             return parse_jsonl(text, source=source)
-        raise ImportFormatError(f"{source}: not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ImportFormatError(f"{source}: JSON nested too deeply") from None
+        raise ImportFormatError(str(exc)) from None
     return parse_document(data, source=source)
 
 
@@ -105,9 +105,9 @@ def parse_jsonl(text: str, *, source: str = "input") -> Transcript:
         if not line.strip():
             continue
         try:
-            items.append(json.loads(line))
-        except (ValueError, RecursionError) as exc:
-            raise ImportFormatError(f"{source}: line {number} is not valid JSON: {exc}") from None
+            items.append(loads(line, what=f"{source}: line {number}"))
+        except SerializationError as exc:
+            raise ImportFormatError(str(exc)) from None
     session_id, metadata = None, {}
     if items and is_session_header(items[0]):
         header = items.pop(0)

@@ -6,13 +6,17 @@ Events (listeners get one dict, except ``dispose`` which gets no argument):
 * ``load`` ``{"id", "messages"}`` and ``save`` ``{"id", "messages"}``: ``messages`` is a tuple of
   deep copies, never the live transcript.
 * ``lifecycle_error`` ``{"error", "operation", "context"}``: a save or fork the manager ran on its
-  own (auto-save, ``start_new``, a child session) failed. Such failures never raise into the
-  conversation; a listener that raises does, which is how a caller opts into failing loudly.
+  own (auto-save, ``start_new``, a child session) failed, or a message completed while no session
+  was current (``NoActiveSessionError``: none started, or the current one deleted). ``operation``
+  is ``"save"`` (``context`` ``{"session_id": id or None}``) or ``"fork"`` (``context``
+  ``{"parent_id": id}``). Such failures never raise into the conversation; a listener that
+  raises does, which is how a caller opts into failing loudly.
 * ``dispose``: the manager was closed (once).
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 from typing import Any, Callable, Mapping, Sequence
@@ -21,7 +25,8 @@ from .conversation import ConversationLike
 from .errors import NoActiveSessionError, SessionNotFoundError
 from .events import EventEmitter
 from .ids import new_session_id
-from .metadata import Message, SessionMetadata
+from .messages import message_parts, one_line, role_of
+from .metadata import STORE_OWNED_KEYS, Message, SessionMetadata, fork_metadata
 from .stores.base import ForkPoint, SessionStore
 
 #: Longest label ``auto_slug`` derives from the first user message.
@@ -29,24 +34,30 @@ SLUG_LENGTH = 60
 
 
 def derive_slug(messages: Sequence[Message]) -> str | None:
-    """A label from the first user message's first text: whitespace collapsed, at most
-    ``SLUG_LENGTH`` characters, cut back to a word boundary (a single long word is cut hard)."""
-    first_user = next((m for m in messages
-                       if isinstance(m, dict) and m.get("role") == "user"), None)
+    """A label from the first user message's first text (of any shape ``messages`` reads):
+    whitespace and control characters collapsed, at most ``SLUG_LENGTH`` characters, cut back
+    to a word boundary (a single long word is cut hard)."""
+    first_user = next((m for m in messages if role_of(m) == "user"), None)
     if first_user is None:
         return None
-    content = first_user.get("content")
-    if isinstance(content, list):
-        content = next((block["text"] for block in content
-                        if isinstance(block, dict) and block.get("type") == "text"
-                        and isinstance(block.get("text"), str) and block["text"].strip()), None)
-    if not isinstance(content, str):
-        return None
-    text = " ".join(content.split())
+    text = next((one_line(text, None) for kind, text in message_parts(first_user)
+                 if kind == "text" and text.strip()), "")
     if len(text) <= SLUG_LENGTH:
         return text or None
     boundary = text.rfind(" ", 0, SLUG_LENGTH + 1)  # a space right after the limit is a boundary
     return text[:boundary] if boundary > 0 else text[:SLUG_LENGTH]
+
+
+def _fork_point(metadata: SessionMetadata, messages: Sequence[Message]) -> int:
+    """How many leading messages an attached fork inherited (0 for any other session)."""
+    if not metadata.parent_id or metadata.detached or not metadata.fork_message_id:
+        return 0
+    return next((index + 1 for index, message in enumerate(messages)
+                 if isinstance(message, dict) and message.get("id") == metadata.fork_message_id),
+                0)
+
+
+_MISSING = object()
 
 
 def _frozen(messages: Sequence[Message]) -> tuple[Message, ...]:
@@ -72,6 +83,12 @@ class SessionManager:
         self._head: str | None = None
         self._has_label = False
         self._pending_label: str | None = None  # from start_new, until a save stores it
+        #: what the store holds for the current session, as last loaded or saved here (None:
+        #: not stored yet), so a save that would change nothing writes nothing
+        self._stored: SessionMetadata | None = None
+        self._stored_messages: builtins.list[Message] = []
+        #: auto-slug reads user messages from here on: a fork's own, not the inherited ones
+        self._slug_from = 0
         self._disposed = False
         self._children: list[tuple[SessionManager, ConversationLike, Callable[[], None]]] = []
         if auto_save:
@@ -98,12 +115,15 @@ class SessionManager:
     # ---- sessions -----------------------------------------------------------------------
     def start_new(self, label: str | None = None) -> str:
         """Begin a new session (fresh UUID) with an empty conversation; saved at once when
-        labelled or auto-saving (a failed save is reported as ``lifecycle_error``, not raised)."""
+        labelled or auto-saving (a failed save is reported as ``lifecycle_error``, not raised).
+        Raises ``NoActiveSessionError`` once the manager is closed."""
         with self._lock:
+            self._refuse_if_closed()
             session_id = self._session_id = new_session_id()
             self._head = None
             self._has_label = bool(label)
             self._pending_label = label or None
+            self._remember(None, [], 0)
             if self._conversation.messages:
                 self._conversation.clear()
         if label or self._auto_save:
@@ -114,6 +134,7 @@ class SessionManager:
         """Make a stored session current and put its transcript and checkpoint state into the
         conversation; None loads the most recently updated one (or starts a new session when the
         store is empty). Returns the id; raises ``SessionNotFoundError`` for a missing one."""
+        self._refuse_if_closed()
         if session_id is None:
             sessions = self._store.list()
             if not sessions:
@@ -130,22 +151,35 @@ class SessionManager:
             self._conversation.clear()
             self._conversation.load(session.messages)
             self._conversation.checkpoint_state = copy.deepcopy(session.metadata.checkpoint_state)
+            self._remember(session.metadata, list(self._conversation.messages),
+                           _fork_point(session.metadata, session.messages))
         self._emit_messages("load", session_id, session.messages)
         return session_id
 
     def save(self, metadata: Mapping[str, Any] | None = None) -> SessionMetadata:
         """Store the conversation's transcript as the current session, with ``metadata`` plus a
-        derived label, checkpoint state and provider/model. Raises ``NoActiveSessionError``."""
-        session_id, messages, stored = self._write(metadata)
-        self._emit_messages("save", session_id, messages)
+        derived label, checkpoint state and provider/model, and return the stored metadata. When
+        that would change nothing the store holds, nothing is written (and no ``save`` event).
+        Raises ``NoActiveSessionError`` (no current session, or the manager is closed)."""
+        self._refuse_if_closed()
+        session_id, messages, stored, written = self._write(metadata)
+        if written:
+            self._emit_messages("save", session_id, messages)
         return stored
 
     def fork(self, parent_id: str, *, detached: bool = False, at: ForkPoint = None) -> str:
-        """Branch ``parent_id`` (up to ``at``) into a new current session and save it. Attached,
-        the conversation then holds the fork's transcript; detached, the conversation is kept and
-        saved as the new session's own transcript. The parent's checkpoint state carries over."""
+        """Branch ``parent_id`` (up to ``at``) into a new current session, written as one commit.
+        Attached, the conversation then holds the fork's transcript; detached, the conversation
+        is kept and stored as the new session's own transcript. The parent's checkpoint state
+        carries over. A fork starts unlabelled: its auto-slug comes from its own first user
+        message after the fork point, so it never repeats the parent's label."""
         with self._lock:
-            new_id = self._store.fork(parent_id, at=at, detached=detached)
+            self._refuse_if_closed()
+            own = self._fork_metadata()
+            if detached and self._conversation.messages:
+                new_id = self._fork_detached_with_messages(parent_id, own)
+            else:
+                new_id = self._store.fork(parent_id, at=at, detached=detached, metadata=own)
             forked = self._store.load(new_id)
             if forked is None:
                 raise SessionNotFoundError(new_id, f"fork {new_id!r} vanished from the store")
@@ -157,10 +191,35 @@ class SessionManager:
                     forked.metadata.checkpoint_state)
             self._session_id = new_id
             self._head = forked.metadata.head
-            self._has_label = False
+            self._has_label = bool(forked.metadata.label)
             self._pending_label = None
-            written = self._write(None)
-        self._emit_messages("save", written[0], written[1])
+            messages = list(self._conversation.messages)
+            self._remember(forked.metadata, messages, len(messages))
+        self._emit_messages("save", new_id, messages)
+        return new_id
+
+    def _fork_metadata(self) -> dict[str, Any]:
+        """What a fork records of this conversation (its provider, model, checkpoint flag)."""
+        meta: dict[str, Any] = {}
+        if getattr(self._conversation, "is_checkpoint", False):
+            meta["is_checkpoint"] = True
+        provider = getattr(self._conversation, "provider", None)
+        for key, attribute in (("provider", "name"), ("model", "model")):
+            value = getattr(provider, attribute, None)
+            if isinstance(value, str) and value:
+                meta[key] = value
+        return meta
+
+    def _fork_detached_with_messages(self, parent_id: str, own: dict[str, Any]) -> str:
+        """A detached fork holding the conversation's transcript, saved in one write: a
+        detached fork shares no history with its parent, so it is a save with fork metadata."""
+        parent = self._store.load(parent_id)
+        if parent is None:
+            raise SessionNotFoundError(parent_id)
+        new_id = new_session_id()
+        given = fork_metadata(parent.metadata, new_id, detached=True, fork_message_id=None,
+                              given=own)
+        self._store.save(new_id, list(self._conversation.messages), given)
         return new_id
 
     def list(self) -> list[SessionMetadata]:
@@ -175,6 +234,7 @@ class SessionManager:
             if session_id == self._session_id:
                 self._session_id = None
                 self._head = None
+                self._remember(None, [], 0)
                 self._conversation.clear()
             return deleted
 
@@ -186,6 +246,7 @@ class SessionManager:
                 self._has_label = True
                 self._pending_label = None
                 self._head = stored.head
+                self._stored = stored
             return stored
 
     # ---- events -------------------------------------------------------------------------
@@ -207,6 +268,7 @@ class SessionManager:
             if self._disposed:
                 return
             self._disposed = True
+            self._session_id = None
             children, self._children = self._children, []
         for child, child_conversation, on_child_dispose in children:
             child_conversation.off("dispose", on_child_dispose)
@@ -227,13 +289,16 @@ class SessionManager:
 
     # ---- internals ----------------------------------------------------------------------
     def _write(self, metadata: Mapping[str, Any] | None
-               ) -> tuple[str, list[Message], SessionMetadata]:
-        """Save under the lock so concurrent saves never interleave; events are emitted later."""
+               ) -> tuple[str, builtins.list[Message], SessionMetadata, bool]:
+        """Save under the lock so concurrent saves never interleave; events are emitted later.
+        Returns (id, messages, stored metadata, whether anything was written)."""
         with self._lock:
             if self._session_id is None:
                 raise NoActiveSessionError()
             messages = list(self._conversation.messages)
             meta = self._metadata_for(messages, metadata)
+            if self._stored is not None and self._unchanged(messages, meta, self._stored):
+                return self._session_id, messages, self._stored, False
             if self._head is not None and getattr(self._store, "tracks_heads", False):
                 stored = self._store.save(self._session_id, messages, meta,
                                           expected_head=self._head)  # type: ignore[call-arg]
@@ -243,7 +308,39 @@ class SessionManager:
             if meta.get("label"):
                 self._has_label = True
             self._pending_label = None
-            return self._session_id, messages, stored
+            self._stored, self._stored_messages = stored, messages
+            return self._session_id, messages, stored, True
+
+    def _unchanged(self, messages: builtins.list[Message], meta: Mapping[str, Any],
+                   stored: SessionMetadata) -> bool:
+        """Whether saving ``messages`` with ``meta`` would leave the stored session as it is."""
+        if len(messages) != len(self._stored_messages) or any(
+                new is not old and new != old for new, old in zip(messages, self._stored_messages)):
+            return False
+        current = stored.to_dict()
+        extra = current["extra"]
+        for key, value in meta.items():
+            if key in ("created_at", "updated_at"):
+                return False  # an explicit timestamp is a change the caller asks for
+            if key == "extra":
+                if not isinstance(value, Mapping) or any(
+                        extra.get(k, _MISSING) != v for k, v in value.items()):
+                    return False
+            elif key in current:
+                if key not in STORE_OWNED_KEYS and current[key] != value:
+                    return False
+            elif extra.get(key, _MISSING) != value:
+                return False
+        return True
+
+    def _remember(self, stored: SessionMetadata | None, messages: builtins.list[Message],
+                  slug_from: int) -> None:
+        self._stored, self._stored_messages, self._slug_from = stored, messages, slug_from
+
+    def _refuse_if_closed(self) -> None:
+        if self._disposed:
+            raise NoActiveSessionError("this session manager is closed: create a new "
+                                       "SessionManager to keep working with sessions")
 
     def _metadata_for(self, messages: Sequence[Message],
                       given: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -251,7 +348,7 @@ class SessionManager:
         if self._pending_label and "label" not in meta:
             meta["label"] = self._pending_label
         if not meta.get("label") and self._auto_slug and not self._has_label:
-            slug = derive_slug(messages)
+            slug = derive_slug(messages[self._slug_from:])
             if slug:
                 meta["label"] = slug
         conversation = self._conversation
@@ -274,7 +371,8 @@ class SessionManager:
         except Exception as error:
             self._report(error, "save", {"session_id": session_id})
             return
-        self._emit_messages("save", written[0], written[1])
+        if written[3]:
+            self._emit_messages("save", written[0], written[1])
 
     def _emit_messages(self, event: str, session_id: str, messages: Sequence[Message]) -> None:
         if self._events.listener_count(event):
@@ -285,9 +383,16 @@ class SessionManager:
                           {"error": error, "operation": operation, "context": context})
 
     def _on_message_complete(self, *_: Any) -> None:
+        if self._disposed:
+            return
         session_id = self._session_id
-        if session_id is not None and not self._disposed:
-            self._save_reporting(None, session_id)
+        if session_id is None:  # never started, or the current session was deleted
+            self._report(NoActiveSessionError(
+                "a message completed but no session is current (none was started or loaded, "
+                "or it was deleted), so it was not saved: call start_new() or load()"),
+                "save", {"session_id": None})
+            return
+        self._save_reporting(None, session_id)
 
     def _on_create_child(self, child: ConversationLike) -> None:
         """Give a child conversation its own session: a detached fork of the current one."""

@@ -8,7 +8,32 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from .errors import SerializationError
+
 Message = dict[str, Any]
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def plain(value: Any) -> Any:
+    """A deep copy of a metadata value as plain ``dict``/``list`` (a ``FrozenDict`` or any other
+    dict/list subclass becomes the plain type), so no store ever holds a read-only message value
+    (the Git store's list cache could not marshal it). Raises ``SerializationError`` when nested
+    too deeply to copy."""
+    try:
+        return _plain(value)
+    except RecursionError:
+        raise SerializationError("metadata is nested too deeply to store") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return copy.deepcopy(value)  # not JSON (a tuple, a date...): the codec refuses it on save
 
 #: Keys a caller may not set through ``save(metadata=...)``: the store owns them.
 STORE_OWNED_KEYS = frozenset({"id", "head", "message_count"})
@@ -53,7 +78,7 @@ class SessionMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of every field (deep-copied, so callers can't change this object)."""
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, session_id: str | None = None,
@@ -66,7 +91,7 @@ class SessionMetadata:
             if key == "extra":
                 continue
             if key in known:
-                values[key] = value
+                values[key] = plain(value)
             else:
                 extra[key] = value
         if session_id is not None:
@@ -76,7 +101,7 @@ class SessionMetadata:
         values["detached"] = bool(values.get("detached", False))
         values["is_checkpoint"] = bool(values.get("is_checkpoint", False))
         values["message_count"] = int(values.get("message_count") or 0)
-        values["extra"] = copy.deepcopy(extra)
+        values["extra"] = plain(extra)
         if head is not None:
             values["head"] = head
         values.setdefault("id", "")
@@ -107,7 +132,7 @@ def merge_metadata(session_id: str, existing: SessionMetadata | None, message_co
     """Apply the save rule: keep what exists, keep ``created_at``, stamp ``updated_at`` and the
     count, then let the caller's keys win (an explicit ``created_at``/``updated_at`` too)."""
     now = now_iso()
-    base = existing.to_dict() if existing else {"created_at": now}
+    base: dict[str, Any] = existing.to_dict() if existing else {"created_at": now}
     base["updated_at"] = now
     base["message_count"] = message_count
     base.pop("head", None)
@@ -118,11 +143,11 @@ def merge_metadata(session_id: str, existing: SessionMetadata | None, message_co
         if key in STORE_OWNED_KEYS:
             continue
         if key == "extra":
-            extra.update(copy.deepcopy(dict(value or {})))
+            extra.update(plain(dict(value or {})))
         elif key in _FIELD_NAMES:
-            base[key] = copy.deepcopy(value)
+            base[key] = plain(value)
         else:
-            extra[key] = copy.deepcopy(value)
+            extra[key] = plain(value)
     base["extra"] = extra
     return SessionMetadata.from_dict(base, session_id=session_id)
 
@@ -138,7 +163,7 @@ def fork_metadata(parent: SessionMetadata, child_id: str, *, detached: bool,
     data: dict[str, Any] = {
         "provider": parent.provider,
         "model": parent.model,
-        "checkpoint_state": copy.deepcopy(parent.checkpoint_state),
+        "checkpoint_state": plain(parent.checkpoint_state),
         "parent_id": parent.id,
         "fork_message_id": fork_message_id,
         "detached": detached,

@@ -1,8 +1,8 @@
 """Message-level diff of two transcripts: which messages were added, removed or changed.
 
 Messages are matched by their ``id`` when they have one (same id, other content: changed), else
-by their exact content; inside a replaced run, id-less messages of the same role at the same
-offset count as one changed message rather than a removal plus an addition.
+by their exact content; inside a replaced run, id-less messages of the same role (as
+``sessionsgit.messages.role_of`` reads it, whatever the shape) at the same offset count as one changed message rather than a removal plus an addition.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from .messages import role_of
 from .metadata import Message
 
 ADDED, REMOVED, CHANGED, UNCHANGED = "added", "removed", "changed", "unchanged"
@@ -71,10 +72,6 @@ def _has_id(message: Any) -> bool:
     return isinstance(message, dict) and isinstance(message.get("id"), str)
 
 
-def _role(message: Any) -> Any:
-    return message.get("role") if isinstance(message, dict) else None
-
-
 def diff_messages(old: Sequence[Message], new: Sequence[Message]) -> MessageDiff:
     """Classify every message of ``old`` and ``new`` as added, removed, changed or unchanged."""
     old_keys = [_key(m) for m in old]
@@ -98,7 +95,7 @@ def diff_messages(old: Sequence[Message], new: Sequence[Message]) -> MessageDiff
         for offset in range(max(i2 - i1, j2 - j1)):
             i, j = i1 + offset, j1 + offset
             if (i < i2 and j < j2 and not _has_id(old[i]) and not _has_id(new[j])
-                    and _role(old[i]) == _role(new[j])):
+                    and role_of(old[i]) == role_of(new[j])):
                 flush()
                 changes.append(MessageChange(CHANGED, i, j, old[i], new[j]))
                 continue

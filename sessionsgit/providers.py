@@ -13,7 +13,8 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 from .errors import SessionsGitError
 from .metadata import Message
-from .messages import message_text
+from .codec import loads
+from .messages import message_text, one_line, plain_text, role_of
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -57,7 +58,7 @@ class EchoProvider:
 
     def complete(self, messages: Sequence[Message]) -> tuple[Message, dict[str, Any]]:
         last_user = next((message_text(m) for m in reversed(messages)
-                          if isinstance(m, dict) and m.get("role") == "user"), "")
+                          if role_of(m) == "user"), "")
         reply = f"Echo: {last_user}"
         usage = {"input_tokens": sum(_token_estimate(message_text(m)) for m in messages),
                  "output_tokens": _token_estimate(reply)}
@@ -104,8 +105,7 @@ class OpenAICompatibleProvider:
 
     def complete(self, messages: Sequence[Message]) -> tuple[Message, dict[str, Any]]:
         body = {"model": self.model,
-                "messages": [{"role": m.get("role", "user"), "content": message_text(m)}
-                             for m in messages]}
+                "messages": [_chat_message(m) for m in messages]}
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -131,7 +131,7 @@ class OpenAICompatibleProvider:
 
     def _parse(self, raw: bytes) -> tuple[Message, dict[str, Any]]:
         try:
-            data = json.loads(raw)
+            data = loads(raw, what="reply")
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
             if not isinstance(content, str):
@@ -154,12 +154,15 @@ class OpenAICompatibleProvider:
         could leave part of it), whatever the server echoed."""
         if self._api_key:
             message = message.replace(self._api_key, "***")
-        return ProviderError(_one_line(message))
+        return ProviderError(one_line(message, 300))
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+def _chat_message(message: Message) -> dict[str, str]:
+    """A stored message of any shape as a plain chat completions message: its role (``tool``
+    sent as ``user``, since it carries no call id) and its text, else the whole of it as text."""
+    role = role_of(message)
+    return {"role": role if role in ("system", "assistant") else "user",
+            "content": message_text(message) or plain_text(message)}
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:
@@ -172,7 +175,7 @@ def _error_detail(exc: urllib.error.HTTPError) -> str:
     finally:
         exc.close()
     try:
-        error = json.loads(raw).get("error")
+        error = loads(raw, what="error").get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return error["message"]
         if isinstance(error, str):

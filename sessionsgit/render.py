@@ -1,10 +1,7 @@
 """Output formatting for the CLI: sessions as text, markdown, JSON, YAML or JSONL, and tables.
 
-Message shapes understood: a plain string ``content``; content blocks in the simulacra shape
-(``text``, ``thinking``/``thought``, ``tool`` with ``tool``/``params``, ``tool_result`` with
-``result``), the Anthropic shape (``tool_use``/``input``, ``tool_result``/``content``,
-``thinking``) and the OpenAI shape (``tool_calls`` on the message, role ``tool``). Anything else
-is shown by its block type.
+Messages are read by ``sessionsgit.messages`` (every shape it understands: Anthropic, simulacra,
+OpenAI chat and Responses, pydantic-ai, LangChain); this module only lays them out.
 """
 
 from __future__ import annotations
@@ -15,7 +12,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from .metadata import Message, SessionMetadata, StoredSession, parse_time
+from .messages import LABELS, message_parts, one_line, role_of, summary
+from .metadata import SessionMetadata, StoredSession, parse_time
 
 SHORT = 8
 #: Longest cell a table prints before cutting it with an ellipsis.
@@ -52,79 +50,6 @@ def ms_time(value: Any) -> str:
 def plural(count: int, noun: str) -> str:
     """``1 message``, ``2 messages``."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def one_line(text: str, limit: int = 72) -> str:
-    """Whitespace collapsed, cut at ``limit`` characters with an ellipsis."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _compact(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=False)
-
-
-# ---- message content ----------------------------------------------------------------------
-def message_parts(message: Message) -> list[tuple[str, str]]:
-    """The readable parts of a message as (kind, text): kind is ``text``, ``thinking``,
-    ``tool_call``, ``tool_result`` or another block type."""
-    parts: list[tuple[str, str]] = []
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, str):
-        if message.get("role") == "tool":
-            call = message.get("tool_call_id")
-            parts.append(("tool_result", f"{call}: {content}" if call else content))
-        else:
-            parts.append(("text", content))
-    elif isinstance(content, list):
-        for block in content:
-            parts.append(_block_part(block))
-    elif content is not None:
-        parts.append(("content", _compact(content)))
-    for call in message.get("tool_calls") or [] if isinstance(message, dict) else []:
-        if isinstance(call, dict):
-            function = call.get("function") if isinstance(call.get("function"), dict) else {}
-            name = function.get("name") or call.get("name") or "?"
-            arguments = function.get("arguments", call.get("arguments", ""))
-            parts.append(("tool_call", f"{name}({_compact(arguments)})"))
-    return parts
-
-
-def _block_part(block: Any) -> tuple[str, str]:
-    if isinstance(block, str):
-        return ("text", block)
-    if not isinstance(block, dict):
-        return ("content", _compact(block))
-    kind = block.get("type")
-    if kind == "text":
-        return ("text", str(block.get("text", "")))
-    if kind == "thinking":
-        return ("thinking", str(block.get("thought", block.get("thinking", ""))))
-    if kind in ("tool", "tool_use", "function_call"):
-        name = block.get("tool") or block.get("name") or "?"
-        args = block.get("params", block.get("input", block.get("arguments", {})))
-        return ("tool_call", f"{name}({_compact(args)})")
-    if kind == "tool_result":
-        source = block.get("tool") or block.get("tool_request_id") or block.get("tool_use_id") or ""
-        result = block.get("result", block.get("content", ""))
-        if isinstance(result, list):
-            texts = [b.get("text") for b in result if isinstance(b, dict)
-                     and isinstance(b.get("text"), str)]
-            result = "\n".join(texts) if texts else result
-        text = _compact(result)
-        return ("tool_result", f"{source}: {text}" if source else text)
-    return (str(kind or "block"), f"[{kind or 'block'}]")
-
-
-def summary(message: Message, limit: int = 72) -> str:
-    """``role: first words`` of a message, on one line."""
-    role = message.get("role", "?") if isinstance(message, dict) else "?"
-    texts = []
-    for kind, text in message_parts(message):
-        texts.append(text if kind == "text" else f"[{kind}] {text}")
-    return one_line(f"{role}: {' '.join(texts)}", limit)
 
 
 # ---- whole sessions -----------------------------------------------------------------------
@@ -171,16 +96,18 @@ def render_text(session: StoredSession) -> str:
     if meta.head:
         lines.append(f"  at {meta.head}")
     for index, message in enumerate(session.messages, 1):
-        role = message.get("role", "?") if isinstance(message, dict) else "?"
+        role = role_of(message) or "message"
         stamp = ms_time(message.get("timestamp")) if isinstance(message, dict) else ""
         lines += ["", f"[{index}] {role}" + (f"  ({stamp})" if stamp else "")]
         for kind, text in message_parts(message):
-            prefix = "" if kind == "text" else {"tool_call": "→ tool call: ",
-                                                "tool_result": "← tool result: ",
-                                                "thinking": "(thinking) "}.get(kind, "")
+            prefix = _TEXT_PREFIXES.get(kind, f"[{LABELS.get(kind, kind)}] ")
             for n, line in enumerate((text or "").splitlines() or [""]):
                 lines.append("  " + (prefix if n == 0 else " " * len(prefix)) + line)
     return "\n".join(lines) + "\n"
+
+
+_TEXT_PREFIXES = {"text": "", "other": "", "tool_call": "→ tool call: ",
+                  "tool_result": "← tool result: ", "thinking": "(thinking) "}
 
 
 def render_markdown(session: StoredSession) -> str:
@@ -188,7 +115,7 @@ def render_markdown(session: StoredSession) -> str:
     meta = session.metadata
     lines = [f"# {meta.label or meta.id}", "", f"*{meta.id} · {' · '.join(_header_facts(meta))}*"]
     for message in session.messages:
-        role = message.get("role", "?") if isinstance(message, dict) else "?"
+        role = role_of(message) or "message"
         lines += ([] if lines[-1] == "" else [""]) + [f"## {role}", ""]
         for kind, text in message_parts(message):
             if kind == "text":
@@ -197,7 +124,8 @@ def render_markdown(session: StoredSession) -> str:
                 lines += ["> " + line for line in text.splitlines() or [""]]
                 lines.append("")
             else:
-                lines += [f"**{kind.replace('_', ' ')}**", "", "```", text, "```", ""]
+                label = LABELS.get(kind, "data")
+                lines += [f"**{label}**", "", "```", text, "```", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

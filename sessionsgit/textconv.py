@@ -1,5 +1,6 @@
 """The ``sessionsgit`` git diff driver: ``python -m sessionsgit.textconv FILE`` prints a stored
-message as readable text (a role header, its text, tool calls summarized) so ``git diff`` and
+message as readable text (a role header, then its text, tool calls and results as
+``sessionsgit.messages`` reads them) so ``git diff`` and
 ``git log -p`` read like a conversation. Other files are printed unchanged. It imports nothing
 but the standard library, since git runs it once per blob.
 
@@ -7,92 +8,49 @@ Installed per repository by ``sessionsgit.sync.install_diff_driver``."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
+from .codec import loads
+from .messages import compact, one_line, plain_text, role_of
+
 SUMMARY_LIMIT = 200
-_SHOWN_KEYS = {"role", "content", "id", "tool_calls", "tool_call_id", "name", "function_call"}
-
-
-def _compact(value: Any, limit: int = SUMMARY_LIMIT) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                           sort_keys=True)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _block(block: Any) -> str:
-    """One content block as text."""
-    if isinstance(block, str):
-        return block
-    if not isinstance(block, dict):
-        return _compact(block)
-    kind = block.get("type")
-    if kind == "text" and isinstance(block.get("text"), str):
-        return block["text"]
-    if kind in ("tool", "tool_use", "server_tool_use", "function_call"):
-        name = block.get("tool") or block.get("name") or "?"
-        args = block.get("params", block.get("input", block.get("arguments", {})))
-        return f"[tool call] {name}({_compact(args)})"
-    if kind == "tool_result":
-        inner = block.get("result", block.get("content"))
-        body = (_content(inner) if isinstance(inner, (list, str)) else _compact(inner)) or ""
-        error = " (error)" if block.get("is_error") else ""
-        return f"[tool result{error}] {_compact(body)}"
-    if kind in ("thinking", "redacted_thinking"):
-        return f"[thinking] {block.get('thinking', block.get('thought', ''))}".rstrip()
-    if kind in ("image", "document", "image_url", "input_image", "file"):
-        return f"[{kind}]"
-    return f"[{kind or 'block'}] {_compact({k: v for k, v in block.items() if k != 'type'})}"
-
-
-def _content(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, list):
-        return "\n".join(_block(block) for block in content)
-    return _block(content)
+#: Keys the text of a message already shows, per shape; any other key is listed after it.
+_SHOWN_KEYS = {"role", "content", "id", "tool_calls", "tool_call_id", "name", "function_call",
+               "refusal", "type", "parts", "kind", "lc", "kwargs", "data", "arguments",
+               "call_id", "output", "summary", "input", "encrypted_content", "status"}
 
 
 def render_message(message: dict[str, Any]) -> str:
-    """A message as text: ``role:`` header (with its id), content, tool calls, other keys."""
-    header = f"{message.get('role')}:"
-    if message.get("name"):
-        header += f" ({message['name']})"
-    if message.get("tool_call_id"):
-        header += f" [result of {message['tool_call_id']}]"
-    if message.get("id"):
-        header += f"  #{message['id']}"
+    """A message as text: ``role:`` header (with its name and id), each part on its own lines
+    (tool calls, results and thinking labelled), then any other keys as ``-- key: value``."""
+    header = f"{role_of(message) or 'message'}:"
+    if isinstance(message.get("name"), str) and message["name"] and "content" in message:
+        header += f" ({one_line(message['name'], 80)})"
+    if message.get("id") and isinstance(message.get("id"), (str, int)):
+        header += f"  #{one_line(message['id'], 80)}"
     lines = [header]
-    body = _content(message.get("content"))
+    body = plain_text(message)
     if body:
         lines.append(body)
-    calls = list(message.get("tool_calls") or [])
-    if message.get("function_call"):
-        calls.append({"function": message["function_call"]})
-    for call in calls:
-        function = call.get("function", {}) if isinstance(call, dict) else {}
-        lines.append(f"[tool call] {function.get('name', '?')}"
-                     f"({_compact(function.get('arguments', ''))})")
-    for key in sorted(k for k in message if k not in _SHOWN_KEYS):
-        lines.append(f"-- {key}: {_compact(message[key])}")
+    for key in sorted(str(k) for k in message if k not in _SHOWN_KEYS):
+        lines.append(f"-- {one_line(key, 80)}: {compact(message[key], SUMMARY_LIMIT)}")
     return "\n".join(lines) + "\n"
 
 
 def render_session(data: dict[str, Any]) -> str:
     """``session.json`` as ``key: value`` lines (empty values left out)."""
-    return "".join(f"{key}: {_compact(value)}\n" for key, value in data.items()
+    return "".join(f"{key}: {compact(value, SUMMARY_LIMIT)}\n" for key, value in data.items()
                    if value not in (None, "", {}, [], False))
 
 
 def render(text: str) -> str:
     """The readable form of a stored file's text; the text itself when it is not ours."""
     try:
-        data = json.loads(text)
+        data = loads(text, what="file")
     except ValueError:
         return text
-    if isinstance(data, dict) and isinstance(data.get("role"), str):
+    if isinstance(data, dict) and role_of(data) is not None:
         return render_message(data)
     if isinstance(data, dict) and "id" in data and "created_at" in data:
         return render_session(data)

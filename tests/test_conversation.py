@@ -167,14 +167,23 @@ def test_a_raising_message_complete_listener_reaches_the_caller_but_the_reply_is
     assert len(conversation.messages) == 2
 
 
-def test_load_clear_and_messages_are_copies():
+def test_load_clear_and_messages_are_read_only_copies():
     source = [{"role": "user", "content": [{"type": "text", "text": "a"}], "id": "1"}]
     conversation = Conversation()
     conversation.load(source)
     source[0]["content"][0]["text"] = "changed"
     assert conversation.messages[0]["content"][0]["text"] == "a"
-    conversation.messages.append({"role": "user"})
-    assert len(conversation.messages) == 1
+    with pytest.raises(TypeError, match="read-only"):
+        conversation.messages.append({"role": "user"})
+    with pytest.raises(TypeError, match="read-only"):
+        del conversation.messages[0]
+    with pytest.raises(TypeError, match="read-only"):
+        conversation.messages[0] = {"role": "user"}
+    with pytest.raises(TypeError, match="read-only"):
+        conversation.messages.clear()
+    assert conversation.messages == [
+        {"role": "user", "content": [{"type": "text", "text": "a"}], "id": "1"}]
+    assert conversation.messages is conversation.messages  # one view until the next change
     conversation.load([])
     assert conversation.messages == []
     conversation.load(source)

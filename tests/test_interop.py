@@ -135,14 +135,14 @@ def test_textconv_command_line(tmp_path):
 
 @pytest.mark.parametrize("text, expected", [
     ("not json", "not json"),
-    ('{"role": "tool", "tool_call_id": "c1", "content": "42"}', "tool: [result of c1]\n42\n"),
+    ('{"role": "tool", "tool_call_id": "c1", "content": "42"}', "tool:\n[tool result] c1: 42\n"),
     ('{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", '
      '"content": [{"type": "text", "text": "ok"}]}, {"type": "image", "source": {}}]}',
-     "user:\n[tool result] ok\n[image]\n"),
+     "user:\n[tool result] t: ok\n[image]\n"),
     ('{"role": "assistant", "content": [{"type": "thinking", "thought": "hmm"}, '
      '{"type": "tool", "tool": "ls", "params": {"path": "/"}}, '
      '{"type": "tool_result", "tool": "ls", "result": "a b"}]}',
-     'assistant:\n[thinking] hmm\n[tool call] ls({"path": "/"})\n[tool result] a b\n'),
+     'assistant:\n[thinking] hmm\n[tool call] ls({"path": "/"})\n[tool result] ls: a b\n'),
     ('{"id": "s", "created_at": "2024-01-01", "parent_id": null, "model": "m"}',
      "id: s\ncreated_at: 2024-01-01\nmodel: m\n"),
 ])

@@ -616,3 +616,101 @@ def test_manager_saves_from_the_head_it_last_saw(tmp_path):
     stored = [m["content"][0]["text"] for m in store.load(session_id).messages]
     assert "from a" in stored and "from b" not in stored
     assert errors and errors[0]["operation"] == "save"
+
+
+# ---- no silent no-ops (issue 11 items 21-22) ------------------------------------------------
+def _saves(store, session_id):
+    """How many writes a session has had: Git commits, else a change of ``updated_at``."""
+    if hasattr(store, "history"):
+        return len(store.history(session_id))
+    return store.load(session_id).metadata.updated_at
+
+
+def test_prompts_after_deleting_the_current_session_report_lifecycle_error(store, manager,
+                                                                         conversation):
+    errors = []
+    manager.on("lifecycle_error", errors.append)
+    session_id = manager.start_new()
+    conversation.prompt("kept")
+    manager.delete(session_id)
+    conversation.prompt("after delete")
+    assert store.list() == []
+    (payload,) = errors
+    assert set(payload) == {"error", "operation", "context"}
+    assert isinstance(payload["error"], NoActiveSessionError)
+    assert "deleted" in str(payload["error"]) and "start_new" in str(payload["error"])
+    assert (payload["operation"], payload["context"]) == ("save", {"session_id": None})
+    manager.start_new()
+    conversation.prompt("saved again")
+    assert len(errors) == 1 and len(store.list()) == 1
+
+
+def test_a_closed_manager_refuses_to_start_load_save_or_fork(store, conversation):
+    seed(store, "parent", 2)
+    manager = SessionManager(store, conversation)
+    manager.close()
+    for call in (manager.start_new, lambda: manager.start_new("label"), manager.save,
+                 lambda: manager.load("parent"), lambda: manager.fork("parent")):
+        with pytest.raises(NoActiveSessionError, match="closed"):
+            call()
+    assert [m.id for m in store.list()] == ["parent"]
+    assert manager.current_session_id is None
+
+
+def test_save_with_nothing_changed_writes_nothing(store, manager, conversation):
+    events = []
+    manager.on("save", events.append)
+    session_id = manager.start_new()
+    conversation.prompt("hello")
+    before, head = _saves(store, session_id), store.load(session_id).metadata.head
+    assert manager.save().head == head
+    manager.save({"label": store.load(session_id).metadata.label})
+    assert _saves(store, session_id) == before and len(events) == 2
+    manager.load(session_id)
+    manager.save()
+    assert _saves(store, session_id) == before
+    conversation.checkpoint_state = {"step": 1}  # a real change is written
+    manager.save()
+    assert store.load(session_id).metadata.checkpoint_state == {"step": 1}
+    assert _saves(store, session_id) != before
+    changed = _saves(store, session_id)
+    manager.save({"custom": 1})
+    manager.save({"custom": 1})
+    assert store.load(session_id).metadata.extra == {"custom": 1}
+    assert _saves(store, session_id) != changed
+
+
+def test_fork_writes_one_commit_and_never_repeats_the_parent_label(store, manager, conversation):
+    parent_id = manager.start_new()
+    conversation.prompt("plan a trip to Lisbon")
+    conversation.prompt("add a food tour")
+    parent = store.load(parent_id)
+    assert parent.metadata.label == "plan a trip to Lisbon"
+    child_id = manager.fork(parent_id, at=2)
+    child = store.load(child_id)
+    assert child.metadata.label is None and child.metadata.provider == "echo"
+    if hasattr(store, "history"):
+        child_saves = store.history(child_id)
+        assert len(child_saves) == 2 + 1  # the parent's first two saves, then the fork
+        assert child_saves[0].subject.startswith("fork of")
+    conversation.prompt("Porto instead")
+    assert store.load(child_id).metadata.label == "Porto instead"
+    # a new manager loading the fork also derives the slug after the fork point
+    second = store.fork(parent_id)
+    other_conversation = Conversation()
+    with SessionManager(store, other_conversation) as other:
+        other.load(second)
+        other_conversation.prompt("Madrid maybe")
+    assert store.load(second).metadata.label == "Madrid maybe"
+    assert len({m.label for m in store.list()}) == 3
+
+
+def test_detached_fork_with_a_transcript_is_one_write(store, manager, conversation):
+    seed(store, "parent", 2, label="seeded")
+    conversation.load([user("my own work", "own-1")])
+    child_id = manager.fork("parent", detached=True)
+    meta = store.load(child_id).metadata
+    assert (meta.parent_id, meta.detached, meta.message_count, meta.label) == (
+        "parent", True, 1, None)
+    if hasattr(store, "history"):
+        assert len(store.history(child_id)) == 1

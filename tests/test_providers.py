@@ -179,7 +179,7 @@ def test_long_error_bodies_are_shortened_after_the_key_is_blanked(server):
     with pytest.raises(ProviderError) as info:
         provider.complete([user("x")])
     message = str(info.value)
-    assert len(message) <= 300 and message.endswith("...")
+    assert len(message) <= 300 and message.endswith("…")
     assert "sk-test" not in message and "SECRET" not in message
 
 

@@ -14,6 +14,7 @@ import pygit2
 from pygit2.enums import CredentialType
 
 from ..errors import RemoteError
+from ..messages import one_line
 
 Progress = Callable[[int, int], None]
 #: How many times a remote may ask for credentials before the operation gives up.
@@ -25,11 +26,6 @@ _URL_SECRET = re.compile(r"(://[^/@\s:]*):[^/@\s]*@")
 def redact(text: str) -> str:
     """``text`` with the password of any ``scheme://user:password@host`` URL replaced by ***."""
     return _URL_SECRET.sub(r"\1:***@", text)
-
-
-def one_line(text: str) -> str:
-    """Collapse a (possibly multi-line) message into one line."""
-    return " ".join(str(text).split())
 
 
 @dataclass
@@ -100,7 +96,7 @@ class Callbacks(pygit2.RemoteCallbacks):
             self.rejected[refname] = message
 
     def sideband_progress(self, string: str) -> None:
-        text = one_line(string)
+        text = one_line(string, None)
         if text:
             self.server_messages.append(text)
 
@@ -132,13 +128,13 @@ def translated(action: str, remote: pygit2.Remote) -> Iterator[None]:
     except _AuthFailed as exc:
         raise RemoteError(f"{action} {where} failed: {exc}") from None
     except (pygit2.GitError, OSError, ValueError, TypeError) as exc:
-        reason = redact(one_line(str(exc)))
+        reason = redact(one_line(str(exc), None))
         if reason == "unsupported URL protocol" and _looks_like_path(remote.url or ""):
             reason = "no Git repository at that path"
         raise RemoteError(f"{action} {where} failed: {reason}") from None
     except Exception as exc:  # e.g. a progress callback that raised: the transfer was cut off
         raise RemoteError(f"{action} {where} interrupted: "
-                          f"{redact(one_line(f'{type(exc).__name__}: {exc}'))}") from None
+                          f"{redact(one_line(f'{type(exc).__name__}: {exc}', None))}") from None
 
 
 
