@@ -130,14 +130,16 @@ class StoredSession:
 def merge_metadata(session_id: str, existing: SessionMetadata | None, message_count: int,
                    given: Mapping[str, Any] | SessionMetadata | None) -> SessionMetadata:
     """Apply the save rule: keep what exists, keep ``created_at``, stamp ``updated_at`` and the
-    count, then let the caller's keys win (an explicit ``created_at``/``updated_at`` too)."""
+    count, then let the caller's keys win (an explicit ``created_at``/``updated_at`` in a
+    mapping too; a ``SessionMetadata`` passed back as loaded never freezes ``updated_at``)."""
     now = now_iso()
     base: dict[str, Any] = existing.to_dict() if existing else {"created_at": now}
     base["updated_at"] = now
     base["message_count"] = message_count
     base.pop("head", None)
-    if isinstance(given, SessionMetadata):
+    if isinstance(given, SessionMetadata):  # metadata as loaded: its time is not a request
         given = given.to_dict()
+        given.pop("updated_at", None)
     extra = dict(base.get("extra") or {})
     for key, value in (given or {}).items():
         if key in STORE_OWNED_KEYS:

@@ -37,7 +37,8 @@ import pygit2
 from .errors import InvalidSessionIdError, RemoteError, SessionsGitError
 from .git import commitmeta, layout
 from .git.identity import signatures
-from .git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if
+from .git.refs import (RefLocked, RefMoved, compare_and_swap, current_target, delete_if,
+                       recover_stale_locks)
 from .git.transport import (
     Callbacks,
     Credentials,
@@ -122,6 +123,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
           progress: Progress | None) -> tuple[SyncReport, set[str]]:
     repo = store.repo
     remote = open_remote(repo, name)
+    _recover_stale_locks(store, remote)
     callbacks = Callbacks(credentials, progress)
     before = _tracking(repo, name)
     with translated("fetch from", remote):
@@ -227,6 +229,7 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
           progress: Progress | None) -> tuple[SyncReport, set[str]]:
     repo = store.repo
     remote = open_remote(repo, name)
+    _recover_stale_locks(store, remote)
     wanted = _wanted_ids(repo, ids)
     ours_all = {sid: oid for sid, oid in _refs_below(repo, SESSION_PREFIX).items()
                 if wanted is None or sid in wanted}
@@ -306,6 +309,18 @@ def sync(store: GitSessionStore, remote: str = "origin", *, prune: bool = False,
             exc.report = _merge(pulled, partial, set())  # type: ignore[attr-defined]
         raise
     return _merge(pulled, pushed, pull_unchanged & push_unchanged)
+
+
+def _recover_stale_locks(store: GitSessionStore, remote: pygit2.Remote) -> None:
+    """Remove ref locks a killed pull or push left, here and, for a remote that is a path on
+    this machine, in that repository too (only stale ones: see ``refs.remove_stale_lock``)."""
+    recover_stale_locks(store.repo.path, store.stale_lock_seconds)
+    url = remote.url or ""
+    path = Path(url[len("file://"):] if url.startswith("file://") else url)
+    if "://" not in url and path.is_dir():
+        git_dir = path / ".git" if (path / ".git").is_dir() else path
+        if (git_dir / "refs").is_dir():
+            recover_stale_locks(git_dir, store.stale_lock_seconds)
 
 
 def _merge(pulled: SyncReport, pushed: SyncReport, unchanged: set[str]) -> SyncReport:

@@ -252,15 +252,17 @@ def walk(repo: pygit2.Repository, start: Iterable[pygit2.Oid], *, within: set[py
     (the loose objects): an object outside it is packed, and so is everything it names. An
     object that cannot be read is noted in ``damaged`` and its subtree skipped."""
     seen: set[pygit2.Oid] = set()
+    unreadable: set[pygit2.Oid] = set()
     stack = list(start)
     read = repo.odb.read
     while stack:
         oid = stack.pop()
-        if oid in seen or (within is not None and oid not in within):
+        if oid in seen or oid in unreadable or (within is not None and oid not in within):
             continue
         try:
             object_type, data = read(oid)
         except (KeyError, ValueError, pygit2.GitError, OSError) as exc:
+            unreadable.add(oid)
             if within is not None or not isinstance(exc, KeyError):
                 damaged.append(f"{oid}: {exc}")
             continue

@@ -605,7 +605,7 @@ class GitSessionStore(SessionStore):
             raise CorruptSessionError(session_id, f"missing message object: {exc}") from None
         try:
             messages = json.loads(b"[" + b",".join(texts) + b"]")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise CorruptSessionError(session_id, f"a message is not valid JSON: {exc}") from None
         if not all(isinstance(m, dict) for m in messages):
             raise CorruptSessionError(session_id, "a stored message is not a JSON object")

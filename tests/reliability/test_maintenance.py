@@ -384,3 +384,84 @@ def test_gc_killed_at_every_phase_loses_nothing_and_blocks_nothing(repo, phase):
     assert not list(repo.rglob("*.lock")) or [p.name for p in repo.rglob("*.lock")] == \
         ["sessionsgit-maintenance.lock"]
     fsck(repo, "--strict")
+
+
+# ---- locks a killed pull or push leaves ----------------------------------------------------
+def test_pull_and_push_recover_locks_a_killed_transfer_left(tmp_path):
+    """#9.4: a killed pull left refs/remotes/origin/sessions/<id>.lock and a killed push to a
+    path remote left <remote>/refs/heads/sessions/<id>.lock; every later transfer failed."""
+    from sessionsgit.sync import add_remote, pull, push
+
+    remote = tmp_path / "remote.git"
+    git("init", "-q", "--bare", str(remote))
+    first = GitSessionStore(tmp_path / "one", auto_pack=False)
+    first.save("a", transcript(2))
+    add_remote(first, "origin", str(remote))
+    push(first, "origin")
+    second = GitSessionStore(tmp_path / "two", auto_pack=False)
+    add_remote(second, "origin", str(remote))
+    pull(second, "origin")
+    first.save("a", transcript(3))
+    push(first, "origin")
+    make_stale(Path(second.repo.path) / "refs" / "remotes" / "origin" / "sessions" / "a.lock")
+    assert pull(second, "origin").fetched == ["a"]
+    assert second.load("a").messages == transcript(3)
+    second.save("a", transcript(4))
+    make_stale(remote / "refs" / "heads" / "sessions" / "a.lock")
+    assert push(second, "origin").pushed == ["a"]
+    assert not list(remote.rglob("*.lock")) and not list((tmp_path / "two").rglob("refs/**/*.lock"))
+    fsck(remote, "--strict")
+
+
+def test_a_corrupt_loose_object_stays_local_and_packing_goes_on(repo, caplog):
+    """#11.2: one unreadable loose object made every gc fail while loose objects piled up."""
+    store = GitSessionStore(repo, auto_pack=False)
+    good = [{"role": "user", "content": f"good {i}"} for i in range(3)]
+    store.save("bad", transcript(2))
+    store.save("good", good)
+    tree = store.repo[store.repo.references["refs/heads/sessions/bad"].target].tree
+    blob = str(tree["messages"][0][1].id)
+    path = repo / "objects" / blob[:2] / blob[2:]
+    os.chmod(path, 0o644)
+    path.write_bytes(b"not zlib at all")
+    result = store.gc()
+    assert result["damaged_objects"] == 1 and result["packed_objects"] > 0
+    assert blob in caplog.text
+    assert loose_count(repo) == 1  # only the damaged object is left loose
+    fresh = GitSessionStore(repo, create=False, auto_pack=False)
+    assert fresh.load("good").messages == good
+    assert [session for session, _ in fresh.damaged()] == ["bad"]
+    fresh.close()
+    store.close()
+
+
+def test_list_cache_compacts_to_exactly_the_live_heads(repo, monkeypatch):
+    """#11.6: compaction kept superseded heads and dropped live ones."""
+    from sessionsgit.git import listcache
+
+    monkeypatch.setattr(listcache, "_COMPACT_MIN", 4)
+    store = GitSessionStore(repo, auto_pack=False)
+    for n in range(4):
+        store.save(f"s{n}", transcript(1))
+    for n in range(12):
+        store.save("s0", transcript(n + 2))
+    store.list()
+    store.close()
+    fresh = GitSessionStore(repo, create=False, auto_pack=False)
+    live = {str(t) for t in fresh.repo.references.iterator() for t in [fresh.repo.references[t.name].target]}
+    cache = listcache.ListCache(fresh.repo.path)
+    cache.get(b"")
+    assert {bytes(k).hex() for k in cache._entries} == live
+    assert {m.id: m.message_count for m in fresh.list()} == {"s0": 13, "s1": 1, "s2": 1, "s3": 1}
+    fresh.close()
+
+
+def test_saving_loaded_metadata_moves_updated_at(repo):
+    """#11.7: save(id, msgs, loaded.metadata) froze updated_at, so the session never moved up."""
+    store = GitSessionStore(repo, auto_pack=False)
+    store.save("a", transcript(1))
+    loaded = store.load("a")
+    time.sleep(0.002)
+    meta = store.save("a", transcript(2), loaded.metadata)
+    assert meta.updated_at > loaded.metadata.updated_at
+    assert store.list()[0].updated_at == meta.updated_at

@@ -70,3 +70,40 @@ def test_saves_beside_every_maintenance_command(tmp_path):
         fsck(repo, "--strict")
         assert missed_listings == 0, f"list() missed a live session beside git {command}"
     store.close()
+
+
+def test_mixed_stress_loses_no_acknowledged_save(tmp_path):
+    """#9.15: twelve writers on four shared sessions, a process forking, renaming, deleting,
+    restoring and packing, and plain git maintenance in a third, all at once. Every save a
+    writer was told succeeded is still reachable from a session or trash ref afterwards."""
+    repo = tmp_path / "repo"
+    store = GitSessionStore(repo)
+    sessions = [f"shared{n}" for n in range(4)]
+    for session_id in sessions:
+        store.save(session_id, [pattern(0)])
+    store.close()
+    writers = [start_worker("shared", repo, sessions[w % 4], f"w{w}", 8, 30) for w in range(12)]
+    chaos = start_worker("chaos", repo, 6.0, *sessions)
+    git_loop = subprocess.Popen(
+        ["bash", "-c", "end=$((SECONDS+6)); while [ $SECONDS -lt $end ]; do "
+                       "git repack -a -d -q; git pack-refs --all; git gc -q; git prune-packed; "
+                       "sleep 0.05; done"],
+        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    heads: list[str] = []
+    for process in writers + [chaos]:
+        out, err = process.communicate(timeout=240)
+        assert process.returncode == 0, err
+        heads += [ack["head"] for ack in parse_acks(out) if "head" in ack]
+    git_loop.wait(timeout=60)
+    reachable = set(subprocess.run(["git", "rev-list", "--all"], cwd=repo, capture_output=True,
+                                   text=True, check=True).stdout.split())
+    lost = [head for head in heads if head not in reachable]
+    assert len(heads) == 12 * 8
+    assert lost == []
+    check = GitSessionStore(repo, create=False, auto_pack=False)
+    assert check.damaged() == []
+    packs = len(list((repo / "objects" / "pack").glob("*.pack")))
+    check.gc()
+    assert len(list((repo / "objects" / "pack").glob("*.pack"))) <= 2, packs
+    check.close()
+    fsck(repo, "--strict")

@@ -18,7 +18,8 @@ import sys
 import time
 import traceback
 
-from sessionsgit import GitSessionStore, SessionConflictError, SessionsGitError
+from sessionsgit import (GitSessionStore, SessionConflictError, SessionNotFoundError,
+                         SessionsGitError)
 
 
 def pattern(i: int) -> dict:
@@ -110,6 +111,36 @@ def maintainer(repo: str, seconds: str) -> None:
     ack(maintainer=True, rounds=rounds)
 
 
+def chaos(repo: str, seconds: str, *session_ids: str) -> None:
+    """Fork, rename, delete and restore forks, rename the shared sessions, and gc, in a loop
+    for ``seconds``: the other half of the stress run."""
+    store = GitSessionStore(repo, create=False, pack_threshold=20)
+    rng = random.Random(7)
+    deadline = time.monotonic() + float(seconds)
+    actions = 0
+    while time.monotonic() < deadline:
+        session_id = rng.choice(session_ids)
+        fork_id = f"{session_id}-fork{rng.randrange(4)}"
+        roll = rng.random()
+        try:
+            if roll < 0.25:
+                store.fork(session_id, fork_id)
+            elif roll < 0.45:
+                store.rename(session_id, f"label {actions}")
+            elif roll < 0.6:
+                store.delete(fork_id)
+            elif roll < 0.75:
+                store.restore(fork_id)
+            elif roll < 0.9:
+                store.list()
+            else:
+                store.gc(merge_packs=rng.random() < 0.5)
+            actions += 1
+        except (SessionConflictError, SessionNotFoundError):
+            store.load(session_id)  # refresh this instance's view and go on
+    ack(chaos=True, actions=actions)
+
+
 def _die() -> None:
     sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
@@ -176,7 +207,8 @@ def main(argv: list[str]) -> int:
     command, *args = argv
     try:
         {"distinct": distinct, "shared": shared, "crash": crash,
-         "gc_killed_at": gc_killed_at, "maintainer": maintainer}[command](*args)
+         "gc_killed_at": gc_killed_at, "maintainer": maintainer,
+         "chaos": chaos}[command](*args)
     except SessionsGitError:
         traceback.print_exc()
         return 3
