@@ -452,7 +452,7 @@ def test_import_plain_message_array_and_bad_files(run: Cli, tmp_path: Path) -> N
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"hello": 1}))
     assert_one_line_error(run("import", str(wrong), ok=False), "messages")
-    assert_one_line_error(run("import", str(plain), "--id", "bad id", ok=False), "invalid")
+    assert_one_line_error(run("import", str(plain), "--id", "bad\tid", ok=False), "invalid")
 
 
 def _npm_file(directory: Path, session_id: str, messages: list[dict[str, Any]],

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from sessionsgit import CorruptSessionError, InvalidSessionIdError, SerializationError
+from sessionsgit import CorruptSessionError, InvalidSessionIdError, SerializationError, idcodec
 from sessionsgit.stores.file import FileSessionStore
 
 from .store_contract import StoreContract, msg, transcript
@@ -98,7 +98,8 @@ def test_changing_parent_moves_the_index_link(store, root):
 def test_unsafe_parent_id_never_touches_paths_outside(tmp_path, store, root):
     store.save("c", transcript(1), {"parent_id": "../../evil"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sessions"]
-    assert sorted(p.name for p in root.iterdir()) == [".sessions.lock", "c.json"]
+    assert sorted(p.name for p in root.iterdir()) == ["%2E.%2F..%2Fevil-forks", ".sessions.lock",
+                                                      "c.json"]
 
 
 def test_delete_removes_index_link_but_not_children(store, root):
@@ -271,15 +272,32 @@ def test_corrupt_file_is_reported_not_fatal(store, root, content):
     assert store.damaged() == []
 
 
-@pytest.mark.parametrize("bad_id", ["../x", "../../x", "/tmp/x", "a/../../x", "..", ".x"])
-def test_path_traversal_ids_never_touch_outside(tmp_path, store, bad_id):
+@pytest.mark.parametrize("odd_id", ["../x", "../../x", "/tmp/x", "a/../../x", "..", ".x"])
+def test_path_traversal_ids_stay_inside_under_encoded_names(tmp_path, store, root, odd_id):
     before = sorted(p.name for p in tmp_path.iterdir())
-    for call in (lambda: store.save(bad_id, transcript(1)), lambda: store.load(bad_id),
-                 lambda: store.delete(bad_id), lambda: store.exists(bad_id)):
-        with pytest.raises(InvalidSessionIdError):
-            call()
+    store.save(odd_id, transcript(1))
+    assert store.load(odd_id).messages == transcript(1)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
-    assert list((tmp_path / "sessions").iterdir()) == []
+    name = idcodec.encode(odd_id, idcodec.FILE) + ".json"
+    assert sorted(p.name for p in root.iterdir()) == sorted([".sessions.lock", name])
+    assert "/" not in name and not name.startswith(".")
+    assert store.delete(odd_id) is True
+    assert sorted(p.name for p in root.iterdir()) == [".sessions.lock"]
+
+
+def test_npm_names_with_spaces_and_unicode_are_their_own_file_names(store, root):
+    for session_id in ("notes 2024-01", "café ☕", "chat:7", "a..b"):
+        store.save(session_id, transcript(1))
+        assert (root / f"{session_id}.json").is_file()
+
+
+def test_long_id_gets_a_hashed_file_name_recording_the_id(store, root):
+    long_id = "é" * 1024
+    store.save(long_id, transcript(1))
+    (path,) = root.glob("*.json")
+    assert len(path.name.encode()) <= 255 and "%%" in path.name
+    assert read_json(path)["metadata"]["id"] == long_id
+    assert [m.id for m in FileSessionStore(root).list()] == [long_id]
 
 
 def test_exists_is_a_file_check(store, root):

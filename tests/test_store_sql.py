@@ -114,11 +114,11 @@ def test_damaged_rows_from_a_custom_adapter():
     store.save("good", transcript(1))
     adapter.rows["bad"] = {"id": "bad", "metadata": "not a dict", "messages": [],
                            "updated_at": "x"}
-    adapter.rows["../evil"] = {"id": "../evil", "metadata": {}, "messages": [], "updated_at": "x"}
+    adapter.rows["bad\x00id"] = {"id": "bad\x00id", "metadata": {}, "messages": [], "updated_at": "x"}
     adapter.rows["msgs"] = {"id": "msgs", "metadata": {}, "messages": ["not a dict"],
                             "updated_at": "x"}
     assert sorted(m.id for m in store.list()) == ["good", "msgs"]
-    assert sorted(sid for sid, _ in store.last_damaged) == ["../evil", "bad"]
+    assert sorted(sid for sid, _ in store.last_damaged) == ["bad", "bad\x00id"]
     with pytest.raises(CorruptSessionError):
         store.load("bad")
     with pytest.raises(CorruptSessionError):

@@ -23,7 +23,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from ..codec import copy_messages, dumps_exact, encode_metadata
 from ..errors import CorruptSessionError, InvalidSessionIdError
-from ..ids import validate_session_id
+from .. import idcodec
+from ..ids import is_valid_session_id, validate_session_id
 from ..metadata import Message, SessionMetadata, StoredSession, merge_metadata, sort_newest_first
 from .base import SessionStore, fork_slice
 
@@ -64,8 +65,10 @@ class FileSessionStore(SessionStore):
         found: list[SessionMetadata] = []
         damaged: list[tuple[str, str]] = []
         for entry in os.scandir(self.directory):
-            session_id = _session_id_of(entry.name)
-            if session_id is None or not entry.is_file():
+            if not entry.name.endswith(".json") or not entry.is_file():
+                continue
+            session_id = self._session_id_of(entry.name[:-len(".json")])
+            if session_id is None:
                 continue
             try:
                 record = self._read(session_id)
@@ -137,6 +140,8 @@ class FileSessionStore(SessionStore):
             encode_metadata(merged)
             stored = merged.stored_dict()
             stored[TRANSCRIPT_KEY] = FULL_TRANSCRIPT
+            if idcodec.is_hashed(self._path(session_id).stem):
+                stored["id"] = session_id  # a hashed file name does not say which id it holds
             text = dumps_exact({"metadata": stored, "messages": stored_messages}, indent=2,
                                what=f"session {session_id!r}")[0]
             self._write_atomic(self._path(session_id), text.encode("utf-8"))
@@ -159,7 +164,9 @@ class FileSessionStore(SessionStore):
             # this also drops the session's own <id>-forks/ folder when it is empty.
             for entry in os.scandir(self.directory):
                 if entry.name.endswith(FORKS_SUFFIX) and entry.is_dir(follow_symlinks=False):
-                    self._unlink_fork_link(entry.name[:-len(FORKS_SUFFIX)], session_id)
+                    parent_id = self._session_id_of(entry.name[:-len(FORKS_SUFFIX)])
+                    if parent_id is not None:
+                        self._unlink_fork_link(parent_id, session_id)
         return True
 
     def exists(self, session_id: str) -> bool:
@@ -169,7 +176,19 @@ class FileSessionStore(SessionStore):
 
     # ---- files --------------------------------------------------------------------------
     def _path(self, session_id: str) -> Path:
-        return self.directory / f"{session_id}.json"
+        return self.directory / f"{idcodec.encode(session_id, idcodec.FILE)}.json"
+
+    def _session_id_of(self, stem: str) -> str | None:
+        """The id a file stem stands for (a hashed stem: the id its metadata records), or None
+        for names that encode no id (temp, lock and foreign files)."""
+        if not idcodec.is_hashed(stem):
+            return idcodec.decode(stem, idcodec.FILE)
+        try:
+            data = json.loads((self.directory / f"{stem}.json").read_bytes())
+            session_id = data["metadata"]["id"]
+        except (OSError, ValueError, TypeError, KeyError, RecursionError):
+            return None
+        return session_id if idcodec.matches(stem, session_id, idcodec.FILE) else None
 
     def _read(self, session_id: str) -> tuple[SessionMetadata, list[Message], bool] | None:
         """Parse one file: (metadata, messages as stored, whole transcript?); None if absent."""
@@ -223,7 +242,7 @@ class FileSessionStore(SessionStore):
         """Point ``<parent>-forks/<id>.json`` at the fork's current file (best effort)."""
         if not _is_valid_id(parent_id):
             return
-        link = self.directory / f"{parent_id}{FORKS_SUFFIX}" / f"{session_id}.json"
+        link = self._forks_dir(parent_id) / self._path(session_id).name
         with contextlib.suppress(OSError):
             link.parent.mkdir(exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
@@ -234,12 +253,15 @@ class FileSessionStore(SessionStore):
         """Drop ``<parent>-forks/<id>.json``, and the folder once empty if the parent is gone."""
         if not _is_valid_id(parent_id):
             return
-        fork_dir = self.directory / f"{parent_id}{FORKS_SUFFIX}"
+        fork_dir = self._forks_dir(parent_id)
         with contextlib.suppress(OSError):
-            (fork_dir / f"{session_id}.json").unlink()
+            (fork_dir / self._path(session_id).name).unlink()
         if not self._path(parent_id).exists():
             with contextlib.suppress(OSError):
                 fork_dir.rmdir()
+
+    def _forks_dir(self, parent_id: str) -> Path:
+        return self.directory / f"{idcodec.encode(parent_id, idcodec.FILE)}{FORKS_SUFFIX}"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -256,20 +278,7 @@ class FileSessionStore(SessionStore):
                 os.close(fd)  # closing releases the flock
 
 
-def _session_id_of(name: str) -> str | None:
-    """The session id a directory entry's name stands for, or None (temp, lock, other files)."""
-    if not name.endswith(".json"):
-        return None
-    session_id = name[:-len(".json")]
-    return session_id if _is_valid_id(session_id) else None
-
-
-def _is_valid_id(value: object) -> bool:
-    try:
-        validate_session_id(value)
-    except InvalidSessionIdError:
-        return False
-    return True
+_is_valid_id = is_valid_session_id
 
 
 def _fork_point(messages: list[Message], fork_message_id: object) -> int | None:
