@@ -175,6 +175,7 @@ class Resolver:
         chain: list[str] = []
         current: str | None = session_id
         base: list[Message] = []
+        orphan = None
         while current is not None and current not in self._transcripts:
             record = self.record(current)
             if record is None:
@@ -185,7 +186,7 @@ class Resolver:
                        else "missing")
                 self.warnings.append((child, f"its parent {current!r} is {why}: loaded its own "
                                              "messages only, as the original does"))
-                base, current = [], None
+                base, current, orphan = [], None, child
                 break
             if current in chain:
                 raise CorruptSessionError(session_id, f"fork cycle through {current!r}")
@@ -197,7 +198,7 @@ class Resolver:
         for link in reversed(chain):
             record = self._records[link]
             assert record is not None
-            if record.inherits:
+            if record.inherits and link != orphan:
                 inherited, found = inherited_part(transcript, record.metadata.fork_message_id)
                 if not found:
                     self.warnings.append((link, f"its fork point "
