@@ -73,6 +73,12 @@ class FileSessionStore(SessionStore):
     def list(self) -> list[SessionMetadata]:
         """Metadata of every readable session, newest first, each file read once; damaged
         files go to ``last_damaged``, warnings to ``last_warnings``."""
+        return sort_newest_first([s.metadata for s in self.load_all().values()])
+
+    def load_all(self) -> dict[str, StoredSession]:
+        """Every readable session with its whole transcript, reading each file once and
+        building each transcript once (linear in the directory's size, however long its fork
+        chains); sets ``last_damaged`` and ``last_warnings`` like ``list()``."""
         records: dict[str, Record] = {}
         damaged: list[tuple[str, str]] = []
         warnings: list[tuple[str, str]] = []
@@ -96,17 +102,18 @@ class FileSessionStore(SessionStore):
             if record is not None:  # None: removed since scandir saw it
                 records[session_id] = record
         resolver = Resolver(self._read, records)
-        found = []
+        found: dict[str, StoredSession] = {}
         for session_id, record in records.items():
             try:
-                count = len(resolver.transcript(session_id))
+                transcript = resolver.transcript(session_id)
             except CorruptSessionError as exc:
                 damaged.append((session_id, exc.reason))
                 continue
-            found.append(replace(record.metadata, message_count=count))
+            found[session_id] = StoredSession(
+                replace(record.metadata, message_count=len(transcript)), list(transcript))
         self.last_damaged = damaged
         self.last_warnings = warnings + resolver.warnings
-        return sort_newest_first(found)
+        return found
 
     def damaged(self) -> list[tuple[str, str]]:
         """``(id, reason)`` for each session that cannot be loaded (rescans the directory)."""
