@@ -556,11 +556,15 @@ def cli_export(session: str, format_: str, at: str | None, output: Path | None) 
 @click.argument("path", type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--id", "id_", help="Session id to import a single file as.")
 @click.option("--label", "-l", help="Label for a single imported file.")
-def cli_import(path: Path, id_: str | None, label: str | None) -> None:
+@click.option("--skip-damaged", is_flag=True,
+              help="Exit 0 even when sessions were skipped (each is still reported).")
+def cli_import(path: Path, id_: str | None, label: str | None, skip_damaged: bool) -> None:
     """Import transcripts; prints the imported ids.
 
     PATH is a JSON or JSONL transcript (- for stdin), or a directory written by the npm
-    package's FileSessionStore (its attached forks stay forks)."""
+    package's FileSessionStore (its attached forks stay forks). Each skipped session is
+    reported on one line with its reason, and then the exit status is 1 unless
+    --skip-damaged."""
     store = _store(create=True)
     if str(path) == "-":
         transcript = parse_text(sys.stdin.read(), source="stdin")
@@ -570,8 +574,12 @@ def cli_import(path: Path, id_: str | None, label: str | None) -> None:
             result = import_path(store, path, session_id=id_, label=label, progress=progress)
     for session_id in result.imported:
         click.echo(session_id)
+    for session_id, reason in result.warnings:
+        click.echo(f"warning {session_id}: {reason}", err=True)
     for session_id, reason in result.skipped:
         click.echo(f"skipped {session_id}: {reason}", err=True)
+    if result.skipped and not skip_damaged:
+        raise SystemExit(1)
 
 
 # ---- remotes ------------------------------------------------------------------------------

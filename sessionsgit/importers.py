@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,6 +31,7 @@ from .ids import new_session_id, validate_session_id
 from .metadata import Message
 from .stores.base import SessionStore, fork_slice
 from .stores.file import FileSessionStore
+from .stores.npmrecord import inherited_part
 
 Progress = Callable[[int, int], None]
 #: Metadata keys never copied from an imported file (the store owns them, or they are file-only).
@@ -52,10 +54,12 @@ class Transcript:
 
 @dataclass
 class ImportResult:
-    """What an import did: ids imported, and (id, reason) for sessions skipped."""
+    """What an import did: ids imported, (id, reason) for sessions skipped, and (id, what)
+    for sessions imported with something to say (a missing parent, a mended label)."""
 
     imported: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 # ---- reading files ------------------------------------------------------------------------
@@ -194,54 +198,112 @@ def _common_prefix(a: Sequence[Message], b: Sequence[Message]) -> int:
 
 def import_npm_directory(store: SessionStore, directory: str | os.PathLike[str], *,
                          progress: Progress | None = None) -> ImportResult:
-    """Import every session of an npm ``FileSessionStore`` directory, parents before forks.
-    Sessions already in the store and damaged files are skipped (and reported)."""
+    """Import every session of a directory the original package's ``FileSessionStore`` wrote,
+    parents before forks, each attached fork as a fork of its parent at its true fork point
+    (the parent's history gets a save holding exactly the inherited messages). Reads each
+    file once; time is linear in the directory's size. Sessions already in the store, damaged
+    files, symlinks leading outside the directory and ndjson sessions are skipped (and
+    reported); forks with a missing parent and mended labels are imported with a warning."""
     directory = Path(directory)
     if not any(name.endswith(".json") for name in os.listdir(directory)):
         raise ImportFormatError(f"{directory}: no session files (<id>.json) in this directory")
     source = FileSessionStore(directory)
-    sessions = source.list()
+    sessions = source.load_all()
     result = ImportResult(skipped=[(sid, f"damaged: {why}") for sid, why in source.last_damaged])
-    ordered = _parents_first(sessions)
+    for session_id, why in source.last_warnings:
+        (result.warnings if session_id in sessions else result.skipped).append((session_id, why))
+    ordered = _parents_first(list(sessions.values()))
+    keeps = {s.id: _inherited_count(s, sessions) for s in ordered}
+    stages: dict[str, set[int]] = {}
+    for session in ordered:
+        keep = keeps[session.id]
+        if keep is not None:
+            stages.setdefault(session.metadata.parent_id, set()).add(keep)
+    imported: set[str] = set()
     total = len(ordered)
-    for done, meta in enumerate(ordered, 1):
+    for done, session in enumerate(ordered, 1):
+        session_id = session.id
         try:
-            if store.exists(meta.id):
-                result.skipped.append((meta.id, "already in the repository"))
+            if store.exists(session_id):
+                result.skipped.append((session_id, "already in the repository"))
                 continue
-            session = source.load(meta.id)
-            if session is None:
-                result.skipped.append((meta.id, "vanished while importing"))
-                continue
-            save_imported(store, meta.id, session.messages,
-                          clean_metadata(session.metadata.stored_dict()))
-            result.imported.append(meta.id)
+            messages, metadata = _mended(session, result)
+            parent_id = session.metadata.parent_id
+            keep = keeps[session_id] if parent_id in imported else None
+            if keep is not None:
+                store.fork(parent_id, session_id, at=keep)
+            elif parent_id is not None and not session.metadata.detached and \
+                    parent_id not in sessions:
+                result.warnings.append((session_id, f"its parent {parent_id!r} is not in the "
+                                                     "directory: imported as a session of its own"))
+            start = keep or 0
+            for stage in sorted(stages.get(session_id, ())):
+                if start < stage < len(messages):  # a save at each fork point of its forks
+                    store.save(session_id, messages[:stage], metadata)
+            if keep is None:
+                save_imported(store, session_id, messages, metadata)
+            else:
+                store.save(session_id, messages, metadata)
+            imported.add(session_id)
+            result.imported.append(session_id)
         except (CorruptSessionError, InvalidSessionIdError, InvalidRevisionError,
-                SerializationError) as exc:
-            result.skipped.append((meta.id, str(exc)))
+                SerializationError, SessionConflictError, RecursionError) as exc:
+            result.skipped.append((session_id, str(exc) or type(exc).__name__))
         finally:
             if progress is not None:
                 progress(done, total)
     return result
 
 
+def _inherited_count(session: Any, sessions: dict[str, Any]) -> int | None:
+    """How many of its parent's messages an attached fork's transcript starts with, as the
+    original resolves it; None when it is no fork of a session in ``sessions``."""
+    meta = session.metadata
+    parent = sessions.get(meta.parent_id) if meta.parent_id is not None else None
+    if parent is None or meta.detached:
+        return None
+    inherited, _ = inherited_part(parent.messages, meta.fork_message_id)
+    if session.messages[:len(inherited)] != inherited:
+        return None
+    return len(inherited)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _mended(session: Any, result: ImportResult) -> tuple[list[Message], dict[str, Any]]:
+    """The session's messages and metadata to save, with every unpaired UTF-16 surrogate (the
+    original cuts auto-labels by code unit, so a label can end in half an emoji) replaced by
+    U+FFFD, and a warning saying where."""
+    metadata = clean_metadata(session.metadata.stored_dict())
+    mended = []
+    for what, value in (("metadata", metadata), ("messages", session.messages)):
+        text = json.dumps(value, ensure_ascii=False)
+        broken = len(_SURROGATE.findall(text))
+        if broken:
+            value = json.loads(_SURROGATE.sub("\ufffd", text))
+            result.warnings.append((session.id, f"replaced {broken} broken UTF-16 code unit(s) "
+                                                f"in its {what} with U+FFFD"))
+        mended.append(value)
+    return mended[1], mended[0]
+
+
 def _parents_first(sessions: list[Any]) -> list[Any]:
-    """Oldest first, but every attached fork after its parent."""
-    by_id = {m.id: m for m in sessions}
+    """Oldest first, but every attached fork after its parent (iterative: chains of any
+    length; a fork cycle is broken where it is found)."""
+    by_id = {s.id: s for s in sessions}
     ordered: list[Any] = []
     placed: set[str] = set()
-
-    def place(meta: Any, trail: set[str]) -> None:
-        if meta.id in placed or meta.id in trail:
-            return
-        parent = by_id.get(meta.parent_id) if isinstance(meta.parent_id, str) else None
-        if parent is not None:
-            place(parent, trail | {meta.id})
-        placed.add(meta.id)
-        ordered.append(meta)
-
-    for meta in sorted(sessions, key=lambda m: (m.created_at or "", m.id)):
-        place(meta, set())
+    for first in sorted(sessions, key=lambda s: (s.metadata.created_at or "", s.id)):
+        chain, current, seen = [], first, set()
+        while current is not None and current.id not in placed and current.id not in seen:
+            chain.append(current)
+            seen.add(current.id)
+            parent_id = current.metadata.parent_id
+            current = by_id.get(parent_id) if isinstance(parent_id, str) else None
+        for session in reversed(chain):
+            placed.add(session.id)
+            ordered.append(session)
     return ordered
 
 

@@ -51,7 +51,9 @@ from .git.transport import (
 from .ids import new_session_id, validate_session_id
 from .metadata import SessionMetadata, now_iso
 from .stores.base import last_message_id
-from .stores.git import SESSION_PREFIX, TRASH_PREFIX, GitSessionStore, session_ref
+from . import idcodec
+from .stores.git import (SESSION_PREFIX, GitSessionStore, ref_name_id, session_ref,
+                         trash_prefix)
 
 __all__ = ["Credentials", "SyncReport", "add_remote", "list_remotes", "remove_remote", "push",
            "pull", "sync", "install_diff_driver", "tracking_ref"]
@@ -85,7 +87,7 @@ def fetch_refspec(remote: str) -> str:
 
 def tracking_ref(remote: str, session_id: str) -> str:
     """The remote-tracking ref of one session."""
-    return f"refs/remotes/{remote}/sessions/{session_id}"
+    return f"refs/remotes/{remote}/sessions/{idcodec.encode(session_id)}"
 
 
 def add_remote(store: GitSessionStore, name: str, url: str) -> None:
@@ -129,7 +131,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
     with translated("fetch from", remote):
         remote.fetch([fetch_refspec(name)], callbacks=callbacks,
                      prune=pygit2.enums.FetchPrune.NO_PRUNE, message="sessionsgit: fetch")
-        heads = _session_heads(remote.list_heads(connect=False))
+        heads = _session_heads(repo, remote.list_heads(connect=False))
     report, unchanged = SyncReport(), set()
     with store._lock:
         for session_id, theirs in sorted(heads.items()):
@@ -231,14 +233,14 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
     remote = open_remote(repo, name)
     _recover_stale_locks(store, remote)
     wanted = _wanted_ids(repo, ids)
-    ours_all = {sid: oid for sid, oid in _refs_below(repo, SESSION_PREFIX).items()
+    ours_all = {sid: oid for sid, oid in _ids_below(repo, SESSION_PREFIX).items()
                 if wanted is None or sid in wanted}
     callbacks = Callbacks(credentials, progress)
     report, unchanged = SyncReport(), set()
     updates: dict[str, pygit2.Oid | None] = {}  # session id -> new remote head (None: delete)
     with translated("push to", remote):
         connect_for_push(remote, callbacks)
-        heads = _session_heads(remote.list_heads(connect=False))
+        heads = _session_heads(repo, remote.list_heads(connect=False))
         for session_id, ours in sorted(ours_all.items()):
             theirs = heads.get(session_id)
             if theirs is None or _contains(repo, ours, theirs):
@@ -290,7 +292,7 @@ def _wanted_ids(repo: pygit2.Repository, ids: Iterable[str] | None) -> set[str] 
         except InvalidSessionIdError as exc:
             raise RemoteError(str(exc)) from None
         if current_target(repo, session_ref(session_id)) is None and \
-                not _refs_below(repo, f"{TRASH_PREFIX}{session_id}/"):
+                not _refs_below(repo, trash_prefix(session_id)):
             raise RemoteError(f"no session {session_id!r} in this store")
         wanted.add(session_id)
     return wanted
@@ -351,20 +353,27 @@ def install_diff_driver(store: GitSessionStore) -> str:
 
 
 # ---- helpers ------------------------------------------------------------------------------
-def _session_heads(heads: Iterable[Any]) -> dict[str, pygit2.Oid]:
-    """Remote sessions (id -> head) from a ref advertisement; names that are not valid ids
-    (nested paths and the like) are not sessions and are left alone."""
+def _session_heads(repo: pygit2.Repository, heads: Iterable[Any]) -> dict[str, pygit2.Oid]:
+    """Remote sessions (id -> head) from a ref advertisement (fetched already, so a hashed name's
+    commit is here); names that encode no id (nested paths and the like) are left alone."""
     found = {}
     for head in heads:
         name = head.name
         if not name.startswith(SESSION_PREFIX):
             continue
-        session_id = name[len(SESSION_PREFIX):]
-        try:
-            validate_session_id(session_id)
-        except InvalidSessionIdError:
-            continue
-        found[session_id] = head.oid
+        session_id = ref_name_id(repo, name[len(SESSION_PREFIX):], head.oid)
+        if session_id is not None:
+            found[session_id] = head.oid
+    return found
+
+
+def _ids_below(repo: pygit2.Repository, prefix: str) -> dict[str, pygit2.Oid]:
+    """{session id: target} of the refs directly under ``prefix`` whose names encode an id."""
+    found = {}
+    for name, target in _refs_below(repo, prefix).items():
+        session_id = ref_name_id(repo, name, target) if "/" not in name else None
+        if session_id is not None:
+            found[session_id] = target
     return found
 
 
@@ -375,8 +384,7 @@ def _refs_below(repo: pygit2.Repository, prefix: str) -> dict[str, pygit2.Oid]:
 
 
 def _tracking(repo: pygit2.Repository, remote: str) -> dict[str, pygit2.Oid]:
-    return {sid: oid for sid, oid in _refs_below(repo, f"refs/remotes/{remote}/sessions/").items()
-            if "/" not in sid}
+    return _ids_below(repo, f"refs/remotes/{remote}/sessions/")
 
 
 def _contains(repo: pygit2.Repository, newer: pygit2.Oid, older: pygit2.Oid) -> bool:
@@ -392,7 +400,7 @@ def _contains(repo: pygit2.Repository, newer: pygit2.Oid, older: pygit2.Oid) -> 
 def _deleted_here(repo: pygit2.Repository, session_id: str, theirs: pygit2.Oid) -> bool:
     """Whether this store deleted the session holding everything the remote version holds."""
     return any(trashed == theirs or _contains(repo, trashed, theirs)
-               for trashed in _refs_below(repo, f"{TRASH_PREFIX}{session_id}/").values())
+               for trashed in _refs_below(repo, trash_prefix(session_id)).values())
 
 
 def _set_tracking(repo: pygit2.Repository, remote: str, session_id: str,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from sessionsgit import (
     InvalidRevisionError,
@@ -34,9 +36,18 @@ def transcript(n: int, prefix: str = "m") -> list[dict]:
             for i in range(n)]
 
 
-BAD_IDS = ["", "..", "a/b", ".hidden", "-x", "x.lock", "a b", "tab\there", "nl\n", "a~b", "a^b",
-           "a:b", "a?b", "a*b", "a[b", "a\\b", "a@{b", "x" * 129, "nul\x00", "../etc/passwd",
-           "/abs", "a..b"]
+#: The only ids every store refuses: empty, control characters (NUL, C0, DEL, C1), unpaired
+#: surrogates, more than 1,024 characters, and what is not a str.
+BAD_IDS = ["", "nul\x00", "tab\there", "nl\n", "cr\r", "del\x7f", "c1\x85", "x" * 1025,
+           "lone\ud800", 42]
+
+#: Ids that are unsafe as ref components or file names as given, and must still just work.
+ODD_IDS = ["user:42/trip planning", "chat:7", "notes 2024-01", "café/☕", "a@b.example",
+           "https://example.com/x?y=1&z=[2]#frag", "50%", "%41", "..", ".hidden", "-x", "x.lock",
+           "x.", "@", "a@{b", "a..b", "../etc/passwd", "/abs", "a\\b", "~^:?*[", "x" * 1024,
+           "é" * 1024, "☕" * 300 + "/" + "x" * 50, "p-forks", "x.meta", ".sessions.lock", " "]
+
+_TEXT_IDS = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=1024)
 
 
 class StoreContract:
@@ -254,6 +265,39 @@ class StoreContract:
         with pytest.raises(InvalidSessionIdError):
             store.delete(bad_id)
         assert [m.id for m in store.list()] == ["ok"]
+
+    @pytest.mark.parametrize("odd_id", ODD_IDS)
+    def test_odd_ids_round_trip(self, store, reopen, odd_id):
+        self._round_trip(store, reopen, odd_id)
+
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.differing_executors])
+    @given(session_id=_TEXT_IDS)
+    @example(session_id="x" * 1024)
+    def test_any_text_id_round_trips(self, store, reopen, session_id):
+        self._round_trip(store, reopen, session_id)
+
+    def _round_trip(self, store, reopen, session_id):
+        """Save, list, load, fork and delete under ``session_id``, reopening in between;
+        nothing else appears in the store and the id comes back exactly as given."""
+        child_id = session_id[:1000] + "/fork"
+        meta = store.save(session_id, transcript(2), {"label": "odd"})
+        assert meta.id == session_id
+        s = reopen()
+        assert [m.id for m in s.list()] == [session_id]
+        loaded = s.load(session_id)
+        assert loaded.metadata.id == session_id and loaded.messages == transcript(2)
+        assert s.exists(session_id)
+        assert s.fork(session_id, child_id) == child_id
+        s = reopen()
+        assert sorted(m.id for m in s.list()) == sorted([session_id, child_id])
+        child = s.load(child_id)
+        assert child.metadata.parent_id == session_id and child.messages == transcript(2)
+        assert s.delete(child_id) is True
+        assert s.delete(session_id) is True
+        assert reopen().load(session_id) is None
+        assert reopen().list() == []
 
     @pytest.mark.parametrize("bad", [
         [{"x": float("nan")}], [{"x": float("inf")}], [{"x": b"bytes"}], [{1: "int key"}],

@@ -114,11 +114,14 @@ def test_damaged_rows_from_a_custom_adapter():
     store.save("good", transcript(1))
     adapter.rows["bad"] = {"id": "bad", "metadata": "not a dict", "messages": [],
                            "updated_at": "x"}
-    adapter.rows["../evil"] = {"id": "../evil", "metadata": {}, "messages": [], "updated_at": "x"}
+    adapter.rows["bad\x00id"] = {"id": "bad\x00id", "metadata": {}, "messages": [], "updated_at": "x"}
     adapter.rows["msgs"] = {"id": "msgs", "metadata": {}, "messages": ["not a dict"],
                             "updated_at": "x"}
-    assert sorted(m.id for m in store.list()) == ["good", "msgs"]
-    assert sorted(sid for sid, _ in store.last_damaged) == ["../evil", "bad"]
+    adapter.rows["counted"] = {"id": "counted", "metadata": {"message_count": 1},
+                               "messages": ["not a dict"], "updated_at": "x"}
+    # a row without a usable message_count is counted from its messages, so it is checked
+    assert sorted(m.id for m in store.list()) == ["counted", "good"]
+    assert sorted(sid for sid, _ in store.last_damaged) == ["bad", "bad\x00id", "msgs"]
     with pytest.raises(CorruptSessionError):
         store.load("bad")
     with pytest.raises(CorruptSessionError):
@@ -141,7 +144,8 @@ def test_data_is_really_in_the_sqlite_file(db_path, opened):
     assert sid == "s1" and updated_at == meta.updated_at
     metadata = json.loads(metadata)
     assert "id" not in metadata
-    assert metadata["label"] == "héllo" and metadata["extra"] == {"custom": [1]}
+    assert metadata == {"created_at": meta.created_at, "updated_at": meta.updated_at,
+                        "message_count": 2, "label": "héllo", "custom": [1]}
     assert json.loads(messages) == transcript(2)
     assert indexes
 
@@ -181,9 +185,9 @@ def test_corrupt_row_is_reported_not_fatal(db_path, opened):
         conn.execute("INSERT INTO sessions VALUES ('badmsgs', '{}', '{\"x\": 1}', '2029')")
         conn.execute("INSERT INTO sessions VALUES ('array', '[]', '[]', '2028')")
     conn.close()
-    assert sorted(m.id for m in store.list()) == ["badmsgs", "good"]
-    assert sorted(sid for sid, _ in store.last_damaged) == ["array", "bad"]
-    assert sorted(sid for sid, _ in store.damaged()) == ["array", "bad"]
+    assert sorted(m.id for m in store.list()) == ["good"]
+    assert sorted(sid for sid, _ in store.last_damaged) == ["array", "bad", "badmsgs"]
+    assert sorted(sid for sid, _ in store.damaged()) == ["array", "bad", "badmsgs"]
     for sid in ("bad", "badmsgs", "array"):
         with pytest.raises(CorruptSessionError) as info:
             store.load(sid)

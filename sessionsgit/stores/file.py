@@ -1,42 +1,49 @@
-"""FileSessionStore: one JSON file per session, the on-disk format of @simulacra-ai/session.
+"""FileSessionStore: one JSON file per session, the on-disk format of @simulacra-ai/session, so
+the original package (0.0.9) and sessionsgit can share one directory.
 
 Layout of the directory::
 
-    <id>.json                   {"metadata": {...without id...}, "messages": [...]}
-    <parent-id>-forks/<id>.json hard link to a fork's file: an index of a parent's forks only
-    .sessions.lock              held (flock) during save and delete
+    <name>.json                   {"metadata": {...flat, without id...}, "messages": [...]}
+    <parent-name>-forks/<name>.json hard link to a fork's file: an index of a parent's forks
+    .sessions.lock                held (flock) during save and delete
 
-Files this store writes hold the whole transcript and say so with ``"transcript": "full"`` in
-their metadata. Files written by the npm package hold, for an attached fork, only the fork's own
-messages; ``load`` rebuilds the transcript through the parent chain for those.
+``<name>`` is the session id, percent-encoded where it is unsafe as a file name
+(``idcodec.FILE``). Records follow the original's rules (``npmrecord``): an attached fork's file
+holds only its own messages and ``load`` rebuilds its transcript through the parent chain; custom
+metadata keys sit flat beside the known ones.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
+import shutil
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from .. import idcodec
 from ..codec import copy_messages, dumps_exact, encode_metadata
-from ..errors import CorruptSessionError, InvalidSessionIdError
+from ..errors import CorruptSessionError
 from ..ids import validate_session_id
 from ..metadata import Message, SessionMetadata, StoredSession, merge_metadata, sort_newest_first
-from .base import SessionStore, fork_slice
+from .base import SessionStore
+from .npmrecord import Record, Resolver, own_messages, parse_record, stored_metadata
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: the in-process lock is all we have
     fcntl = None  # type: ignore[assignment]
 
-#: Metadata key (and value) marking a file that holds its session's whole transcript.
-TRANSCRIPT_KEY = "transcript"
-FULL_TRANSCRIPT = "full"
+logger = logging.getLogger("sessionsgit")
 LOCK_FILE = ".sessions.lock"
 FORKS_SUFFIX = "-forks"
+#: Sidecar of the original's newer ndjson format (``<id>.ndjson`` + ``<id>.meta.json``).
+NDJSON_META_SUFFIX = ".meta"
 
 _dir_locks: dict[str, threading.Lock] = {}
 _dir_locks_guard = threading.Lock()
@@ -57,15 +64,35 @@ class FileSessionStore(SessionStore):
         self._lock = _thread_lock(self.directory)
         #: ``(id, reason)`` for every damaged file the last ``list()`` skipped.
         self.last_damaged: list[tuple[str, str]] = []
+        #: ``(id, reason)`` for what the last ``list()`` read but flags: forks whose parent is
+        #: missing or lacks the fork point (loaded as the original loads them), and ndjson
+        #: sessions of the original's newer format (skipped: not supported yet).
+        self.last_warnings: list[tuple[str, str]] = []
 
     # ---- SessionStore -------------------------------------------------------------------
     def list(self) -> list[SessionMetadata]:
-        """Metadata of every readable session, newest first; damaged files go to last_damaged."""
-        found: list[SessionMetadata] = []
+        """Metadata of every readable session, newest first, each file read once; damaged
+        files go to ``last_damaged``, warnings to ``last_warnings``."""
+        return sort_newest_first([s.metadata for s in self.load_all().values()])
+
+    def load_all(self) -> dict[str, StoredSession]:
+        """Every readable session with its whole transcript, reading each file once and
+        building each transcript once (linear in the directory's size, however long its fork
+        chains); sets ``last_damaged`` and ``last_warnings`` like ``list()``."""
+        records: dict[str, Record] = {}
         damaged: list[tuple[str, str]] = []
-        for entry in os.scandir(self.directory):
-            session_id = _session_id_of(entry.name)
-            if session_id is None or not entry.is_file():
+        warnings: list[tuple[str, str]] = []
+        for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
+            if not entry.name.endswith(".json") or not (entry.is_symlink() or entry.is_file()):
+                continue
+            stem = entry.name[:-len(".json")]
+            if self._is_ndjson_meta(stem):
+                session_id = stem[:-len(NDJSON_META_SUFFIX)]
+                warnings.append((session_id, f"{session_id}.ndjson + {entry.name} is the original's "
+                                             "newer ndjson format, not supported yet: skipped"))
+                continue
+            session_id = self._session_id_of(stem)
+            if session_id is None:
                 continue
             try:
                 record = self._read(session_id)
@@ -73,74 +100,60 @@ class FileSessionStore(SessionStore):
                 damaged.append((session_id, exc.reason))
                 continue
             if record is not None:  # None: removed since scandir saw it
-                found.append(record[0])
+                records[session_id] = record
+        resolver = Resolver(self._read, records)
+        found: dict[str, StoredSession] = {}
+        for session_id, record in records.items():
+            try:
+                transcript = resolver.transcript(session_id)
+            except CorruptSessionError as exc:
+                damaged.append((session_id, exc.reason))
+                continue
+            found[session_id] = StoredSession(
+                replace(record.metadata, message_count=len(transcript)), list(transcript))
         self.last_damaged = damaged
-        return sort_newest_first(found)
+        self.last_warnings = warnings + resolver.warnings
+        return found
 
     def damaged(self) -> list[tuple[str, str]]:
-        """``(id, reason)`` for each session that cannot be loaded: files that cannot be read
-        (rescans the directory), plus npm forks whose parent chain is broken."""
-        found = self.list()
-        damaged = list(self.last_damaged)
-        for meta in found:
-            try:
-                self.load(meta.id)
-            except CorruptSessionError as exc:
-                damaged.append((meta.id, exc.reason))
-        return damaged
+        """``(id, reason)`` for each session that cannot be loaded (rescans the directory)."""
+        self.list()
+        return list(self.last_damaged)
 
     def load(self, session_id: str) -> StoredSession | None:
-        """The session with its whole transcript, rebuilt through the parents for npm forks."""
+        """The session with its whole transcript, rebuilt through the parents for forks (a
+        missing parent contributes nothing, as in the original; that is logged)."""
         validate_session_id(session_id)
         record = self._read(session_id)
         if record is None:
             return None
-        metadata, messages, full = record
-        # Walk up while the file only holds a fork's own messages, then replay downwards.
-        links: list[tuple[str, SessionMetadata, list[Message]]] = []
-        current, seen = session_id, {session_id}
-        while not full and metadata.parent_id is not None and not metadata.detached:
-            links.append((current, metadata, messages))
-            parent_id = metadata.parent_id
-            if not _is_valid_id(parent_id):
-                raise CorruptSessionError(session_id, f"{current!r} names an invalid parent id "
-                                                      f"{parent_id!r}")
-            if parent_id in seen:
-                raise CorruptSessionError(session_id, f"fork cycle through {parent_id!r}")
-            seen.add(parent_id)
-            parent = self._read(parent_id)
-            if parent is None:
-                raise CorruptSessionError(
-                    session_id, f"{current!r} holds only its own messages and its parent "
-                                f"{parent_id!r} is missing")
-            current, (metadata, messages, full) = parent_id, parent
-        transcript = messages
-        for child_id, child_meta, own in reversed(links):
-            keep = _fork_point(transcript, child_meta.fork_message_id)
-            if keep is None:
-                raise CorruptSessionError(
-                    session_id, f"{child_id!r} forks at message {child_meta.fork_message_id!r}, "
-                                f"which its parent {child_meta.parent_id!r} does not have")
-            transcript = transcript[:keep] + own
-        return StoredSession(record[0], transcript)
+        resolver = Resolver(self._read, {session_id: record})
+        transcript = resolver.transcript(session_id)
+        for warned_id, reason in resolver.warnings:
+            logger.warning("session %r: %s", warned_id, reason)
+        return StoredSession(replace(record.metadata, message_count=len(transcript)),
+                             list(transcript))
 
     def save(self, session_id: str, messages: Sequence[Message],
              metadata: Mapping[str, Any] | SessionMetadata | None = None) -> SessionMetadata:
-        """Write the whole transcript atomically (temp file, fsync, replace) under the lock.
-        A damaged existing file raises ``CorruptSessionError`` (delete it first to replace it)."""
+        """Write the session atomically (temp file, fsync, replace) under the lock, as the
+        original would: a fork's own messages only, custom keys flat. A damaged existing file
+        raises ``CorruptSessionError`` (delete it first to replace it)."""
         validate_session_id(session_id)
         stored_messages = copy_messages(messages)
         with self._locked():
             existing = self._read(session_id)
-            merged = merge_metadata(session_id, existing[0] if existing else None,
+            merged = merge_metadata(session_id, existing.metadata if existing else None,
                                     len(stored_messages), metadata)
             encode_metadata(merged)
-            stored = merged.stored_dict()
-            stored[TRANSCRIPT_KEY] = FULL_TRANSCRIPT
-            text = dumps_exact({"metadata": stored, "messages": stored_messages}, indent=2,
+            own = own_messages(stored_messages, merged, self._parent_transcript(merged))
+            stored = stored_metadata(merged, len(own), existing.raw if existing else None)
+            if idcodec.is_hashed(self._path(session_id).stem):
+                stored["id"] = session_id  # a hashed file name does not say which id it holds
+            text = dumps_exact({"metadata": stored, "messages": own}, indent=2,
                                what=f"session {session_id!r}")[0]
             self._write_atomic(self._path(session_id), text.encode("utf-8"))
-            old_parent = existing[0].parent_id if existing else None
+            old_parent = existing.metadata.parent_id if existing else None
             if old_parent is not None and old_parent != merged.parent_id:
                 self._unlink_fork_link(old_parent, session_id)
             if merged.parent_id is not None:
@@ -148,55 +161,88 @@ class FileSessionStore(SessionStore):
         return merged
 
     def delete(self, session_id: str) -> bool:
-        """Remove the file and its fork-index links; the session's own forks are kept."""
+        """Remove the file, its fork-index links and its own ``<name>-forks/`` index folder
+        (as the original does); the forks' own files are kept."""
         validate_session_id(session_id)
         with self._locked():
             try:
                 self._path(session_id).unlink()
             except FileNotFoundError:
                 return False
-            # Any parent's index may link it (metadata can be damaged or may have changed);
-            # this also drops the session's own <id>-forks/ folder when it is empty.
+            # Any parent's index may link it (metadata can be damaged or may have changed).
             for entry in os.scandir(self.directory):
                 if entry.name.endswith(FORKS_SUFFIX) and entry.is_dir(follow_symlinks=False):
-                    self._unlink_fork_link(entry.name[:-len(FORKS_SUFFIX)], session_id)
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(entry.path, self._path(session_id).name))
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self._forks_dir(session_id))
         return True
 
     def exists(self, session_id: str) -> bool:
-        """Whether ``<id>.json`` exists (no parsing)."""
+        """Whether ``<name>.json`` exists (no parsing)."""
         validate_session_id(session_id)
         return self._path(session_id).is_file()
 
     # ---- files --------------------------------------------------------------------------
     def _path(self, session_id: str) -> Path:
-        return self.directory / f"{session_id}.json"
+        return self.directory / f"{idcodec.encode(session_id, idcodec.FILE)}.json"
 
-    def _read(self, session_id: str) -> tuple[SessionMetadata, list[Message], bool] | None:
-        """Parse one file: (metadata, messages as stored, whole transcript?); None if absent."""
+    def _session_id_of(self, stem: str) -> str | None:
+        """The id a file stem stands for (a hashed stem: the id its metadata records), or None
+        for names that encode no id (temp, lock and foreign files)."""
+        if not idcodec.is_hashed(stem):
+            return idcodec.decode(stem, idcodec.FILE)
         try:
-            raw = self._path(session_id).read_bytes()
+            data = json.loads((self.directory / f"{stem}.json").read_bytes())
+            session_id = data["metadata"]["id"]
+        except (OSError, ValueError, TypeError, KeyError, RecursionError):
+            return None
+        return session_id if idcodec.matches(stem, session_id, idcodec.FILE) else None
+
+    def _is_ndjson_meta(self, stem: str) -> bool:
+        """Whether ``<stem>.json`` is the metadata sidecar of an ndjson session (the original's
+        newer format): named ``<id>.meta.json`` next to ``<id>.ndjson``, or holding no
+        ``messages``."""
+        if not stem.endswith(NDJSON_META_SUFFIX) or len(stem) == len(NDJSON_META_SUFFIX):
+            return False
+        if (self.directory / f"{stem[:-len(NDJSON_META_SUFFIX)]}.ndjson").exists():
+            return True
+        try:
+            data = json.loads((self.directory / f"{stem}.json").read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return False
+        return isinstance(data, dict) and "messages" not in data and "metadata" not in data
+
+    def _read(self, session_id: str) -> Record | None:
+        """Parse one file into a ``Record``; None if absent. A symlink leading outside the
+        directory, a loop or anything unreadable raises ``CorruptSessionError``."""
+        path = self._path(session_id)
+        try:
+            if path.is_symlink() and not path.resolve(strict=True).is_relative_to(self.directory):
+                raise CorruptSessionError(session_id, "a symlink to a file outside the "
+                                                      "directory: skipped")
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise CorruptSessionError(session_id, f"cannot read file: {exc}") from None
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise CorruptSessionError(session_id, f"not valid JSON: {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
-            raise CorruptSessionError(session_id, "no 'metadata' object")
-        messages = data.get("messages")
-        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-            raise CorruptSessionError(session_id, "'messages' is not a list of objects")
-        stored = dict(data["metadata"])
-        full = stored.pop(TRANSCRIPT_KEY, None) == FULL_TRANSCRIPT
-        stored.pop("id", None)
-        stored.pop("head", None)
+        return parse_record(session_id, data)
+
+    def _parent_transcript(self, metadata: SessionMetadata) -> list[Message] | None:
+        """The transcript a fork of ``metadata`` inherits from (None: no parent to read)."""
+        if metadata.parent_id is None or metadata.detached:
+            return None
+        resolver = Resolver(self._read)
         try:
-            metadata = SessionMetadata.from_dict(stored, session_id=session_id)
-        except (TypeError, ValueError) as exc:
-            raise CorruptSessionError(session_id, f"bad metadata: {exc}") from None
-        return metadata, messages, full
+            if resolver.record(metadata.parent_id) is None:
+                return None
+            return resolver.transcript(metadata.parent_id)
+        except CorruptSessionError:
+            return None
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
         """Write a temp file beside ``path``, fsync it, then rename it over ``path``."""
@@ -221,9 +267,7 @@ class FileSessionStore(SessionStore):
 
     def _link_fork(self, parent_id: str, session_id: str) -> None:
         """Point ``<parent>-forks/<id>.json`` at the fork's current file (best effort)."""
-        if not _is_valid_id(parent_id):
-            return
-        link = self.directory / f"{parent_id}{FORKS_SUFFIX}" / f"{session_id}.json"
+        link = self._forks_dir(parent_id) / self._path(session_id).name
         with contextlib.suppress(OSError):
             link.parent.mkdir(exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
@@ -232,14 +276,15 @@ class FileSessionStore(SessionStore):
 
     def _unlink_fork_link(self, parent_id: str, session_id: str) -> None:
         """Drop ``<parent>-forks/<id>.json``, and the folder once empty if the parent is gone."""
-        if not _is_valid_id(parent_id):
-            return
-        fork_dir = self.directory / f"{parent_id}{FORKS_SUFFIX}"
+        fork_dir = self._forks_dir(parent_id)
         with contextlib.suppress(OSError):
-            (fork_dir / f"{session_id}.json").unlink()
+            (fork_dir / self._path(session_id).name).unlink()
         if not self._path(parent_id).exists():
             with contextlib.suppress(OSError):
                 fork_dir.rmdir()
+
+    def _forks_dir(self, parent_id: str) -> Path:
+        return self.directory / f"{idcodec.encode(parent_id, idcodec.FILE)}{FORKS_SUFFIX}"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -254,28 +299,3 @@ class FileSessionStore(SessionStore):
                 yield
             finally:
                 os.close(fd)  # closing releases the flock
-
-
-def _session_id_of(name: str) -> str | None:
-    """The session id a directory entry's name stands for, or None (temp, lock, other files)."""
-    if not name.endswith(".json"):
-        return None
-    session_id = name[:-len(".json")]
-    return session_id if _is_valid_id(session_id) else None
-
-
-def _is_valid_id(value: object) -> bool:
-    try:
-        validate_session_id(value)
-    except InvalidSessionIdError:
-        return False
-    return True
-
-
-def _fork_point(messages: list[Message], fork_message_id: object) -> int | None:
-    """How many of the parent's messages an npm fork inherits: all when it names no message."""
-    if fork_message_id is None:
-        return len(messages)
-    if not isinstance(fork_message_id, str):
-        return None
-    return fork_slice(messages, fork_message_id)

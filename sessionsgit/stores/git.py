@@ -34,6 +34,7 @@ from ..git.listcache import ListCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
                         current_target, delete_if, read_refs)
+from .. import idcodec
 from ..ids import new_session_id, validate_session_id
 from ..metadata import (
     Message,
@@ -55,8 +56,27 @@ _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra
 
 
 def session_ref(session_id: str) -> str:
-    """The branch that holds a session."""
-    return SESSION_PREFIX + session_id
+    """The branch that holds a session: its id encoded as one ref component (``idcodec``)."""
+    return SESSION_PREFIX + idcodec.encode(session_id)
+
+
+def trash_prefix(session_id: str) -> str:
+    """The folder of refs holding a session's deleted versions (``<prefix><stamp>``)."""
+    return f"{TRASH_PREFIX}{idcodec.encode(session_id)}/"
+
+
+def ref_name_id(repo: pygit2.Repository, name: str, target: pygit2.Oid) -> str | None:
+    """The session id a ref component ``name`` stands for, or None when it is no id's name. A
+    hashed (long-id) name is checked against the id its commit ``target`` records."""
+    if not idcodec.is_hashed(name):
+        return idcodec.decode(name)
+    try:
+        object_type, raw = repo.odb.read(target)
+    except (KeyError, pygit2.GitError, ValueError):
+        return None
+    data = commitmeta.parse(raw) if object_type == pygit2.enums.ObjectType.COMMIT else None
+    session_id = (data or {}).get("id")
+    return session_id if idcodec.matches(name, session_id) else None
 
 
 @dataclass(frozen=True)
@@ -130,15 +150,20 @@ class GitSessionStore(SessionStore):
             damaged: list[tuple[str, str]] = []
             seen: set[str] = set()
             live = list(self._refs(SESSION_PREFIX))
-            for session_id, target in live:
-                seen.add(session_id)
+            for name, target in live:
+                seen.add(name)
+                session_id = ref_name_id(self.repo, name, target)
+                if session_id is None:
+                    damaged.append((name, "ref name is not the encoding of a session id"))
+                    continue
                 try:
                     metadata = self._metadata_at(session_id, target)
                 except CorruptSessionError as exc:
                     damaged.append((session_id, exc.reason))
                     continue
                 sessions.append(metadata)
-            damaged += [(name, "unreadable ref file (truncated, garbage or not a direct ref)")
+            damaged += [(idcodec.decode(name) or name,
+                         "unreadable ref file (truncated, garbage or not a direct ref)")
                         for name in self._skipped_ref_files(SESSION_PREFIX, seen)]
             self.last_damaged = damaged
             self._list_cache.flush(live_heads={target.raw for _id, target in live})
@@ -255,7 +280,7 @@ class GitSessionStore(SessionStore):
             head = self._head(session_id)
             if head is None:
                 return False
-            trash = f"{TRASH_PREFIX}{session_id}/{_stamp()}"
+            trash = f"{trash_prefix(session_id)}{_stamp()}"
             try:
                 compare_and_swap(self.repo, trash, head, None, "sessionsgit: delete",
                                  stale_after=self.stale_lock_seconds)
@@ -294,7 +319,10 @@ class GitSessionStore(SessionStore):
         with self._lock:
             found = []
             for name, target in self._refs(TRASH_PREFIX):
-                session_id, _, stamp = name.rpartition("/")
+                encoded, _, stamp = name.rpartition("/")
+                session_id = ref_name_id(self.repo, encoded, target)
+                if session_id is None:
+                    continue
                 try:
                     metadata = self._metadata_at(session_id, target)
                 except CorruptSessionError:

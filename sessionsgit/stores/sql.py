@@ -4,7 +4,11 @@ plus ``SQLiteAdapter``, an adapter on the standard library's sqlite3.
 The store imports no database library: any object with ``list``, ``load``, ``upsert`` and
 ``delete`` (see ``SQLSessionAdapter``) will do. A row is::
 
-    {"id": str, "metadata": {...without id...}, "messages": [...], "updated_at": str}
+    {"id": str, "metadata": {...flat, without id...}, "messages": [...], "updated_at": str}
+
+Rows follow the original's rules (``npmrecord``), so the original's ``DrizzleSessionStore`` and
+this store can share one table: the id is the key as given (bound as a parameter, so any valid
+id is safe), an attached fork's row holds only its own messages, custom keys sit flat.
 """
 
 from __future__ import annotations
@@ -18,11 +22,15 @@ import threading
 from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator, Mapping, NotRequired, Protocol, Sequence, TypedDict
 
+from dataclasses import replace
+
 from ..codec import copy_messages, encode_metadata
 from ..errors import CorruptSessionError, InvalidSessionIdError, SerializationError
 from ..ids import validate_session_id
 from ..metadata import Message, SessionMetadata, StoredSession, merge_metadata, sort_newest_first
 from .base import SessionStore
+from .npmrecord import (Record, Resolver, is_legacy, own_messages, parse_metadata, parse_record,
+                        stored_metadata)
 
 
 class SQLSessionRow(TypedDict):
@@ -60,20 +68,31 @@ class SQLSessionStore(SessionStore):
         self._lock = threading.Lock()
         #: ``(id, reason)`` for every damaged row the last ``list()`` skipped.
         self.last_damaged: list[tuple[str, str]] = []
+        #: ``(id, reason)`` for forks the last ``list()`` loaded as the original would, though
+        #: their parent is missing or lacks the fork point.
+        self.last_warnings: list[tuple[str, str]] = []
 
     def list(self) -> list[SessionMetadata]:
-        """Metadata of every readable row, newest first; damaged rows go to last_damaged."""
+        """Metadata of every readable row, newest first; damaged rows go to last_damaged, forks
+        whose parent is missing or lacks the fork point to last_warnings."""
         found: list[SessionMetadata] = []
         rows = self.adapter.list()
         damaged = list(getattr(self.adapter, "last_damaged", None) or [])  # rows it skipped
+        resolver = Resolver(self._read)
         for row in rows:
             session_id = row.get("id")
             try:
                 validate_session_id(session_id)
-                found.append(_metadata(session_id, row.get("metadata")))
+                metadata = _metadata(session_id, row.get("metadata"))
+                record = Record(metadata, [], is_legacy(row["metadata"]))
+                count = row["metadata"].get("message_count")
+                if record.inherits or not isinstance(count, int) or count < 0:
+                    count = len(resolver.transcript(session_id))
+                found.append(replace(metadata, message_count=count))
             except (InvalidSessionIdError, CorruptSessionError) as exc:
                 damaged.append((str(session_id), exc.reason))
         self.last_damaged = damaged
+        self.last_warnings = resolver.warnings
         return sort_newest_first(found)
 
     def damaged(self) -> list[tuple[str, str]]:
@@ -82,32 +101,56 @@ class SQLSessionStore(SessionStore):
         return list(self.last_damaged)
 
     def load(self, session_id: str) -> StoredSession | None:
-        """The session from its row, checked and copied so callers can't alter adapter data."""
+        """The session from its row (a fork's through its parents), checked and copied so
+        callers can't alter adapter data."""
         validate_session_id(session_id)
-        row = self.adapter.load(session_id)
-        if row is None:
+        record = self._read(session_id)
+        if record is None:
             return None
-        metadata = _metadata(session_id, row.get("metadata"))
-        try:
-            messages = copy_messages(row.get("messages"))
-        except SerializationError as exc:
-            raise CorruptSessionError(session_id, f"bad messages: {exc}") from None
-        return StoredSession(metadata, messages)
+        transcript = Resolver(self._read, {session_id: record}).transcript(session_id)
+        return StoredSession(replace(record.metadata, message_count=len(transcript)),
+                             copy_messages(transcript))
 
     def save(self, session_id: str, messages: Sequence[Message],
              metadata: Mapping[str, Any] | SessionMetadata | None = None) -> SessionMetadata:
-        """Merge with the stored metadata, validate everything, then upsert one row."""
+        """Merge with the stored metadata, validate everything, then upsert one row holding
+        what the original would (a fork's own messages, custom keys flat)."""
         validate_session_id(session_id)
         stored_messages = copy_messages(messages)
         transaction = getattr(self.adapter, "transaction", None)
         with self._lock, (transaction() if callable(transaction) else nullcontext()):
-            row = self.adapter.load(session_id)
-            existing = _metadata(session_id, row.get("metadata")) if row is not None else None
-            merged = merge_metadata(session_id, existing, len(stored_messages), metadata)
+            existing = self._read(session_id)
+            merged = merge_metadata(session_id, existing.metadata if existing else None,
+                                    len(stored_messages), metadata)
             encode_metadata(merged)
-            self.adapter.upsert({"id": session_id, "metadata": merged.stored_dict(),
-                                 "messages": stored_messages, "updated_at": merged.updated_at})
+            parent = None
+            if merged.parent_id is not None and not merged.detached:
+                resolver = Resolver(self._read)
+                try:
+                    if resolver.record(merged.parent_id) is not None:
+                        parent = resolver.transcript(merged.parent_id)
+                except CorruptSessionError:
+                    parent = None
+            own = own_messages(stored_messages, merged, parent)
+            self.adapter.upsert({
+                "id": session_id,
+                "metadata": stored_metadata(merged, len(own), existing.raw if existing else None),
+                "messages": own, "updated_at": merged.updated_at})
         return merged
+
+    def _read(self, session_id: str) -> Record | None:
+        """The row as a ``Record`` (messages checked and copied), None if there is none."""
+        row = self.adapter.load(session_id)
+        if row is None:
+            return None
+        if not isinstance(row.get("metadata"), Mapping):
+            raise CorruptSessionError(session_id, "metadata is not an object")
+        try:
+            messages = copy_messages(row.get("messages"))
+        except SerializationError as exc:
+            raise CorruptSessionError(session_id, f"bad messages: {exc}") from None
+        return parse_record(session_id, {"metadata": copy.deepcopy(dict(row["metadata"])),
+                                         "messages": messages})
 
     def delete(self, session_id: str) -> bool:
         """Delete the session's row."""
@@ -125,11 +168,7 @@ def _metadata(session_id: str, stored: Any) -> SessionMetadata:
     """SessionMetadata from a row's metadata (deep-copied), or CorruptSessionError."""
     if not isinstance(stored, Mapping):
         raise CorruptSessionError(session_id, "metadata is not an object")
-    data = {k: v for k, v in copy.deepcopy(dict(stored)).items() if k not in ("id", "head")}
-    try:
-        return SessionMetadata.from_dict(data, session_id=session_id)
-    except (TypeError, ValueError) as exc:
-        raise CorruptSessionError(session_id, f"bad metadata: {exc}") from None
+    return parse_metadata(session_id, stored, legacy=is_legacy(stored))
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")

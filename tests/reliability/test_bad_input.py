@@ -18,6 +18,7 @@ from sessionsgit import (
     GitSessionStore,
     InvalidSessionIdError,
     SerializationError,
+    idcodec,
 )
 from sessionsgit.git import commitmeta
 from sessionsgit.ids import validate_session_id
@@ -120,10 +121,11 @@ def test_any_session_id_round_trips_or_is_refused_with_nothing_written(any_store
         # Ids land exactly where they should and nowhere else.
         on_disk = any_store.session_files()
         if any_store.kind == "git":
-            assert on_disk == {f"refs/heads/sessions/{i}" for i in accepted}
+            assert on_disk == {f"refs/heads/sessions/{idcodec.encode(i)}" for i in accepted}
         elif any_store.kind == "file":
-            assert on_disk <= {f"{i}.json" for i in accepted} | {".sessions.lock"}
-            assert {f"{i}.json" for i in accepted} <= on_disk
+            names = {f"{idcodec.encode(i, idcodec.FILE)}.json" for i in accepted}
+            assert on_disk <= names | {".sessions.lock"}
+            assert names <= on_disk
         else:
             assert on_disk == accepted
 
