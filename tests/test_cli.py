@@ -561,3 +561,16 @@ def test_importing_a_fork_whose_parent_is_present_makes_a_git_fork(run: Cli, rep
     base = git("--git-dir", str(repo), "merge-base", f"refs/heads/sessions/{parent}",
                "refs/heads/sessions/child-copy").strip()
     assert base == run.json("log", parent)[1]["commit"]
+
+
+# ---- environment --------------------------------------------------------------------------
+def test_test_helpers_in_child_processes_leave_no_home_folders(tmp_path: Path) -> None:
+    """A spawned child that imports tests.conftest (multiprocessing workers do) must reuse the
+    session's isolated home, not make a new /tmp/sessionsgit-test-home-* it never removes."""
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    env = {**__import__("os").environ, "TMPDIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", "import tests.conftest"], cwd=root, env=env,
+                   check=True)
+    assert list(tmp_path.glob("sessionsgit-test-home-*")) == []
