@@ -177,7 +177,18 @@ def test_sessions_resolve_by_id_prefix_and_label(run: Cli, tmp_path: Path) -> No
     session_id = conversation(run, "my label")
     for argument in (session_id, session_id[:4], session_id[:8], "my label"):
         assert len(messages_of(run, argument)) == 3
-    assert_one_line_error(run("show", session_id[:3], ok=False), "no session matches")
+    assert_one_line_error(run("show", session_id[:3], ok=False), "no session matches",
+                          "at least 4 characters", session_id)
+
+
+def test_a_too_short_prefix_names_the_minimum_and_the_matches(run: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}]))
+    for session_id in ("a8aa1111", "a8bb2222"):
+        run("import", str(source), "--id", session_id)
+    assert_one_line_error(run("show", "a8", ok=False), "'a8'", "at least 4 characters",
+                          "a8aa1111", "a8bb2222")
+    assert_one_line_error(run("show", "zz", ok=False), "no session matches 'zz'")
 
 
 def test_ambiguous_arguments_list_the_candidates(run: Cli, tmp_path: Path) -> None:
