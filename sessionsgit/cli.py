@@ -249,7 +249,7 @@ def cli_new(label: str | None) -> None:
 @click.option("--limit", "-n", type=click.IntRange(min=0), help="Show at most N sessions.")
 @click.option("--all", "all_", is_flag=True, help="Include deleted sessions (marked).")
 @output_options(render.sessions_table)
-def cli_list(limit: int | None, all_: bool) -> Records:
+def cli_list(limit: int | None, all_: bool) -> Printed:
     """List sessions, most recently updated first."""
     store = _store()
     records = [meta.to_dict() for meta in store.list()]
@@ -265,7 +265,10 @@ def cli_list(limit: int | None, all_: bool) -> Records:
             records.append({**deleted.metadata.to_dict(), "deleted": True,
                             "deleted_at": deleted.deleted_at})
         records = render.newest_first(records)
-    return records[:limit] if limit is not None else records
+    shown = records[:limit] if limit is not None else records
+    if records and not shown:
+        return Printed(shown, f"(0 of {render.plural(len(records), 'session')} shown)\n")
+    return Printed(shown)
 
 
 @cli.command(name="show")
@@ -397,8 +400,8 @@ def cli_rename(session: str, label: str) -> None:
     store = _store()
     session_id = _resolve(store, session)
     store.rename(session_id, label or None)
-    click.echo(f"Renamed {render.short_id(session_id)} to {label!r}" if label
-               else f"Cleared the label of {render.short_id(session_id)}")
+    click.echo(f"Renamed {render.short_session_id(session_id)} to {label!r}" if label
+               else f"Cleared the label of {render.short_session_id(session_id)}")
 
 
 @cli.command(name="delete")
@@ -408,7 +411,8 @@ def cli_delete(session: str) -> None:
     store = _store()
     session_id = _resolve(store, session)
     store.delete(session_id)
-    click.echo(f"Deleted {session_id} (undo: sessionsgit restore {render.short_id(session_id)})")
+    click.echo(f"Deleted {session_id} (undo: sessionsgit restore "
+               f"{render.short_session_id(session_id)})")
 
 
 @cli.command(name="restore")

@@ -10,6 +10,8 @@ is shown by its block type.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -26,6 +28,16 @@ CELL_LIMIT = 48
 def short_id(value: str | None, length: int = SHORT) -> str:
     """The first ``length`` characters of an id (or commit), or an empty string."""
     return (value or "")[:length]
+
+
+_GENERATED_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+
+
+def short_session_id(value: str | None) -> str:
+    """A session id for tables: generated (UUID) ids cut to ``SHORT`` characters, any other id
+    whole, since a cut custom id (``list-of-``) would name nothing."""
+    value = value or ""
+    return short_id(value) if _GENERATED_ID.fullmatch(value) else value
 
 
 def local_time(value: str | None) -> str:
@@ -55,8 +67,10 @@ def plural(count: int, noun: str) -> str:
 
 
 def one_line(text: str, limit: int = 72) -> str:
-    """Whitespace collapsed, cut at ``limit`` characters with an ellipsis."""
-    text = " ".join(str(text).split())
+    """Whitespace collapsed, control characters dropped (nothing reaches the terminal as a
+    command), cut at ``limit`` characters with an ellipsis."""
+    text = "".join(ch for ch in " ".join(str(text).split())
+                   if unicodedata.category(ch) != "Cc")
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -265,9 +279,9 @@ def sessions_table(records: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     show_deleted = any("deleted" in r for r in records)
     for r in records:
-        rows.append({"id": short_id(r["id"]), "updated": local_time(r.get("updated_at")),
+        rows.append({"id": short_session_id(r["id"]), "updated": local_time(r.get("updated_at")),
                      "messages": r.get("message_count", 0), "label": r.get("label") or "",
-                     "parent": short_id(r.get("parent_id")),
+                     "parent": short_session_id(r.get("parent_id")),
                      "deleted": "deleted" if r.get("deleted") else ""})
     columns = ["id", "updated", "messages", "label", "parent"]
     if show_deleted:
@@ -329,11 +343,11 @@ def tree_text(records: Sequence[Mapping[str, Any]]) -> str:
         if depth:
             prefix = _tree_prefix(records, index) + ("└─ " if _last_sibling(records, index)
                                                      else "├─ ")
-        label = f"  {r['label']}" if r.get("label") else ""
+        label = f"  {one_line(r['label'], CELL_LIMIT)}" if r.get("label") else ""
         notes = [plural(r.get("message_count", 0), "message")]
         if r.get("detached"):
             notes.append("detached")
-        lines.append(f"{prefix}{short_id(r['id'])}{label}  ({', '.join(notes)})")
+        lines.append(f"{prefix}{short_session_id(r['id'])}{label}  ({', '.join(notes)})")
     return "\n".join(lines) + "\n"
 
 

@@ -172,6 +172,32 @@ def test_list_table_has_short_ids_counts_labels_and_parents(run: Cli) -> None:
     assert " 3  lisbon" in next(line for line in lines if line.startswith(parent[:8]))
 
 
+
+def test_list_and_tree_show_custom_ids_whole_and_labels_on_one_clean_line(
+        run: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}]))
+    run("import", str(source), "--id", "list-of-things", "--label", "bell\x07 and\x1b[31m red")
+    child = run("fork", "list-of-things", "--label", "two\nlines").stdout.strip()
+    table = run("list").stdout
+    assert "list-of-things" in table and child[:8] in table and child not in table
+    tree = run("tree").stdout
+    assert tree.splitlines()[0].startswith("list-of-things")
+    assert len(tree.splitlines()) == 2 and "two lines" in tree
+    for text in (table, tree):
+        assert not any(ord(ch) < 32 and ch != "\n" or ord(ch) == 127 for ch in text), repr(text)
+    undo = run("delete", "list-of-things").stdout
+    assert "restore list-of-things" in undo
+    assert run("restore", undo.rsplit("restore ", 1)[1].rstrip(")\n")).exit_code == 0
+
+
+def test_list_limit_zero_does_not_claim_there_are_no_sessions(run: Cli) -> None:
+    run.new()
+    out = run("list", "--limit", "0").stdout
+    assert "No sessions" not in out and "0 of 1" in out
+    assert run.json("list", "--limit", "0") == []
+
+
 # ---- resolution ---------------------------------------------------------------------------
 def test_sessions_resolve_by_id_prefix_and_label(run: Cli, tmp_path: Path) -> None:
     session_id = conversation(run, "my label")
