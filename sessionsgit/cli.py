@@ -591,9 +591,15 @@ def _sync() -> Any:
     return sync
 
 
-def _report(report: Any) -> Printed:
+#: The report keys each remote command's text output counts (JSON has every key).
+_PUSH_KEYS = ("pushed", "pruned", "unchanged", "rejected", "damaged")
+_PULL_KEYS = ("fetched", "created", "diverged", "pruned", "unchanged", "rejected")
+
+
+def _report(report: Any, keys: Sequence[str] | None = None) -> Printed:
     record = report.to_dict() if hasattr(report, "to_dict") else dataclasses.asdict(report)
-    return Printed([record], render.sync_summary([record]), single=True)
+    shown = {key: value for key, value in record.items() if keys is None or key in keys}
+    return Printed([record], render.sync_summary([shown]), single=True)
 
 
 @cli.group(name="remote")
@@ -631,11 +637,13 @@ def remote_remove(name: str) -> None:
 def cli_push(remote: str, sessions: Sequence[str], prune: bool) -> Printed:
     """Push sessions to a remote.
 
-    All sessions, or the SESSIONS given, to REMOTE (default: origin)."""
+    All sessions, or the SESSIONS given, to REMOTE (default: origin): a remote's name, or a
+    path or URL as with git. Damaged sessions are skipped and reported."""
     sync, store = _sync(), _store()
     ids = [_resolve(store, s) for s in sessions] or None
     with _progress("Pushing") as progress:
-        return _report(sync.push(store, remote, ids, prune=prune, progress=progress))
+        return _report(sync.push(store, remote, ids, prune=prune, progress=progress),
+                       _PUSH_KEYS)
 
 
 @cli.command(name="pull")
@@ -645,10 +653,12 @@ def cli_push(remote: str, sessions: Sequence[str], prune: bool) -> Printed:
 def cli_pull(remote: str, prune: bool) -> Printed:
     """Fetch sessions from a remote.
 
-    A session that diverged keeps both sides: the remote one becomes a fork."""
+    REMOTE is a remote's name, or a path or URL as with git. A session that diverged keeps
+    both sides: it takes the remote version, and the local continuation moves to a new fork
+    session (reported as diverged)."""
     sync, store = _sync(), _store()
     with _progress("Pulling") as progress:
-        return _report(sync.pull(store, remote, prune=prune, progress=progress))
+        return _report(sync.pull(store, remote, prune=prune, progress=progress), _PULL_KEYS)
 
 
 @cli.command(name="sync")

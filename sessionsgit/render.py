@@ -413,10 +413,14 @@ def sync_summary(records: Sequence[Mapping[str, Any]]) -> str:
         lines.append(", ".join(counts) if counts else "nothing to do")
         for pair in r.get("diverged") or []:
             if isinstance(pair, (list, tuple)) and len(pair) == 2:
-                lines.append(f"  diverged: {pair[0]} (the other side is kept as fork {pair[1]})")
+                lines.append(f"  diverged: {pair[0]} now holds the remote version; its local "
+                             f"continuation is now fork {pair[1]}")
         for pair in r.get("rejected") or []:
             if isinstance(pair, (list, tuple)) and len(pair) == 2:
                 lines.append(f"  rejected: {pair[0]}: {pair[1]}")
+        for pair in r.get("damaged") or []:
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                lines.append(f"  damaged, not pushed: {pair[0]}: {pair[1]}")
     return "\n".join(lines) + "\n"
 
 

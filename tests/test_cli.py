@@ -580,6 +580,39 @@ def test_remote_push_pull(run: Cli, tmp_path: Path) -> None:
     assert run.json("remote", "list") == []
 
 
+
+def test_push_pull_output_and_help_say_what_happened(run: Cli, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git("init", "--bare", "-q", str(remote))
+    session_id = conversation(run, "shared")
+    pushed = run.json("push", str(remote))  # a path, as git accepts
+    assert pushed["pushed"] == [session_id]
+    assert all(isinstance(value, list) for value in pushed.values())
+    assert run.json("push", str(remote))["unchanged"] == [session_id]
+    other = Cli(tmp_path / "other")
+    other("init")
+    other("remote", "add", "origin", str(remote))
+    other("pull")
+    run("append", session_id, "mine")
+    other("append", session_id, "theirs")
+    other("push")
+    text = run("pull", str(remote)).stdout
+    assert "pushed" not in text and "diverged 1" in text
+    fork = next(r["id"] for r in run.json("list") if r["parent_id"] == session_id)
+    line = next(line for line in text.splitlines() if "diverged:" in line)
+    assert "remote version" in line and f"local continuation is now fork {fork}" in line
+    assert messages_of(run, fork)[-1]["content"][0]["text"] == "mine"
+    assert "fetched" not in run("push", str(remote)).stdout
+    help_text = " ".join(run("pull", "--help").stdout.split())
+    assert "the remote one becomes a fork" not in help_text
+    assert "local continuation" in help_text
+
+
+def test_push_to_a_missing_path_says_git_init_bare(run: Cli, tmp_path: Path) -> None:
+    conversation(run)
+    assert_one_line_error(run("push", str(tmp_path / "new.git"), ok=False), "git init --bare")
+
+
 def test_install_diff_driver(run: Cli) -> None:
     pytest.importorskip("sessionsgit.sync")
     run("init")
