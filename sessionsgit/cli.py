@@ -74,14 +74,16 @@ class State:
 
 
 def _store(create: bool = False) -> GitSessionStore:
-    """The store at ``--repo``; a missing repository is an error unless ``create``."""
+    """The store at ``--repo``; a missing repository is an error unless ``create`` (only
+    ``init`` and an explicit ``--create`` make one, so a mistyped path is not a new home)."""
     ctx = click.get_current_context()
     state = ctx.find_object(State)
     assert state is not None
     if state.store is None:
         if not create and not state.repo.exists():
             raise click.ClickException(
-                f"no sessions repository at {state.repo}; run `sessionsgit init`")
+                f"no sessions repository at {state.repo}; run `sessionsgit init` (or pass "
+                "--create to new, chat or import)")
         state.store = GitSessionStore(state.repo, create=create)
         ctx.find_root().call_on_close(state.store.close)
     return state.store
@@ -235,11 +237,16 @@ def cli_init() -> None:
                f"repository in {where}")
 
 
+_CREATE = click.option("--create", is_flag=True,
+                       help="Create the repository at --repo if it does not exist.")
+
+
 @cli.command(name="new")
 @click.option("--label", "-l", help="A label for the new session.")
-def cli_new(label: str | None) -> None:
+@_CREATE
+def cli_new(label: str | None, create: bool) -> None:
     """Create an empty session and print its id."""
-    store = _store(create=True)
+    store = _store(create=create)
     session_id = str(uuid.uuid4())
     store.save(session_id, [], {"label": label} if label else None)
     click.echo(session_id)
@@ -483,8 +490,9 @@ def _messages_from_stdin(role: str | None) -> list[dict[str, Any]]:
               help="Model provider: echo (offline), or openai (any OpenAI-compatible server). "
                    "Default: openai when OPENAI_BASE_URL is set, else echo.")
 @click.option("--model", help="Model name (openai: default OPENAI_MODEL).")
+@_CREATE
 def cli_chat(session: str | None, new: bool, label: str | None, provider: str | None,
-             model: str | None) -> None:
+             model: str | None, create: bool) -> None:
     """Chat in a session, one prompt per line.
 
     Each stdin line is a prompt and the reply is printed; /exit or end of input stops.
@@ -500,7 +508,7 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
     kind = provider or ("openai" if os.environ.get("OPENAI_BASE_URL") else "echo")
     backend = OpenAICompatibleProvider(model) if kind == "openai" else (
         EchoProvider(model) if model else EchoProvider())
-    store = _store(create=new)
+    store = _store(create=create)
     conversation = Conversation(backend)
     manager = SessionManager(store, conversation)
 
@@ -561,12 +569,13 @@ def cli_export(session: str, format_: str, at: str | None, output: Path | None) 
 @click.argument("path", type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--id", "id_", help="Session id to import a single file as.")
 @click.option("--label", "-l", help="Label for a single imported file.")
-def cli_import(path: Path, id_: str | None, label: str | None) -> None:
+@_CREATE
+def cli_import(path: Path, id_: str | None, label: str | None, create: bool) -> None:
     """Import transcripts; prints the imported ids.
 
     PATH is a JSON or JSONL transcript (- for stdin), or a directory written by the npm
     package's FileSessionStore (its attached forks stay forks)."""
-    store = _store(create=True)
+    store = _store(create=create)
     if str(path) == "-":
         transcript = parse_text(sys.stdin.read(), source="stdin")
         result = ImportResult([import_transcript(store, transcript, session_id=id_, label=label)])

@@ -54,7 +54,10 @@ class Cli:
 
 @pytest.fixture
 def run(repo: Path) -> Cli:
-    return Cli(repo)
+    """The CLI on an initialised repository."""
+    cli_ = Cli(repo)
+    cli_("init")
+    return cli_
 
 
 def assert_one_line_error(result: Result, *fragments: str) -> None:
@@ -107,29 +110,37 @@ def test_version() -> None:
     assert result.exit_code == 0 and "sessionsgit" in result.output
 
 
-def test_init_creates_a_bare_repository(run: Cli, repo: Path) -> None:
+def test_init_creates_a_bare_repository(repo: Path) -> None:
+    run = Cli(repo)
     assert "Initialized empty" in run("init").stdout
     assert (repo / "HEAD").is_file() and not (repo / ".git").exists()
     assert "Reinitialized existing" in run("init").stdout
     assert git("--git-dir", str(repo), "rev-parse", "--is-bare-repository").strip() == "true"
 
 
-def test_missing_repository_is_a_clear_error(run: Cli, repo: Path) -> None:
+def test_missing_repository_is_a_clear_error(repo: Path) -> None:
+    run = Cli(repo)
     for args in (["list"], ["show", "x"], ["tree"], ["gc"]):
         assert_one_line_error(run(*args, ok=False), "no sessions repository at",
                               "sessionsgit init")
     assert not repo.exists()
 
 
-def test_new_import_and_chat_new_create_the_repository(tmp_path: Path) -> None:
-    for index, args in enumerate((["new"], ["chat", "--new"])):
-        target = Cli(tmp_path / f"r{index}")
-        target(*args, input="")
+def test_only_init_or_an_explicit_create_makes_a_repository(tmp_path: Path) -> None:
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}]))
+    for index, args in enumerate((["new"], ["chat", "--new"], ["import", str(source)])):
+        target = Cli(tmp_path / "typo" / f"r{index}")
+        assert_one_line_error(target(*args, input="hi\n", ok=False),
+                              "no sessions repository at", "sessionsgit init", "--create")
+        assert not (tmp_path / "typo" / f"r{index}").exists()
+        target(*args, "--create", input="")
         assert len(target.json("list")) == 1
 
 
 def test_repo_defaults_to_the_environment(isolated_env: Path) -> None:
     runner = CliRunner()
+    runner.invoke(cli, ["init"], catch_exceptions=False)
     session_id = runner.invoke(cli, ["new"], catch_exceptions=False).stdout.strip()
     assert GitSessionStore(isolated_env, create=False).exists(session_id)
 
@@ -141,7 +152,8 @@ def test_a_file_as_repository_is_one_error_line(tmp_path: Path) -> None:
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "x").write_text("x")
-    assert_one_line_error(Cli(busy)("new", ok=False), "not a Git repository")
+    assert_one_line_error(Cli(busy)("new", ok=False), "no Git repository")
+    assert_one_line_error(Cli(busy)("new", "--create", ok=False), "not a Git repository")
 
 
 # ---- new, list ----------------------------------------------------------------------------
@@ -439,6 +451,7 @@ def test_export_json_import_round_trip(run: Cli, tmp_path: Path) -> None:
     run("export", session_id, "--output", str(out))
     assert json.loads(out.read_text()) == json.loads(run("export", session_id).stdout)
     other = Cli(tmp_path / "other")
+    other("init")
     assert other("import", str(out)).stdout.strip() == session_id
     original = json.loads(out.read_text())
     imported = json.loads(other("export", session_id).stdout)
@@ -459,6 +472,7 @@ def test_export_jsonl_round_trip(run: Cli, tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_text(text)
     other = Cli(tmp_path / "other")
+    other("init")
     other("import", str(path))
     assert messages_of(other, session_id) == messages_of(run, session_id)
     assert other.json("list")[0]["label"] == "lines"
