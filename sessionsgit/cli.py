@@ -32,7 +32,7 @@ from .msgdiff import diff_messages
 from .resolve import resolve_session
 
 DEFAULT_REPO = "./.sessions"
-ROLES = ("user", "assistant", "system")
+ROLES = ("user", "assistant", "system", "tool")
 _RELATIVE_REV = re.compile(r"~(\d*)|(\^+)")
 
 Records = list[dict[str, Any]]
@@ -437,18 +437,28 @@ def cli_restore(session: str) -> None:
 @cli.command(name="append")
 @click.argument("session")
 @click.argument("text", required=False)
-@click.option("--role", type=click.Choice(ROLES), help="Role of TEXT (default: user).")
-def cli_append(session: str, text: str | None, role: str | None) -> None:
+@click.option("--role", type=click.Choice(ROLES),
+              help="Role of the text message (default: user); not with --json.")
+@click.option("--json", "json_input", is_flag=True,
+              help="Read stdin as JSON messages instead of text.")
+def cli_append(session: str, text: str | None, role: str | None, json_input: bool) -> None:
     """Append messages to a session; prints their ids.
 
-    TEXT becomes one text message. Without TEXT (or with -), stdin is read: a JSON message, a
-    JSON array of messages, or (with --role) plain text."""
+    Text is text: TEXT, or without TEXT (or with -) all of stdin, becomes one text message
+    from --role (default: user), whatever it looks like. With --json, stdin holds a JSON
+    message or a JSON array of messages, each an object with its own role and content (or
+    tool_calls). Roles are user, assistant, system or tool; empty messages are refused."""
+    from_stdin = text is None or text == "-"
+    if json_input and (role is not None or not from_stdin):
+        raise click.UsageError("--json reads messages (each with its own role) from stdin; "
+                               "give neither TEXT nor --role with it")
+    if json_input:
+        messages = _json_messages(sys.stdin.read())
+    else:
+        raw = sys.stdin.read() if from_stdin else text
+        messages = [_text_message(role or "user", (raw or "").rstrip("\n"))]
     store = _store()
     session_id = _resolve(store, session)
-    if text is None or text == "-":
-        messages = _messages_from_stdin(role)
-    else:
-        messages = [_text_message(role or "user", text)]
     now = time.time_ns() // 1_000_000
     for message in messages:
         message.setdefault("id", uuid.uuid4().hex)
@@ -460,26 +470,39 @@ def cli_append(session: str, text: str | None, role: str | None) -> None:
 
 
 def _text_message(role: str, text: str) -> dict[str, Any]:
+    if not text.strip():
+        raise click.ClickException("refusing to append an empty message")
     return {"role": role, "content": [{"type": "text", "text": text}]}
 
 
-def _messages_from_stdin(role: str | None) -> list[dict[str, Any]]:
-    raw = sys.stdin.read()
+def _json_messages(raw: str) -> list[dict[str, Any]]:
+    """``append --json`` input: a message or an array of messages, each checked."""
     try:
         data = json.loads(raw)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        data = [data]
-    if isinstance(data, list) and data and all(isinstance(m, dict) for m in data):
-        if role is not None:
-            for message in data:
-                message.setdefault("role", role)
-        return data
-    if role is not None and raw.strip():
-        return [_text_message(role, raw.rstrip("\n"))]
-    raise click.UsageError("stdin must hold a JSON message or a JSON array of messages "
-                           "(or plain text, with --role)")
+    except ValueError as exc:
+        raise click.ClickException(f"stdin is not valid JSON: {exc}") from None
+    messages = data if isinstance(data, list) else [data]
+    if not messages:
+        raise click.ClickException("stdin holds no messages (an empty JSON array)")
+    for index, message in enumerate(messages, 1):
+        _check_message(message, index)
+    return messages
+
+
+def _check_message(message: Any, index: int) -> None:
+    """One rule for every appended message: an object, a known role, something in it."""
+    where = f"message {index}"
+    if not isinstance(message, dict):
+        raise click.ClickException(f"{where} is not a JSON object")
+    if message.get("role") not in ROLES:
+        raise click.ClickException(f"{where} has role {message.get('role')!r}; a role is one "
+                                   f"of {', '.join(ROLES)}")
+    content = message.get("content")
+    if content is None and not message.get("tool_calls"):
+        raise click.ClickException(f"{where} has no content (nor tool_calls): it is empty")
+    if content is not None and (content in ("", [], {}) or
+                                (isinstance(content, str) and not content.strip())):
+        raise click.ClickException(f"{where} is empty")
 
 
 @cli.command(name="chat")

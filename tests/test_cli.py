@@ -263,7 +263,7 @@ TOOL_MESSAGES = [
 
 def test_show_formats(run: Cli) -> None:
     session_id = run.new("tools")
-    run("append", session_id, "-", input=json.dumps(TOOL_MESSAGES))
+    run("append", session_id, "--json", input=json.dumps(TOOL_MESSAGES))
     text = run("show", session_id).stdout
     assert "'tools'" in text and "[1] user" in text and "Weather in Paris?" in text
     assert '→ tool call: weather({"city": "Paris"})' in text
@@ -330,7 +330,7 @@ def test_diff_between_sessions_and_revisions(run: Cli) -> None:
 
 def test_diff_marks_edited_messages_as_changed(run: Cli, tmp_path: Path) -> None:
     session_id = run.new()
-    run("append", session_id, "-", input=json.dumps(
+    run("append", session_id, "--json", input=json.dumps(
         [{"id": "a", "role": "user", "content": "one"}, {"id": "b", "role": "assistant",
                                                          "content": "two"}]))
     messages = messages_of(run, session_id)
@@ -400,9 +400,9 @@ def test_rename_delete_list_all_restore(run: Cli) -> None:
 def test_append_text_and_stdin(run: Cli) -> None:
     session_id = run.new()
     ids = run("append", session_id, "hello").stdout.split()
-    run("append", session_id, input=json.dumps({"role": "assistant", "content": "hi",
-                                                "id": "keep-me"}))
-    two = run("append", session_id, "-", input=json.dumps(
+    run("append", session_id, "--json", input=json.dumps(
+        {"role": "assistant", "content": "hi", "id": "keep-me"}))
+    two = run("append", session_id, "--json", input=json.dumps(
         [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])).stdout.split()
     run("append", session_id, "--role", "assistant", input="plain text\n")
     messages = messages_of(run, session_id)
@@ -413,8 +413,45 @@ def test_append_text_and_stdin(run: Cli) -> None:
     assert all(isinstance(m["timestamp"], int) and m["timestamp"] > 1e12 for m in messages)
     assert messages[4]["content"][0]["text"] == "plain text"
     assert len(run.json("log", session_id)) == 5
-    result = run("append", session_id, input="not json", ok=False)
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    result = run("append", session_id, "--json", input="not json", ok=False)
+    assert_one_line_error(result, "JSON")
+
+
+def test_append_text_is_text_and_json_is_messages(run: Cli) -> None:
+    session_id = run.new()
+    as_text = json.dumps({"role": "system", "note": "no content"})
+    run("append", session_id, "--role", "assistant", input=as_text)
+    run("append", session_id, input="plain stdin, no --role\n")
+    run("append", session_id, "--role", "tool", "tool output")
+    messages = messages_of(run, session_id)
+    assert [m["role"] for m in messages] == ["assistant", "user", "tool"]
+    assert messages[0]["content"] == [{"type": "text", "text": as_text}]
+    assert messages[1]["content"][0]["text"] == "plain stdin, no --role"
+    help_text = " ".join(run("append", "--help").stdout.split())
+    assert "--json" in help_text and "tool" in help_text and "default: user" in help_text
+
+
+@pytest.mark.parametrize("args, stdin, fragment", [
+    (["--json"], "{}", "role"),
+    (["--json"], json.dumps({"role": "wizard", "content": "x"}), "wizard"),
+    (["--json"], json.dumps([{"role": "user", "content": "ok"}, {"role": "user"}]), "content"),
+    (["--json"], json.dumps({"role": "user", "content": ""}), "empty"),
+    (["--json"], "[]", "no messages"),
+    (["--json", "--role", "user"], json.dumps({"role": "user", "content": "x"}), "--role"),
+    ([""], None, "empty"),
+    (["   "], None, "empty"),
+    ([], "", "empty"),
+])
+def test_append_refuses_empty_and_invalid_messages(run: Cli, args: list[str], stdin: str | None,
+                                                   fragment: str) -> None:
+    session_id = run.new()
+    before = run.json("log", session_id)
+    result = run("append", session_id, *args, input=stdin, ok=False)
+    if "--role" in args:  # a usage error: usage line, then the error
+        assert result.exit_code == 2 and fragment in result.stderr.splitlines()[-1]
+    else:
+        assert_one_line_error(result, fragment)
+    assert run.json("log", session_id) == before
 
 
 # ---- chat ---------------------------------------------------------------------------------
@@ -446,7 +483,7 @@ def test_chat_openai_without_a_model_is_one_error_line(run: Cli) -> None:
 # ---- export, import -----------------------------------------------------------------------
 def test_export_json_import_round_trip(run: Cli, tmp_path: Path) -> None:
     session_id = run.new("exported")
-    run("append", session_id, "-", input=json.dumps(TOOL_MESSAGES))
+    run("append", session_id, "--json", input=json.dumps(TOOL_MESSAGES))
     out = tmp_path / "s.json"
     run("export", session_id, "--output", str(out))
     assert json.loads(out.read_text()) == json.loads(run("export", session_id).stdout)
