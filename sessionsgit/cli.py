@@ -284,11 +284,15 @@ def cli_list(limit: int | None, all_: bool) -> Printed:
               help="A save of the session: commit (prefix), or ~N saves back from the head.")
 @click.option("--format", "format_", type=click.Choice(["text", "markdown", "json", "yaml",
                                                         "jsonl"]),
-              default="text", show_default=True, help="Output format.")
-def cli_show(session: str, at: str | None, format_: str) -> None:
+              default=None, help="Output format.  [default: text]")
+@click.option("--json", "json_", is_flag=True, help="Output JSON (same as --format json).")
+def cli_show(session: str, at: str | None, format_: str | None, json_: bool) -> None:
     """Show a session's transcript.
 
     SESSION@REV (or --at REV) shows that save."""
+    if json_ and format_ not in (None, "json"):
+        raise click.UsageError("give --json or --format, not both")
+    format_ = "json" if json_ else format_ or "text"
     store = _store()
     session_id, rev = _session_and_rev(store, session)
     if rev is not None and at is not None:

@@ -277,6 +277,15 @@ def test_show_formats(run: Cli) -> None:
     assert yaml.safe_load(run("show", session_id, "--format", "yaml").stdout) == document
 
 
+
+def test_show_json_flag(run: Cli) -> None:
+    session_id = conversation(run)
+    assert run("show", session_id, "--json").stdout == \
+        run("show", session_id, "--format", "json").stdout
+    assert len(run.json("show", f"{session_id}@~1")["messages"]) == 2
+    assert run("show", session_id, "--json", "--format", "yaml", ok=False).exit_code == 2
+
+
 def test_show_at_a_save(run: Cli) -> None:
     session_id = conversation(run)
     log = run.json("log", session_id)
