@@ -385,7 +385,7 @@ def cli_fork(session: str, at: str | None, label: str | None, detached: bool) ->
     at = at or rev
     point: int | str | None = None
     if at is not None:
-        point = int(at) if at.isdigit() else _commit_of(store, session_id, at)
+        point = int(at) if at.isascii() and at.isdigit() else _commit_of(store, session_id, at)
     new_id = store.fork(session_id, at=point, detached=detached,
                         metadata={"label": label} if label else None)
     click.echo(new_id)

@@ -313,36 +313,50 @@ def tree_records(sessions: Sequence[SessionMetadata]) -> list[dict[str, Any]]:
         group.sort(key=lambda m: (parse_time(m.created_at), m.id))
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-
-    def walk(parent: str | None, depth: int) -> None:
-        for meta in children.get(parent, []):
-            if meta.id in seen:
-                continue
-            seen.add(meta.id)
-            out.append({"id": meta.id, "label": meta.label, "parent_id": meta.parent_id,
-                        "detached": meta.detached, "message_count": meta.message_count,
-                        "depth": depth})
-            walk(meta.id, depth + 1)
-
-    walk(None, 0)
-    for meta in sessions:  # fork cycles have no root: show them anyway
-        if meta.id not in seen:
-            children.setdefault(None, []).append(meta)
-            walk(None, 0)
+    roots = list(children.get(None, []))
+    reachable = _reachable(roots, children)
+    roots += [meta for meta in sessions if meta.id not in reachable]
+    # depth first with an explicit stack: fork chains can be thousands deep
+    stack = [(meta, 0) for meta in reversed(roots)]
+    while stack:
+        meta, depth = stack.pop()
+        if meta.id in seen:  # fork cycles have no root: each shows once, from where met first
+            continue
+        seen.add(meta.id)
+        out.append({"id": meta.id, "label": meta.label, "parent_id": meta.parent_id,
+                    "detached": meta.detached, "message_count": meta.message_count,
+                    "depth": depth})
+        stack += [(child, depth + 1) for child in reversed(children.get(meta.id, []))]
     return out
+
+
+def _reachable(roots: list[SessionMetadata],
+               children: dict[str | None, list[SessionMetadata]]) -> set[str]:
+    """The ids below (and including) ``roots``."""
+    found: set[str] = set()
+    todo = list(roots)
+    while todo:
+        meta = todo.pop()
+        if meta.id not in found:
+            found.add(meta.id)
+            todo += children.get(meta.id, [])
+    return found
 
 
 def tree_text(records: Sequence[Mapping[str, Any]]) -> str:
     """The fork tree drawn with box characters, each line: short id, label, message count."""
     if not records:
         return "No sessions.\n"
+    last = _last_siblings(records)
     lines = []
+    bars: list[str] = []  # bars[k]: what the ancestor at depth k leaves in the lines below it
     for index, r in enumerate(records):
         depth = r.get("depth", 0)
         prefix = ""
         if depth:
-            prefix = _tree_prefix(records, index) + ("└─ " if _last_sibling(records, index)
-                                                     else "├─ ")
+            prefix = "".join(bars[1:depth]) + ("└─ " if last[index] else "├─ ")
+        del bars[depth:]
+        bars.append("   " if last[index] else "│  ")
         label = f"  {one_line(r['label'], CELL_LIMIT)}" if r.get("label") else ""
         notes = [plural(r.get("message_count", 0), "message")]
         if r.get("detached"):
@@ -351,24 +365,18 @@ def tree_text(records: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _last_sibling(records: Sequence[Mapping[str, Any]], index: int) -> bool:
-    depth = records[index].get("depth", 0)
-    for r in records[index + 1:]:
-        if r.get("depth", 0) < depth:
-            return True
-        if r.get("depth", 0) == depth:
-            return False
-    return True
-
-
-def _tree_prefix(records: Sequence[Mapping[str, Any]], index: int) -> str:
-    """The vertical bars for the ancestors (depth 1..d-1) of the record at ``index``."""
-    depth = records[index].get("depth", 0)
-    bars = []
-    for level in range(1, depth):
-        ancestor = next(i for i in range(index, -1, -1) if records[i].get("depth", 0) == level)
-        bars.append("   " if _last_sibling(records, ancestor) else "│  ")
-    return "".join(bars)
+def _last_siblings(records: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """Whether each record is the last child of its parent, in one backward pass."""
+    result = [True] * len(records)
+    later: list[bool] = []  # later[d]: a later record at depth d shares the current parent
+    for index in range(len(records) - 1, -1, -1):
+        depth = records[index].get("depth", 0)
+        if len(later) <= depth:
+            later += [False] * (depth + 1 - len(later))
+        result[index] = not later[depth]
+        later[depth] = True
+        del later[depth + 1:]
+    return result
 
 
 def report_text(records: Sequence[Mapping[str, Any]]) -> str:

@@ -388,6 +388,28 @@ def test_tree_indents_children_under_parents(run: Cli) -> None:
     assert {r["id"]: r["depth"] for r in records} == {parent: 0, child: 1, grandchild: 2, other: 0}
 
 
+
+def test_tree_of_a_thousand_deep_fork_chain(run: Cli, repo: Path) -> None:
+    store = GitSessionStore(repo, auto_pack=False)
+    chain = ["root"]
+    store.save("root", [{"role": "user", "content": "hi"}])
+    for depth in range(1, 1000):
+        chain.append(store.fork(chain[-1], f"f{depth}"))
+    store.close()
+    records = run.json("tree")
+    assert [r["id"] for r in records] == chain
+    assert [r["depth"] for r in records] == list(range(1000))
+    lines = run("tree").stdout.splitlines()
+    assert len(lines) == 1000 and lines[-1].endswith("f999  (1 message)")
+    assert lines[2] == "   └─ f2  (1 message)"
+
+
+def test_fork_at_a_non_ascii_digit_is_a_clean_error(run: Cli) -> None:
+    session_id = conversation(run)
+    assert_one_line_error(run("fork", session_id, "--at", "\u00b2", ok=False), "\u00b2")
+    assert len(run.json("list")) == 1
+
+
 # ---- rename, delete, restore --------------------------------------------------------------
 def test_rename_delete_list_all_restore(run: Cli) -> None:
     session_id = conversation(run)
