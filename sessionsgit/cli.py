@@ -59,9 +59,12 @@ def _one_line(text: str) -> str:
 
 
 def _os_error(exc: OSError) -> str:
-    if exc.strerror and exc.filename:
-        return f"{exc.strerror}: {exc.filename}"
-    return str(exc)
+    text = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+    if isinstance(exc, PermissionError) or "Permission denied" in text or \
+            "Read-only file system" in text:
+        return (f"permission denied: {text}; this user cannot write there: fix the "
+                "permissions, or work on a copy you can write")
+    return text
 
 
 # ---- shared state: the repository ---------------------------------------------------------
@@ -254,28 +257,35 @@ def cli_new(label: str | None, create: bool) -> None:
 
 @cli.command(name="list")
 @click.option("--limit", "-n", type=click.IntRange(min=0), help="Show at most N sessions.")
-@click.option("--all", "all_", is_flag=True, help="Include deleted sessions (marked).")
+@click.option("--all", "all_", is_flag=True,
+              help="Include every deleted version (marked), even of ids that are live again.")
+@click.option("--deleted", is_flag=True,
+              help="Only deleted sessions: every version `restore --version N` can bring back.")
 @output_options(render.sessions_table)
-def cli_list(limit: int | None, all_: bool) -> Printed:
+def cli_list(limit: int | None, all_: bool, deleted: bool) -> Printed:
     """List sessions, most recently updated first."""
     store = _store()
-    records = [meta.to_dict() for meta in store.list()]
-    _warn_damaged(store)
-    if all_:
+    records = [] if deleted else [meta.to_dict() for meta in store.list()]
+    if not deleted:
+        _warn_damaged(store)
+    if all_ or deleted:
         for record in records:
             record["deleted"] = False
-        seen = {record["id"] for record in records}
-        for deleted in store.list_deleted():
-            if deleted.id in seen:
-                continue
-            seen.add(deleted.id)
-            records.append({**deleted.metadata.to_dict(), "deleted": True,
-                            "deleted_at": deleted.deleted_at})
-        records = render.newest_first(records)
+        records = render.newest_first(records + _deleted_records(store))
     shown = records[:limit] if limit is not None else records
     if records and not shown:
         return Printed(shown, f"(0 of {render.plural(len(records), 'session')} shown)\n")
     return Printed(shown)
+
+
+def _deleted_records(store: GitSessionStore) -> Records:
+    """Every deleted version, numbered per id from 1 (the latest deletion)."""
+    records, versions = [], {}
+    for deleted in store.list_deleted():
+        versions[deleted.id] = versions.get(deleted.id, 0) + 1
+        records.append({**deleted.metadata.to_dict(), "deleted": True,
+                        "deleted_at": deleted.deleted_at, "version": versions[deleted.id]})
+    return records
 
 
 @cli.command(name="show")
@@ -428,14 +438,42 @@ def cli_delete(session: str) -> None:
 
 @cli.command(name="restore")
 @click.argument("session")
-def cli_restore(session: str) -> None:
+@click.option("--as", "as_id", metavar="NEW_ID",
+              help="Restore under this new id (when a live session has the old one).")
+@click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
+              help="Which deleted version: 1 is the latest deletion (see `list --deleted`).")
+def cli_restore(session: str, as_id: str | None, version: int | None) -> None:
     """Bring back a deleted session.
 
     SESSION is the deleted session's id, id prefix or label."""
     store = _store()
     session_id = _resolve(store, session, deleted=True)
-    store.restore(session_id)
-    click.echo(f"Restored {session_id}")
+    ref = None
+    if version is not None:
+        refs = [d.ref for d in store.list_deleted() if d.id == session_id]
+        if version > len(refs):
+            raise click.ClickException(f"{session_id} has {len(refs)} deleted "
+                                       f"version{'s' if len(refs) != 1 else ''}, not {version}")
+        ref = refs[version - 1]
+    store.restore(session_id, ref, as_id=as_id)
+    click.echo(f"Restored {session_id}" + (f" as {as_id}" if as_id else ""))
+
+
+@cli.command(name="purge")
+@click.argument("session", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every deleted session.")
+def cli_purge(session: str | None, all_: bool) -> None:
+    """Forget deleted sessions for good (no `restore` after this).
+
+    SESSION (a deleted session's id, id prefix or label) loses every deleted version; --all
+    empties the trash. `sessionsgit gc` then reclaims the space."""
+    if (session is None) == (not all_):
+        raise click.ClickException("give a deleted SESSION to purge, or --all for every one")
+    store = _store()
+    session_id = None if all_ else _resolve(store, session, deleted=True)
+    dropped = store.purge(session_id)
+    click.echo(f"Purged {render.plural(dropped, 'deleted version')}"
+               + (f" of {session_id}" if session_id else ""))
 
 
 @cli.command(name="append")

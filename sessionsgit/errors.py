@@ -11,6 +11,7 @@ CLI) can catch one type::
     ├── SerializationError        (also ValueError)  a message or metadata is not exact JSON
     ├── CorruptSessionError                          stored data that cannot be read back
     ├── StoreError                                   a store that cannot be opened or created
+    │   └── StorePermissionError                     this user may not write (or read) there
     ├── NoActiveSessionError                         manager has no current session
     ├── RemoteError                                  push / fetch / sync failed
     └── ProviderError (providers.py)                 a model provider call failed
@@ -70,6 +71,11 @@ class CorruptSessionError(SessionsGitError):
 
 class StoreError(SessionsGitError):
     """A store that cannot be opened or created (not a repository, unwritable path, ...)."""
+
+
+class StorePermissionError(StoreError):
+    """The operating system refused this user a file of the store (read-only files or file
+    system, or files of another user); nothing was changed."""
 
 
 class NoActiveSessionError(SessionsGitError):

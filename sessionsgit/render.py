@@ -282,10 +282,11 @@ def sessions_table(records: Sequence[Mapping[str, Any]]) -> str:
         rows.append({"id": short_session_id(r["id"]), "updated": local_time(r.get("updated_at")),
                      "messages": r.get("message_count", 0), "label": r.get("label") or "",
                      "parent": short_session_id(r.get("parent_id")),
-                     "deleted": "deleted" if r.get("deleted") else ""})
+                     "deleted": local_time(r.get("deleted_at")) if r.get("deleted") else "",
+                     "version": r.get("version", "")})
     columns = ["id", "updated", "messages", "label", "parent"]
     if show_deleted:
-        columns.append("deleted")
+        columns += ["deleted", "version"]
     return format_table(rows, columns)
 
 

@@ -156,6 +156,101 @@ def test_a_file_as_repository_is_one_error_line(tmp_path: Path) -> None:
     assert_one_line_error(Cli(busy)("new", "--create", ok=False), "not a Git repository")
 
 
+
+# ---- repositories this user cannot write, held locks, other owners -------------------------
+_CHILD = """
+import sys, pygit2
+pygit2.option(pygit2.enums.Option.SET_OWNER_VALIDATION, 0)  # a shared repository, trusted
+from sessionsgit.cli import main
+sys.argv[0] = "sessionsgit"
+main()
+"""
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory every user can enter (pytest's own tmp dirs are private to their owner)."""
+    import os
+    import shutil
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="sessionsgit-shared-"))
+    base.chmod(0o755)
+    yield base
+    for path in [base, *base.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _as_reader(base: Path, repo: Path, *args: str):
+    """The CLI run by a user who can read ``repo`` but not write it: as root, the user nobody;
+    otherwise this user with every file of ``repo`` made read-only."""
+    import os
+    import subprocess
+    import sys
+    if os.geteuid() == 0:
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    else:
+        prefix = []
+        for path in [repo, *repo.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+    env = {**os.environ, "HOME": str(base),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([*prefix, sys.executable, "-c", _CHILD, "--repo", str(repo), *args],
+                          capture_output=True, text=True, env=env, cwd=base)
+
+
+def test_a_repository_this_user_cannot_write_says_permission_denied(shared_dir: Path) -> None:
+    repo = shared_dir / "repo"
+    run = Cli(repo)
+    run("init")
+    session_id = run.new("kept")
+    gone = run.new("gone")
+    run("delete", gone)
+    before = git("--git-dir", str(repo), "for-each-ref")
+    for args in (["append", session_id, "hi"], ["rename", session_id, "x"],
+                 ["fork", session_id], ["delete", session_id], ["restore", gone], ["new"]):
+        result = _as_reader(shared_dir, repo, *args)
+        assert result.returncode == 1, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (args, result.stderr)
+        assert "permission denied" in lines[0].lower() and str(repo) in lines[0], lines[0]
+        assert "permissions" in lines[0], lines[0]  # what to do
+        for wrong in ("another writer", "changed while", "Traceback"):
+            assert wrong not in lines[0], (args, lines[0])
+    assert git("--git-dir", str(repo), "for-each-ref") == before
+
+
+def test_a_held_ref_lock_names_the_lock_file(run: Cli, repo: Path) -> None:
+    session_id = conversation(run)
+    gone = run.new("gone")
+    run("delete", gone)
+    for ref, args in ((session_id, ["append", session_id, "hi"]),
+                      (session_id, ["delete", session_id]), (gone, ["restore", gone])):
+        lock = repo / "refs" / "heads" / "sessions" / f"{ref}.lock"
+        lock.write_text("")
+        try:
+            result = run(*args, ok=False)
+        finally:
+            lock.unlink()
+        assert_one_line_error(result, str(lock), "locked")
+        assert "changed while" not in result.stderr
+    assert len(messages_of(run, session_id)) == 3
+
+
+def test_a_repository_owned_by_another_user_names_safe_directory(run: Cli, repo: Path) -> None:
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("making a file owned by another user needs root")
+    run.new()
+    for path in [repo, *repo.rglob("*")]:
+        os.chown(path, 65534, 65534)
+    result = run("list", ok=False)
+    assert_one_line_error(result, "not owned by the current user", "safe.directory", str(repo))
+    assert "no Git repository" not in result.stderr
+    assert_one_line_error(run("init", ok=False), "not owned by the current user")
+
+
 # ---- new, list ----------------------------------------------------------------------------
 def test_list_json_yaml_nl_are_metadata_dicts(run: Cli) -> None:
     first = run.new("first")
@@ -419,12 +514,61 @@ def test_rename_delete_list_all_restore(run: Cli) -> None:
     assert run.json("list") == []
     everything = run.json("list", "--all")
     assert [(r["id"], r["deleted"]) for r in everything] == [(session_id, True)]
-    assert "deleted" in run("list", "--all").stdout.splitlines()[1]
+    table = run("list", "--all").stdout.splitlines()
+    assert table[0].split()[-2:] == ["deleted", "version"] and table[1].rstrip().endswith(" 1")
     assert_one_line_error(run("show", session_id, ok=False))
     assert "Restored" in run("restore", session_id[:6]).stdout
     assert [r["id"] for r in run.json("list")] == [session_id]
     assert len(messages_of(run, session_id)) == 3
     assert_one_line_error(run("restore", session_id, ok=False), "no deleted session")
+
+
+
+def test_trash_versions_restore_as_and_purge(run: Cli, tmp_path: Path) -> None:
+    session_id = conversation(run)  # 3 messages
+    run("delete", session_id)
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}] * 4))
+    run("import", str(source), "--id", session_id)
+    run("delete", session_id)  # versions, newest first: 4 messages, then 3
+    deleted = run.json("list", "--deleted")
+    assert [(r["id"], r["message_count"], r["version"]) for r in deleted] == \
+        [(session_id, 4, 1), (session_id, 3, 2)]
+    assert all(r["deleted"] and r["deleted_at"] for r in deleted)
+    table = run("list", "--deleted").stdout
+    assert "version" in table.splitlines()[0] and len(table.splitlines()) == 3
+    assert_one_line_error(run("restore", session_id, "--version", "5", ok=False), "version")
+    # an older version comes back with --version
+    run("restore", session_id, "--version", "2")
+    assert len(messages_of(run, session_id)) == 3
+    # with a live session of that id, list --all still shows the trashed version
+    everything = run.json("list", "--all")
+    assert sorted((r["deleted"], r["message_count"]) for r in everything
+                  if r["id"] == session_id) == [(False, 3), (True, 4)]
+    # the advice names a way that works, and it works
+    result = run("restore", session_id, ok=False)
+    assert_one_line_error(result, "restore --as NEW_ID")
+    assert "rename" not in result.stderr
+    assert run("restore", session_id, "--as", "older-copy").stdout.strip() == \
+        f"Restored {session_id} as older-copy"
+    assert len(messages_of(run, "older-copy")) == 4
+    assert run.json("list", "--deleted") == []
+    # purge forgets deleted versions for good
+    run("delete", "older-copy")
+    run("delete", session_id)
+    assert_one_line_error(run("purge", ok=False), "--all")
+    assert "Purged 1 deleted version" in run("purge", "older-copy").stdout
+    assert [r["id"] for r in run.json("list", "--deleted")] == [session_id]
+    assert "Purged 1 deleted version" in run("purge", "--all").stdout
+    assert run.json("list", "--deleted") == []
+
+
+def test_restore_as_an_existing_id_is_refused(run: Cli) -> None:
+    kept = run.new("kept")
+    gone = run.new("gone")
+    run("delete", gone)
+    assert_one_line_error(run("restore", gone, "--as", kept, ok=False), "exists")
+    assert [r["id"] for r in run.json("list", "--deleted")] == [gone]
 
 
 # ---- append -------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ from ..errors import (
     InvalidRevisionError,
     SessionConflictError,
     SessionNotFoundError,
+    SessionsGitError,
     StoreError,
+    StorePermissionError,
 )
 from ..git import blobcache, commitmeta, layout, listcache, packing
 from ..git.listcache import ListCache
@@ -259,16 +261,22 @@ class GitSessionStore(SessionStore):
                                  stale_after=self.stale_lock_seconds)
                 delete_if(self.repo, session_ref(session_id), head,
                           stale_after=self.stale_lock_seconds)
-            except (RefMoved, RefLocked) as exc:
+            except RefMoved as exc:
                 self._drop_ref(trash)
                 raise SessionConflictError(session_id, f"session {session_id!r} changed while "
                                                        f"being deleted: {exc}") from None
+            except (RefLocked, OSError, pygit2.GitError) as exc:
+                self._drop_ref(trash)
+                raise _write_error(self.path, session_id, exc) from None
             return True
 
-    def restore(self, session_id: str, ref: str | None = None) -> SessionMetadata:
+    def restore(self, session_id: str, ref: str | None = None, *,
+                as_id: str | None = None) -> SessionMetadata:
         """Bring back the most recently deleted version of a session (or the trash ``ref``
-        given). Fails with ``SessionConflictError`` if a live session has that id."""
+        given), under its id or as the new id ``as_id``. Fails with ``SessionConflictError``
+        if a live session has the id it would take."""
         validate_session_id(session_id)
+        new_id = session_id if as_id is None else validate_session_id(as_id)
         with self._lock:
             versions = [d for d in self.list_deleted() if d.id == session_id]
             if ref is not None:
@@ -278,14 +286,17 @@ class GitSessionStore(SessionStore):
             chosen = versions[0]
             target = current_target(self.repo, chosen.ref)
             try:
-                compare_and_swap(self.repo, session_ref(session_id), target, None,
+                compare_and_swap(self.repo, session_ref(new_id), target, None,
                                  "sessionsgit: restore", stale_after=self.stale_lock_seconds)
             except RefMoved:
                 raise SessionConflictError(
-                    session_id, f"a live session {session_id!r} exists; delete or rename it "
-                                "before restoring") from None
+                    new_id, f"a live session {new_id!r} exists; restore the deleted one under "
+                            "a new id (`restore(..., as_id=NEW_ID)`, `sessionsgit restore "
+                            "--as NEW_ID`)") from None
+            except (RefLocked, OSError) as exc:
+                raise _write_error(self.path, new_id, exc) from None
             self._drop_ref(chosen.ref)
-            return self._metadata_at(session_id, target)  # already a fresh copy
+            return self._metadata_at(new_id, target)  # already a fresh copy
 
     def list_deleted(self) -> list[DeletedSession]:
         """Deleted sessions still recoverable, newest deletion first."""
@@ -411,9 +422,8 @@ class GitSessionStore(SessionStore):
                              stale_after=self.stale_lock_seconds)
         except RefMoved:
             raise SessionConflictError(session_id) from None
-        except RefLocked as exc:
-            raise SessionConflictError(
-                session_id, f"session {session_id!r} is locked by another writer: {exc}") from None
+        except (RefLocked, OSError, pygit2.GitError) as exc:
+            raise _write_error(self.path, session_id, exc) from None
         if self.durable:
             _fsync_path(Path(self.repo.path) / session_ref(session_id))
         metadata.head = str(commit)
@@ -665,12 +675,46 @@ def _configure_libgit2() -> None:
     pygit2.option(pygit2.enums.Option.ENABLE_STRICT_OBJECT_CREATION, False)
 
 
+def _write_error(path: Path, session_id: str, exc: BaseException) -> SessionsGitError:
+    """A failed ref update as its real cause: permission denied (``StorePermissionError``),
+    else a ref lock file still held (``SessionConflictError`` naming the file)."""
+    text = " ".join(str(exc).split())
+    if _denied(exc):
+        return StorePermissionError(
+            f"permission denied writing to {path}: {text}; this user cannot write there (a "
+            "read-only repository or file system, or files of another user): fix the "
+            "permissions, or work on a copy you can write")
+    return SessionConflictError(
+        session_id, f"session {session_id!r} is locked: {text}; another writer holds that "
+                    "lock file: try again, or delete it if no sessionsgit or git process is "
+                    "writing to this repository")
+
+
+def _denied(exc: BaseException) -> bool:
+    """Whether an error (or the one it wraps) is the OS refusing access."""
+    while exc is not None:
+        if isinstance(exc, PermissionError) or getattr(exc, "errno", None) in (1, 13, 30):
+            return True
+        if any(word in str(exc) for word in ("Permission denied", "Read-only file system",
+                                              "Operation not permitted")):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
 def _open_repository(path: Path, *, create: bool, bare: bool) -> pygit2.Repository:
     _configure_libgit2()
     try:
         return pygit2.Repository(str(path), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-    except (pygit2.GitError, KeyError):
-        pass
+    except (pygit2.GitError, KeyError) as exc:
+        if "not owned by current user" in str(exc):
+            raise StoreError(
+                f"{path} is not owned by the current user, so Git will not open it; if you "
+                "trust it, run `git config --global --add safe.directory "
+                f"{Path(path).resolve()}`") from None
+        if _denied(exc):
+            raise StorePermissionError(f"permission denied reading {path}: {exc}; fix the "
+                                       "permissions") from None
     if not create:
         raise StoreError(f"no Git repository at {path}")
     if path.exists() and not path.is_dir():
