@@ -16,6 +16,7 @@ from .errors import (
     SessionNotFoundError,
     SessionsGitError,
     StoreError,
+    StorePermissionError,
 )
 from .conversation import Conversation, ConversationLike
 from .manager import SessionManager
@@ -60,6 +61,7 @@ __all__ = [
     "ProviderError",
     "DeletedSession",
     "StoreError",
+    "StorePermissionError",
     "SessionsGitError",
     "SessionNotFoundError",
     "InvalidSessionIdError",
