@@ -21,6 +21,7 @@ from . import (
     GitSessionStore,
     InvalidRevisionError,
     InvalidSessionIdError,
+    SessionConflictError,
     SessionNotFoundError,
     SessionsGitError,
     StoredSession,
@@ -564,13 +565,19 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
     Every exchange is saved as it completes."""
     from .conversation import Conversation
     from .manager import SessionManager
-    from .providers import EchoProvider, OpenAICompatibleProvider
+    from .providers import EchoProvider, OpenAICompatibleProvider, ProviderError
 
-    if new == (session is not None):
+    if new and session is not None:
+        raise click.UsageError(f"--new starts a new session, so SESSION {session!r} is not "
+                               f"used; to label the new one: --new --label {session!r}")
+    if not new and session is None:
         raise click.UsageError("give a SESSION to continue, or --new")
     if label is not None and not new:
         raise click.UsageError("--label applies to --new; use `sessionsgit rename` otherwise")
     kind = provider or ("openai" if os.environ.get("OPENAI_BASE_URL") else "echo")
+    if kind == "openai" and not (model or os.environ.get("OPENAI_MODEL")):
+        raise click.ClickException("the openai provider needs a model: pass --model NAME or "
+                                   "set OPENAI_MODEL")
     backend = OpenAICompatibleProvider(model) if kind == "openai" else (
         EchoProvider(model) if model else EchoProvider())
     store = _store(create=create)
@@ -581,6 +588,8 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
         raise payload["error"]
 
     manager.on("lifecycle_error", fail)
+    unanswered: list[str] = []
+    prompts = 0
     with manager, conversation:
         session_id = manager.start_new(label) if new else manager.load(_resolve(store, session))
         stdin = sys.stdin
@@ -598,15 +607,51 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
                 break
             if not prompt:
                 continue
+            prompts += 1
+            before = len(conversation.messages)
             try:
                 reply = conversation.prompt(prompt)
-            except SessionsGitError as exc:
-                if not interactive:
-                    raise
-                click.echo(f"Error: {_one_line(str(exc))}", err=True)
+            except SessionConflictError:
+                # another writer moved the session: keep this exchange, after its news
+                _append_after(store, session_id, conversation.messages[before:])
+                manager.load(session_id)
+                click.echo(f"note: session {session_id} was changed by another writer; "
+                           "reloaded it and appended this exchange after the new messages",
+                           err=True)
+                reply = conversation.messages[-1]
+            except ProviderError as exc:
+                # no reply: the prompt is still kept, so nothing typed is lost
+                _append_after(store, session_id, [_stamped(_text_message("user", prompt))])
+                manager.load(session_id)
+                unanswered.append(_one_line(str(exc)))
+                if interactive:
+                    click.echo(f"Error: {unanswered[-1]} (your prompt is saved)", err=True)
                 continue
             parts = [text for kind_, text in render.message_parts(reply) if kind_ == "text"]
             click.echo("\n".join(parts))
+    if unanswered and not interactive:
+        raise click.ClickException(
+            f"{len(unanswered)} of {prompts} prompts got no reply (saved in session "
+            f"{session_id} without one): {unanswered[0]}")
+
+
+def _stamped(message: dict[str, Any]) -> dict[str, Any]:
+    return {**message, "id": uuid.uuid4().hex, "timestamp": time.time_ns() // 1_000_000}
+
+
+def _append_after(store: GitSessionStore, session_id: str, messages: Sequence[Any],
+                  attempts: int = 10) -> None:
+    """Append ``messages`` to the session as it is now (another writer may have moved it),
+    retrying while writers keep racing."""
+    for attempt in range(attempts):
+        current = _load(store, session_id)
+        try:
+            store.save(session_id, current.messages + list(messages),
+                       expected_head=current.metadata.head)
+            return
+        except SessionConflictError:
+            if attempt == attempts - 1:
+                raise
 
 
 @cli.command(name="export")

@@ -655,6 +655,67 @@ def test_chat_openai_without_a_model_is_one_error_line(run: Cli) -> None:
                           "model")
 
 
+
+def test_chat_keeps_typed_text_when_another_writer_appends(run: Cli, repo: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from sessionsgit.providers import EchoProvider
+    session_id = run.new("busy")
+    original = EchoProvider.complete
+    calls = []
+
+    def interfering(self, messages):
+        calls.append(1)
+        if len(calls) == 2:  # while "two" is being answered, another process appends
+            other = GitSessionStore(repo)
+            current = other.load(session_id)
+            other.save(session_id, current.messages + [
+                {"role": "user", "content": [{"type": "text", "text": "from elsewhere"}]}])
+            other.close()
+        return original(self, messages)
+
+    monkeypatch.setattr(EchoProvider, "complete", interfering)
+    result = run("chat", session_id, input="one\ntwo\nthree\n")
+    assert result.stdout == "Echo: one\nEcho: two\nEcho: three\n"
+    assert "changed by another writer" in result.stderr and "appended" in result.stderr
+    texts = [m["content"][0]["text"] for m in messages_of(run, session_id)]
+    assert texts == ["one", "Echo: one", "from elsewhere", "two", "Echo: two", "three",
+                     "Echo: three"]
+
+
+def _openai_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("OPENAI_MODEL", "some-model")
+
+
+def test_chat_provider_errors_keep_the_prompts(run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    _openai_unreachable(monkeypatch)
+    result = run("chat", "--new", "--label", "offline", input="first\nsecond\n", ok=False)
+    banner, error = result.stderr.strip().splitlines()
+    assert banner.startswith("Session ") and result.exit_code == 1
+    for fragment in ("Error: 2 of 2 prompts got no reply", "saved", "cannot reach"):
+        assert fragment in error
+    (record,) = run.json("list")
+    assert record["label"] == "offline"
+    assert [m["content"][0]["text"] for m in messages_of(run, record["id"])] == \
+        ["first", "second"]
+
+
+def test_chat_usage_and_model_errors_say_what_to_do(run: Cli,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run("chat", "--new", "my label", ok=False)
+    assert result.exit_code == 2 and "--label" in result.stderr
+    assert "give a SESSION to continue, or --new" not in result.stderr
+    session_id = run.new()
+    result = run("chat", session_id, "--provider", "openai", input="hi\n", ok=False)
+    assert_one_line_error(result, "--model", "OPENAI_MODEL")
+    assert "model=" not in result.stderr
+    assert messages_of(run, session_id) == []
+
+
 # ---- export, import -----------------------------------------------------------------------
 def test_export_json_import_round_trip(run: Cli, tmp_path: Path) -> None:
     session_id = run.new("exported")
