@@ -143,6 +143,24 @@ def _warn_damaged(store: GitSessionStore) -> None:
         click.echo(f"warning: skipped damaged session {session_id}: {reason}", err=True)
 
 
+def _hint_remote_only(store: GitSessionStore) -> None:
+    """A plain ``git clone`` puts sessions under ``refs/remotes/<remote>/sessions/``, where
+    they are not this store's: say so, and how to take them in, instead of a bare "none"."""
+    found: dict[str, int] = {}
+    for name in store.repo.references:
+        parts = name.split("/")
+        if len(parts) == 5 and parts[:2] == ["refs", "remotes"] and parts[3] == "sessions":
+            found[parts[2]] = found.get(parts[2], 0) + 1
+    for remote, count in sorted(found.items()):
+        with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
+            if _sync().fetch_refspec(remote) in store.repo.remotes[remote].fetch_refspecs:
+                continue  # a remote of sessionsgit's own: its sessions were deleted here
+        click.echo(f"hint: {render.plural(count, 'session')} under refs/remotes/{remote}/"
+                   f"sessions/ (a plain `git clone`?) are not local sessions yet: run "
+                   f"`sessionsgit pull {remote}` to take them in (or clone with "
+                   "`git clone --mirror`)", err=True)
+
+
 # ---- the shared record output -------------------------------------------------------------
 @dataclasses.dataclass
 class Printed:
@@ -269,6 +287,8 @@ def cli_list(limit: int | None, all_: bool, deleted: bool) -> Printed:
     records = [] if deleted else [meta.to_dict() for meta in store.list()]
     if not deleted:
         _warn_damaged(store)
+    if not records and not deleted:
+        _hint_remote_only(store)
     if all_ or deleted:
         for record in records:
             record["deleted"] = False
@@ -411,6 +431,8 @@ def cli_tree() -> Records:
     store = _store()
     records = render.tree_records(store.list())
     _warn_damaged(store)
+    if not records:
+        _hint_remote_only(store)
     return records
 
 

@@ -900,6 +900,26 @@ def test_push_to_a_missing_path_says_git_init_bare(run: Cli, tmp_path: Path) -> 
     assert_one_line_error(run("push", str(tmp_path / "new.git"), ok=False), "git init --bare")
 
 
+
+def test_a_plain_git_clone_says_how_to_get_its_sessions(run: Cli, tmp_path: Path) -> None:
+    session_id = conversation(run, "cloned")
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(run.repo), str(clone))
+    cloned = Cli(clone)
+    result = cloned("list")
+    assert "No sessions." in result.stdout
+    hint = " ".join(result.stderr.split())
+    assert "1 session" in hint and "refs/remotes/origin/sessions/" in hint
+    assert "sessionsgit pull origin" in hint and "git clone --mirror" in hint
+    assert "sessionsgit pull origin" in " ".join(cloned("tree").stderr.split())
+    cloned("pull", "origin")
+    assert [r["id"] for r in cloned.json("list")] == [session_id]
+    assert messages_of(cloned, session_id) == messages_of(run, session_id)
+    mirror = tmp_path / "mirror.git"
+    git("clone", "-q", "--mirror", str(run.repo), str(mirror))
+    assert [r["id"] for r in Cli(mirror).json("list")] == [session_id]
+
+
 def test_install_diff_driver(run: Cli) -> None:
     pytest.importorskip("sessionsgit.sync")
     run("init")
