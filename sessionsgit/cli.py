@@ -828,8 +828,19 @@ def cli_gc() -> Printed:
 
 @cli.command(name="install-diff-driver")
 def cli_install_diff_driver() -> None:
-    """Make `git diff` show stored messages readably."""
+    """Make `git diff` show stored messages readably.
+
+    Sets the diff driver in the repository's config (running `sessionsgit textconv`) and
+    adds attributes for message files to its info/attributes; prints what it edited."""
     click.echo(_sync().install_diff_driver(_store()))
+
+
+@cli.command(name="textconv", hidden=True)
+@click.argument("path", type=click.Path(dir_okay=False))
+def cli_textconv(path: str) -> None:
+    """Print a stored message file as text (git's diff driver, see install-diff-driver)."""
+    from .textconv import main as textconv_main
+    sys.exit(textconv_main([path]))
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -376,8 +377,14 @@ ATTRIBUTES = ("messages/**/*.json diff=sessionsgit", "session.json diff=sessions
 
 
 def install_diff_driver(store: GitSessionStore) -> str:
-    """Make ``git diff``/``git log -p`` render message blobs as text (repo config + attributes)."""
-    command = f"{shlex.quote(sys.executable)} -m sessionsgit.textconv"
+    """Make ``git diff``/``git log -p`` render message blobs as text (repo config + attributes).
+    The driver runs ``sessionsgit textconv`` from PATH (it survives a moved virtualenv); only
+    when no ``sessionsgit`` is on PATH, this Python's ``-m sessionsgit.textconv``. Returns
+    what it edited, one line each."""
+    on_path = shutil.which("sessionsgit") is not None
+    command = ("sessionsgit textconv" if on_path
+               else f"{shlex.quote(sys.executable)} -m sessionsgit.textconv")
+    config = Path(store.repo.path) / "config"
     store.repo.config["diff.sessionsgit.textconv"] = command
     attributes = Path(store.repo.path) / "info" / "attributes"
     attributes.parent.mkdir(parents=True, exist_ok=True)
@@ -388,8 +395,16 @@ def install_diff_driver(store: GitSessionStore) -> str:
             if existing and not attributes.read_text(encoding="utf-8").endswith("\n"):
                 handle.write("\n")
             handle.write("".join(line + "\n" for line in missing))
-    return (f"diff driver 'sessionsgit' ({command}) set in {Path(store.repo.path) / 'config'} "
-            f"for {', '.join(line.split()[0] for line in ATTRIBUTES)} via {attributes}")
+    lines = [f"edited {config}: diff.sessionsgit.textconv = {command}",
+             f"edited {attributes}: " + (f"added {', '.join(missing)}" if missing
+                                          else f"already has {', '.join(ATTRIBUTES)}")]
+    if not on_path:
+        lines.append("note: no `sessionsgit` on PATH, so the driver runs this Python by its "
+                     "path: run install-diff-driver again if this environment moves")
+    if not store.repo.is_bare:
+        lines.append(f"note: {store.repo.workdir} has a working tree: these attributes also "
+                     "apply to its own files named session.json and messages/**/*.json")
+    return "\n".join(lines)
 
 
 # ---- helpers ------------------------------------------------------------------------------

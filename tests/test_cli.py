@@ -926,6 +926,29 @@ def test_install_diff_driver(run: Cli) -> None:
     assert run("install-diff-driver").stdout.strip()
 
 
+def test_install_diff_driver_uses_the_entry_point_and_says_what_it_edits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "sessionsgit").exists()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    code = tmp_path / "code"
+    git("init", "-q", str(code))
+    run = Cli(code)
+    session_id = run.new("in a code repo")
+    run("append", session_id, "hello")
+    out = run("install-diff-driver").stdout
+    assert git("-C", str(code), "config", "diff.sessionsgit.textconv").strip() == \
+        "sessionsgit textconv"
+    assert sys.executable not in out
+    assert str(code / ".git" / "config") in out and str(code / ".git" / "info" / "attributes") in out
+    assert "working tree" in out and "session.json" in out
+    shown = git("-C", str(code), "log", "-p", f"refs/heads/sessions/{session_id}")
+    assert "+user:" in shown and "+hello" in shown
+
+
+
 def test_importing_a_fork_whose_parent_is_present_makes_a_git_fork(run: Cli, repo: Path,
                                                                    tmp_path: Path) -> None:
     parent = conversation(run, "parent")
