@@ -257,6 +257,23 @@ def cli_init() -> None:
     where = Path(store.repo.path).resolve()
     click.echo(f"{'Reinitialized existing' if existed else 'Initialized empty'} sessions "
                f"repository in {where}")
+    _hint_ignore(where)
+
+
+def _hint_ignore(where: Path) -> None:
+    """A sessions repository inside a code repository's working tree should be ignored there,
+    or ``git add -A`` commits it: say so when it is not."""
+    found = pygit2.discover_repository(str(where.parent))
+    if found is None:
+        return
+    with contextlib.suppress(pygit2.GitError, ValueError):
+        outer = pygit2.Repository(found)
+        if outer.workdir is None:
+            return
+        relative = where.relative_to(Path(outer.workdir).resolve()).as_posix()
+        if relative and not outer.path_is_ignored(relative + "/"):
+            click.echo(f"hint: {where} is inside the Git working tree {outer.workdir}; add "
+                       f"`{relative}/` to its .gitignore", err=True)
 
 
 _CREATE = click.option("--create", is_flag=True,

@@ -118,6 +118,17 @@ def test_init_creates_a_bare_repository(repo: Path) -> None:
     assert git("--git-dir", str(repo), "rev-parse", "--is-bare-repository").strip() == "true"
 
 
+
+def test_init_inside_a_code_repository_says_to_ignore_it(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    git("init", "-q", str(code))
+    result = Cli(code / ".sessions")("init")
+    assert ".gitignore" in result.stderr and ".sessions/" in result.stderr
+    (code / ".gitignore").write_text(".sessions/\n")
+    assert Cli(code / ".sessions")("init").stderr == ""
+    assert Cli(tmp_path / "elsewhere")("init").stderr == ""
+
+
 def test_missing_repository_is_a_clear_error(repo: Path) -> None:
     run = Cli(repo)
     for args in (["list"], ["show", "x"], ["tree"], ["gc"]):
