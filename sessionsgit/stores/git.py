@@ -677,13 +677,16 @@ def _configure_libgit2() -> None:
 
 def _write_error(path: Path, session_id: str, exc: BaseException) -> SessionsGitError:
     """A failed ref update as its real cause: permission denied (``StorePermissionError``),
-    else a ref lock file still held (``SessionConflictError`` naming the file)."""
+    a ref lock file still held (``SessionConflictError`` naming the file), else the error
+    itself (``StoreError``)."""
     text = " ".join(str(exc).split())
     if _denied(exc):
         return StorePermissionError(
             f"permission denied writing to {path}: {text}; this user cannot write there (a "
             "read-only repository or file system, or files of another user): fix the "
             "permissions, or work on a copy you can write")
+    if not isinstance(exc, RefLocked):
+        return StoreError(f"cannot update session {session_id!r} in {path}: {text}")
     return SessionConflictError(
         session_id, f"session {session_id!r} is locked: {text}; another writer holds that "
                     "lock file: try again, or delete it if no sessionsgit or git process is "
