@@ -293,7 +293,7 @@ class GitSessionStore(SessionStore):
                     new_id, f"a live session {new_id!r} exists; restore the deleted one under "
                             "a new id (`restore(..., as_id=NEW_ID)`, `sessionsgit restore "
                             "--as NEW_ID`)") from None
-            except (RefLocked, OSError) as exc:
+            except (RefLocked, OSError, pygit2.GitError) as exc:
                 raise _write_error(self.path, new_id, exc) from None
             self._drop_ref(chosen.ref)
             return self._metadata_at(new_id, target)  # already a fresh copy
