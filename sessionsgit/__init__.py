@@ -17,6 +17,7 @@ from .errors import (
     SessionsGitError,
     StoreError,
     DiskFullError,
+    StorePermissionError,
 )
 from .conversation import Conversation, ConversationLike
 from .manager import SessionManager
@@ -62,6 +63,7 @@ __all__ = [
     "DeletedSession",
     "StoreError",
     "DiskFullError",
+    "StorePermissionError",
     "SessionsGitError",
     "SessionNotFoundError",
     "InvalidSessionIdError",

@@ -20,6 +20,7 @@ from . import (
     GitSessionStore,
     InvalidRevisionError,
     InvalidSessionIdError,
+    SessionConflictError,
     SessionNotFoundError,
     SessionsGitError,
     StoredSession,
@@ -31,7 +32,7 @@ from .msgdiff import diff_messages
 from .resolve import resolve_session
 
 DEFAULT_REPO = "./.sessions"
-ROLES = ("user", "assistant", "system")
+ROLES = ("user", "assistant", "system", "tool")
 _RELATIVE_REV = re.compile(r"~(\d*)|(\^+)")
 
 Records = list[dict[str, Any]]
@@ -58,9 +59,12 @@ def _one_line(text: str) -> str:
 
 
 def _os_error(exc: OSError) -> str:
-    if exc.strerror and exc.filename:
-        return f"{exc.strerror}: {exc.filename}"
-    return str(exc)
+    text = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+    if isinstance(exc, PermissionError) or "Permission denied" in text or \
+            "Read-only file system" in text:
+        return (f"permission denied: {text}; this user cannot write there: fix the "
+                "permissions, or work on a copy you can write")
+    return text
 
 
 # ---- shared state: the repository ---------------------------------------------------------
@@ -73,14 +77,16 @@ class State:
 
 
 def _store(create: bool = False) -> GitSessionStore:
-    """The store at ``--repo``; a missing repository is an error unless ``create``."""
+    """The store at ``--repo``; a missing repository is an error unless ``create`` (only
+    ``init`` and an explicit ``--create`` make one, so a mistyped path is not a new home)."""
     ctx = click.get_current_context()
     state = ctx.find_object(State)
     assert state is not None
     if state.store is None:
         if not create and not state.repo.exists():
             raise click.ClickException(
-                f"no sessions repository at {state.repo}; run `sessionsgit init`")
+                f"no sessions repository at {state.repo}; run `sessionsgit init` (or pass "
+                "--create to new, chat or import)")
         state.store = GitSessionStore(state.repo, create=create)
         ctx.find_root().call_on_close(state.store.close)
     return state.store
@@ -134,6 +140,24 @@ def _load(store: GitSessionStore, session_id: str, rev: str | None = None) -> St
 def _warn_damaged(store: GitSessionStore) -> None:
     for session_id, reason in store.last_damaged:
         click.echo(f"warning: skipped damaged session {session_id}: {reason}", err=True)
+
+
+def _hint_remote_only(store: GitSessionStore) -> None:
+    """A plain ``git clone`` puts sessions under ``refs/remotes/<remote>/sessions/``, where
+    they are not this store's: say so, and how to take them in, instead of a bare "none"."""
+    found: dict[str, int] = {}
+    for name in store.repo.references:
+        parts = name.split("/")
+        if len(parts) == 5 and parts[:2] == ["refs", "remotes"] and parts[3] == "sessions":
+            found[parts[2]] = found.get(parts[2], 0) + 1
+    for remote, count in sorted(found.items()):
+        with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
+            if _sync().fetch_refspec(remote) in store.repo.remotes[remote].fetch_refspecs:
+                continue  # a remote of sessionsgit's own: its sessions were deleted here
+        click.echo(f"hint: {render.plural(count, 'session')} under refs/remotes/{remote}/"
+                   f"sessions/ (a plain `git clone`?) are not local sessions yet: run "
+                   f"`sessionsgit pull {remote}` to take them in (or clone with "
+                   "`git clone --mirror`)", err=True)
 
 
 # ---- the shared record output -------------------------------------------------------------
@@ -232,13 +256,35 @@ def cli_init() -> None:
     where = Path(store.repo.path).resolve()
     click.echo(f"{'Reinitialized existing' if existed else 'Initialized empty'} sessions "
                f"repository in {where}")
+    _hint_ignore(where)
+
+
+def _hint_ignore(where: Path) -> None:
+    """A sessions repository inside a code repository's working tree should be ignored there,
+    or ``git add -A`` commits it: say so when it is not."""
+    found = pygit2.discover_repository(str(where.parent))
+    if found is None:
+        return
+    with contextlib.suppress(pygit2.GitError, ValueError):
+        outer = pygit2.Repository(found)
+        if outer.workdir is None:
+            return
+        relative = where.relative_to(Path(outer.workdir).resolve()).as_posix()
+        if relative and not outer.path_is_ignored(relative + "/"):
+            click.echo(f"hint: {where} is inside the Git working tree {outer.workdir}; add "
+                       f"`{relative}/` to its .gitignore", err=True)
+
+
+_CREATE = click.option("--create", is_flag=True,
+                       help="Create the repository at --repo if it does not exist.")
 
 
 @cli.command(name="new")
 @click.option("--label", "-l", help="A label for the new session.")
-def cli_new(label: str | None) -> None:
+@_CREATE
+def cli_new(label: str | None, create: bool) -> None:
     """Create an empty session and print its id."""
-    store = _store(create=True)
+    store = _store(create=create)
     session_id = str(uuid.uuid4())
     store.save(session_id, [], {"label": label} if label else None)
     click.echo(session_id)
@@ -246,25 +292,37 @@ def cli_new(label: str | None) -> None:
 
 @cli.command(name="list")
 @click.option("--limit", "-n", type=click.IntRange(min=0), help="Show at most N sessions.")
-@click.option("--all", "all_", is_flag=True, help="Include deleted sessions (marked).")
+@click.option("--all", "all_", is_flag=True,
+              help="Include every deleted version (marked), even of ids that are live again.")
+@click.option("--deleted", is_flag=True,
+              help="Only deleted sessions: every version `restore --version N` can bring back.")
 @output_options(render.sessions_table)
-def cli_list(limit: int | None, all_: bool) -> Records:
+def cli_list(limit: int | None, all_: bool, deleted: bool) -> Printed:
     """List sessions, most recently updated first."""
     store = _store()
-    records = [meta.to_dict() for meta in store.list()]
-    _warn_damaged(store)
-    if all_:
+    records = [] if deleted else [meta.to_dict() for meta in store.list()]
+    if not deleted:
+        _warn_damaged(store)
+    if not records and not deleted:
+        _hint_remote_only(store)
+    if all_ or deleted:
         for record in records:
             record["deleted"] = False
-        seen = {record["id"] for record in records}
-        for deleted in store.list_deleted():
-            if deleted.id in seen:
-                continue
-            seen.add(deleted.id)
-            records.append({**deleted.metadata.to_dict(), "deleted": True,
-                            "deleted_at": deleted.deleted_at})
-        records = render.newest_first(records)
-    return records[:limit] if limit is not None else records
+        records = render.newest_first(records + _deleted_records(store))
+    shown = records[:limit] if limit is not None else records
+    if records and not shown:
+        return Printed(shown, f"(0 of {render.plural(len(records), 'session')} shown)\n")
+    return Printed(shown)
+
+
+def _deleted_records(store: GitSessionStore) -> Records:
+    """Every deleted version, numbered per id from 1 (the latest deletion)."""
+    records, versions = [], {}
+    for deleted in store.list_deleted():
+        versions[deleted.id] = versions.get(deleted.id, 0) + 1
+        records.append({**deleted.metadata.to_dict(), "deleted": True,
+                        "deleted_at": deleted.deleted_at, "version": versions[deleted.id]})
+    return records
 
 
 @cli.command(name="show")
@@ -273,11 +331,15 @@ def cli_list(limit: int | None, all_: bool) -> Records:
               help="A save of the session: commit (prefix), or ~N saves back from the head.")
 @click.option("--format", "format_", type=click.Choice(["text", "markdown", "json", "yaml",
                                                         "jsonl"]),
-              default="text", show_default=True, help="Output format.")
-def cli_show(session: str, at: str | None, format_: str) -> None:
+              default=None, help="Output format.  [default: text]")
+@click.option("--json", "json_", is_flag=True, help="Output JSON (same as --format json).")
+def cli_show(session: str, at: str | None, format_: str | None, json_: bool) -> None:
     """Show a session's transcript.
 
     SESSION@REV (or --at REV) shows that save."""
+    if json_ and format_ not in (None, "json"):
+        raise click.UsageError("give --json or --format, not both")
+    format_ = "json" if json_ else format_ or "text"
     store = _store()
     session_id, rev = _session_and_rev(store, session)
     if rev is not None and at is not None:
@@ -370,7 +432,7 @@ def cli_fork(session: str, at: str | None, label: str | None, detached: bool) ->
     at = at or rev
     point: int | str | None = None
     if at is not None:
-        point = int(at) if at.isdigit() else _commit_of(store, session_id, at)
+        point = int(at) if at.isascii() and at.isdigit() else _commit_of(store, session_id, at)
     new_id = store.fork(session_id, at=point, detached=detached,
                         metadata={"label": label} if label else None)
     click.echo(new_id)
@@ -385,6 +447,8 @@ def cli_tree() -> Records:
     store = _store()
     records = render.tree_records(store.list())
     _warn_damaged(store)
+    if not records:
+        _hint_remote_only(store)
     return records
 
 
@@ -396,8 +460,8 @@ def cli_rename(session: str, label: str) -> None:
     store = _store()
     session_id = _resolve(store, session)
     store.rename(session_id, label or None)
-    click.echo(f"Renamed {render.short_id(session_id)} to {label!r}" if label
-               else f"Cleared the label of {render.short_id(session_id)}")
+    click.echo(f"Renamed {render.short_session_id(session_id)} to {label!r}" if label
+               else f"Cleared the label of {render.short_session_id(session_id)}")
 
 
 @cli.command(name="delete")
@@ -407,36 +471,75 @@ def cli_delete(session: str) -> None:
     store = _store()
     session_id = _resolve(store, session)
     store.delete(session_id)
-    click.echo(f"Deleted {session_id} (undo: sessionsgit restore {render.short_id(session_id)})")
+    click.echo(f"Deleted {session_id} (undo: sessionsgit restore "
+               f"{render.short_session_id(session_id)})")
 
 
 @cli.command(name="restore")
 @click.argument("session")
-def cli_restore(session: str) -> None:
+@click.option("--as", "as_id", metavar="NEW_ID",
+              help="Restore under this new id (when a live session has the old one).")
+@click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
+              help="Which deleted version: 1 is the latest deletion (see `list --deleted`).")
+def cli_restore(session: str, as_id: str | None, version: int | None) -> None:
     """Bring back a deleted session.
 
     SESSION is the deleted session's id, id prefix or label."""
     store = _store()
     session_id = _resolve(store, session, deleted=True)
-    store.restore(session_id)
-    click.echo(f"Restored {session_id}")
+    ref = None
+    if version is not None:
+        refs = [d.ref for d in store.list_deleted() if d.id == session_id]
+        if version > len(refs):
+            raise click.ClickException(f"{session_id} has {len(refs)} deleted "
+                                       f"version{'s' if len(refs) != 1 else ''}, not {version}")
+        ref = refs[version - 1]
+    store.restore(session_id, ref, as_id=as_id)
+    click.echo(f"Restored {session_id}" + (f" as {as_id}" if as_id else ""))
+
+
+@cli.command(name="purge")
+@click.argument("session", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every deleted session.")
+def cli_purge(session: str | None, all_: bool) -> None:
+    """Forget deleted sessions for good (no `restore` after this).
+
+    SESSION (a deleted session's id, id prefix or label) loses every deleted version; --all
+    empties the trash. `sessionsgit gc` then reclaims the space."""
+    if (session is None) == (not all_):
+        raise click.ClickException("give a deleted SESSION to purge, or --all for every one")
+    store = _store()
+    session_id = None if all_ else _resolve(store, session, deleted=True)
+    dropped = store.purge(session_id)
+    click.echo(f"Purged {render.plural(dropped, 'deleted version')}"
+               + (f" of {session_id}" if session_id else ""))
 
 
 @cli.command(name="append")
 @click.argument("session")
 @click.argument("text", required=False)
-@click.option("--role", type=click.Choice(ROLES), help="Role of TEXT (default: user).")
-def cli_append(session: str, text: str | None, role: str | None) -> None:
+@click.option("--role", type=click.Choice(ROLES),
+              help="Role of the text message (default: user); not with --json.")
+@click.option("--json", "json_input", is_flag=True,
+              help="Read stdin as JSON messages instead of text.")
+def cli_append(session: str, text: str | None, role: str | None, json_input: bool) -> None:
     """Append messages to a session; prints their ids.
 
-    TEXT becomes one text message. Without TEXT (or with -), stdin is read: a JSON message, a
-    JSON array of messages, or (with --role) plain text."""
+    Text is text: TEXT, or without TEXT (or with -) all of stdin, becomes one text message
+    from --role (default: user), whatever it looks like. With --json, stdin holds a JSON
+    message or a JSON array of messages, each an object with its own role and content (or
+    tool_calls). Roles are user, assistant, system or tool; empty messages are refused."""
+    from_stdin = text is None or text == "-"
+    if json_input and (role is not None or not from_stdin):
+        raise click.UsageError("--json reads messages (each with its own role) from stdin; "
+                               "give neither TEXT nor --role with it")
+    if json_input:
+        messages = _json_messages(sys.stdin.read())
+    else:
+        raw = sys.stdin.read() if from_stdin else text
+        messages = [_text_message(role or "user", (raw or "").rstrip("\n"))]
     store = _store()
     session_id = _resolve(store, session)
-    if text is None or text == "-":
-        messages = _messages_from_stdin(role)
-    else:
-        messages = [_text_message(role or "user", text)]
     now = time.time_ns() // 1_000_000
     for message in messages:
         message.setdefault("id", uuid.uuid4().hex)
@@ -448,26 +551,39 @@ def cli_append(session: str, text: str | None, role: str | None) -> None:
 
 
 def _text_message(role: str, text: str) -> dict[str, Any]:
+    if not text.strip():
+        raise click.ClickException("refusing to append an empty message")
     return {"role": role, "content": [{"type": "text", "text": text}]}
 
 
-def _messages_from_stdin(role: str | None) -> list[dict[str, Any]]:
-    raw = sys.stdin.read()
+def _json_messages(raw: str) -> list[dict[str, Any]]:
+    """``append --json`` input: a message or an array of messages, each checked."""
     try:
         data = codec.loads(raw, what="stdin")
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        data = [data]
-    if isinstance(data, list) and data and all(isinstance(m, dict) for m in data):
-        if role is not None:
-            for message in data:
-                message.setdefault("role", role)
-        return data
-    if role is not None and raw.strip():
-        return [_text_message(role, raw.rstrip("\n"))]
-    raise click.UsageError("stdin must hold a JSON message or a JSON array of messages "
-                           "(or plain text, with --role)")
+    except ValueError as exc:
+        raise click.ClickException(f"stdin is not valid JSON: {exc}") from None
+    messages = data if isinstance(data, list) else [data]
+    if not messages:
+        raise click.ClickException("stdin holds no messages (an empty JSON array)")
+    for index, message in enumerate(messages, 1):
+        _check_message(message, index)
+    return messages
+
+
+def _check_message(message: Any, index: int) -> None:
+    """One rule for every appended message: an object, a known role, something in it."""
+    where = f"message {index}"
+    if not isinstance(message, dict):
+        raise click.ClickException(f"{where} is not a JSON object")
+    if message.get("role") not in ROLES:
+        raise click.ClickException(f"{where} has role {message.get('role')!r}; a role is one "
+                                   f"of {', '.join(ROLES)}")
+    content = message.get("content")
+    if content is None and not message.get("tool_calls"):
+        raise click.ClickException(f"{where} has no content (nor tool_calls): it is empty")
+    if content is not None and (content in ("", [], {}) or
+                                (isinstance(content, str) and not content.strip())):
+        raise click.ClickException(f"{where} is empty")
 
 
 @cli.command(name="chat")
@@ -478,24 +594,31 @@ def _messages_from_stdin(role: str | None) -> list[dict[str, Any]]:
               help="Model provider: echo (offline), or openai (any OpenAI-compatible server). "
                    "Default: openai when OPENAI_BASE_URL is set, else echo.")
 @click.option("--model", help="Model name (openai: default OPENAI_MODEL).")
+@_CREATE
 def cli_chat(session: str | None, new: bool, label: str | None, provider: str | None,
-             model: str | None) -> None:
+             model: str | None, create: bool) -> None:
     """Chat in a session, one prompt per line.
 
     Each stdin line is a prompt and the reply is printed; /exit or end of input stops.
     Every exchange is saved as it completes."""
     from .conversation import Conversation
     from .manager import SessionManager
-    from .providers import EchoProvider, OpenAICompatibleProvider
+    from .providers import EchoProvider, OpenAICompatibleProvider, ProviderError
 
-    if new == (session is not None):
+    if new and session is not None:
+        raise click.UsageError(f"--new starts a new session, so SESSION {session!r} is not "
+                               f"used; to label the new one: --new --label {session!r}")
+    if not new and session is None:
         raise click.UsageError("give a SESSION to continue, or --new")
     if label is not None and not new:
         raise click.UsageError("--label applies to --new; use `sessionsgit rename` otherwise")
     kind = provider or ("openai" if os.environ.get("OPENAI_BASE_URL") else "echo")
+    if kind == "openai" and not (model or os.environ.get("OPENAI_MODEL")):
+        raise click.ClickException("the openai provider needs a model: pass --model NAME or "
+                                   "set OPENAI_MODEL")
     backend = OpenAICompatibleProvider(model) if kind == "openai" else (
         EchoProvider(model) if model else EchoProvider())
-    store = _store(create=new)
+    store = _store(create=create)
     conversation = Conversation(backend)
     manager = SessionManager(store, conversation)
 
@@ -503,6 +626,8 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
         raise payload["error"]
 
     manager.on("lifecycle_error", fail)
+    unanswered: list[str] = []
+    prompts = 0
     with manager, conversation:
         session_id = manager.start_new(label) if new else manager.load(_resolve(store, session))
         stdin = sys.stdin
@@ -520,15 +645,51 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
                 break
             if not prompt:
                 continue
+            prompts += 1
+            before = len(conversation.messages)
             try:
                 reply = conversation.prompt(prompt)
-            except SessionsGitError as exc:
-                if not interactive:
-                    raise
-                click.echo(f"Error: {_one_line(str(exc))}", err=True)
+            except SessionConflictError:
+                # another writer moved the session: keep this exchange, after its news
+                _append_after(store, session_id, conversation.messages[before:])
+                manager.load(session_id)
+                click.echo(f"note: session {session_id} was changed by another writer; "
+                           "reloaded it and appended this exchange after the new messages",
+                           err=True)
+                reply = conversation.messages[-1]
+            except ProviderError as exc:
+                # no reply: the prompt is still kept, so nothing typed is lost
+                _append_after(store, session_id, [_stamped(_text_message("user", prompt))])
+                manager.load(session_id)
+                unanswered.append(_one_line(str(exc)))
+                if interactive:
+                    click.echo(f"Error: {unanswered[-1]} (your prompt is saved)", err=True)
                 continue
             parts = [text for kind_, text in render.message_parts(reply) if kind_ == "text"]
             click.echo("\n".join(parts))
+    if unanswered and not interactive:
+        raise click.ClickException(
+            f"{len(unanswered)} of {prompts} prompts got no reply (saved in session "
+            f"{session_id} without one): {unanswered[0]}")
+
+
+def _stamped(message: dict[str, Any]) -> dict[str, Any]:
+    return {**message, "id": uuid.uuid4().hex, "timestamp": time.time_ns() // 1_000_000}
+
+
+def _append_after(store: GitSessionStore, session_id: str, messages: Sequence[Any],
+                  attempts: int = 10) -> None:
+    """Append ``messages`` to the session as it is now (another writer may have moved it),
+    retrying while writers keep racing."""
+    for attempt in range(attempts):
+        current = _load(store, session_id)
+        try:
+            store.save(session_id, current.messages + list(messages),
+                       expected_head=current.metadata.head)
+            return
+        except SessionConflictError:
+            if attempt == attempts - 1:
+                raise
 
 
 @cli.command(name="export")
@@ -558,14 +719,16 @@ def cli_export(session: str, format_: str, at: str | None, output: Path | None) 
 @click.option("--label", "-l", help="Label for a single imported file.")
 @click.option("--skip-damaged", is_flag=True,
               help="Exit 0 even when sessions were skipped (each is still reported).")
-def cli_import(path: Path, id_: str | None, label: str | None, skip_damaged: bool) -> None:
+@_CREATE
+def cli_import(path: Path, id_: str | None, label: str | None, skip_damaged: bool,
+               create: bool) -> None:
     """Import transcripts; prints the imported ids.
 
     PATH is a JSON or JSONL transcript (- for stdin), or a directory written by the npm
     package's FileSessionStore (its attached forks stay forks). Each skipped session is
     reported on one line with its reason, and then the exit status is 1 unless
     --skip-damaged."""
-    store = _store(create=True)
+    store = _store(create=create)
     if str(path) == "-":
         transcript = parse_text(sys.stdin.read(), source="stdin")
         result = ImportResult([import_transcript(store, transcript, session_id=id_, label=label)])
@@ -594,9 +757,15 @@ def _sync() -> Any:
     return sync
 
 
-def _report(report: Any) -> Printed:
+#: The report keys each remote command's text output counts (JSON has every key).
+_PUSH_KEYS = ("pushed", "pruned", "unchanged", "rejected", "damaged")
+_PULL_KEYS = ("fetched", "created", "diverged", "pruned", "unchanged", "rejected")
+
+
+def _report(report: Any, keys: Sequence[str] | None = None) -> Printed:
     record = report.to_dict() if hasattr(report, "to_dict") else dataclasses.asdict(report)
-    return Printed([record], render.sync_summary([record]), single=True)
+    shown = {key: value for key, value in record.items() if keys is None or key in keys}
+    return Printed([record], render.sync_summary([shown]), single=True)
 
 
 @cli.group(name="remote")
@@ -634,11 +803,13 @@ def remote_remove(name: str) -> None:
 def cli_push(remote: str, sessions: Sequence[str], prune: bool) -> Printed:
     """Push sessions to a remote.
 
-    All sessions, or the SESSIONS given, to REMOTE (default: origin)."""
+    All sessions, or the SESSIONS given, to REMOTE (default: origin): a remote's name, or a
+    path or URL as with git. Damaged sessions are skipped and reported."""
     sync, store = _sync(), _store()
     ids = [_resolve(store, s) for s in sessions] or None
     with _progress("Pushing") as progress:
-        return _report(sync.push(store, remote, ids, prune=prune, progress=progress))
+        return _report(sync.push(store, remote, ids, prune=prune, progress=progress),
+                       _PUSH_KEYS)
 
 
 @cli.command(name="pull")
@@ -648,10 +819,12 @@ def cli_push(remote: str, sessions: Sequence[str], prune: bool) -> Printed:
 def cli_pull(remote: str, prune: bool) -> Printed:
     """Fetch sessions from a remote.
 
-    A session that diverged keeps both sides: the remote one becomes a fork."""
+    REMOTE is a remote's name, or a path or URL as with git. A session that diverged keeps
+    both sides: it takes the remote version, and the local continuation moves to a new fork
+    session (reported as diverged)."""
     sync, store = _sync(), _store()
     with _progress("Pulling") as progress:
-        return _report(sync.pull(store, remote, prune=prune, progress=progress))
+        return _report(sync.pull(store, remote, prune=prune, progress=progress), _PULL_KEYS)
 
 
 @cli.command(name="sync")
@@ -680,8 +853,19 @@ def cli_gc() -> Printed:
 
 @cli.command(name="install-diff-driver")
 def cli_install_diff_driver() -> None:
-    """Make `git diff` show stored messages readably."""
+    """Make `git diff` show stored messages readably.
+
+    Sets the diff driver in the repository's config (running `sessionsgit textconv`) and
+    adds attributes for message files to its info/attributes; prints what it edited."""
     click.echo(_sync().install_diff_driver(_store()))
+
+
+@cli.command(name="textconv", hidden=True)
+@click.argument("path", type=click.Path(dir_okay=False))
+def cli_textconv(path: str) -> None:
+    """Print a stored message file as text (git's diff driver, see install-diff-driver)."""
+    from .textconv import main as textconv_main
+    sys.exit(textconv_main([path]))
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ CLI) can catch one type::
     ├── CorruptSessionError                          stored data that cannot be read back
     ├── StoreError                                   a store that cannot be opened or created
     │   └── DiskFullError                            the disk (or quota) is full; nothing changed
+    │   └── StorePermissionError                     this user may not write (or read) there
     ├── NoActiveSessionError                         manager has no current session
     ├── RemoteError                                  push / fetch / sync failed
     └── ProviderError (providers.py)                 a model provider call failed
@@ -75,6 +76,11 @@ class StoreError(SessionsGitError):
 
 class DiskFullError(StoreError):
     """A write failed because the disk (or the user's quota) is full; nothing was changed."""
+
+
+class StorePermissionError(StoreError):
+    """The operating system refused this user a file of the store (read-only files or file
+    system, or files of another user); nothing was changed."""
 
 
 class NoActiveSessionError(SessionsGitError):

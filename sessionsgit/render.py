@@ -7,6 +7,8 @@ OpenAI chat and Responses, pydantic-ai, LangChain); this module only lays them o
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -24,6 +26,16 @@ CELL_LIMIT = 48
 def short_id(value: str | None, length: int = SHORT) -> str:
     """The first ``length`` characters of an id (or commit), or an empty string."""
     return (value or "")[:length]
+
+
+_GENERATED_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+
+
+def short_session_id(value: str | None) -> str:
+    """A session id for tables: generated (UUID) ids cut to ``SHORT`` characters, any other id
+    whole, since a cut custom id (``list-of-``) would name nothing."""
+    value = value or ""
+    return short_id(value) if _GENERATED_ID.fullmatch(value) else value
 
 
 def local_time(value: str | None) -> str:
@@ -193,13 +205,14 @@ def sessions_table(records: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     show_deleted = any("deleted" in r for r in records)
     for r in records:
-        rows.append({"id": short_id(r["id"]), "updated": local_time(r.get("updated_at")),
+        rows.append({"id": short_session_id(r["id"]), "updated": local_time(r.get("updated_at")),
                      "messages": r.get("message_count", 0), "label": r.get("label") or "",
-                     "parent": short_id(r.get("parent_id")),
-                     "deleted": "deleted" if r.get("deleted") else ""})
+                     "parent": short_session_id(r.get("parent_id")),
+                     "deleted": local_time(r.get("deleted_at")) if r.get("deleted") else "",
+                     "version": r.get("version", "")})
     columns = ["id", "updated", "messages", "label", "parent"]
     if show_deleted:
-        columns.append("deleted")
+        columns += ["deleted", "version"]
     return format_table(rows, columns)
 
 
@@ -227,62 +240,70 @@ def tree_records(sessions: Sequence[SessionMetadata]) -> list[dict[str, Any]]:
         group.sort(key=lambda m: (parse_time(m.created_at), m.id))
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-
-    def walk(parent: str | None, depth: int) -> None:
-        for meta in children.get(parent, []):
-            if meta.id in seen:
-                continue
-            seen.add(meta.id)
-            out.append({"id": meta.id, "label": meta.label, "parent_id": meta.parent_id,
-                        "detached": meta.detached, "message_count": meta.message_count,
-                        "depth": depth})
-            walk(meta.id, depth + 1)
-
-    walk(None, 0)
-    for meta in sessions:  # fork cycles have no root: show them anyway
-        if meta.id not in seen:
-            children.setdefault(None, []).append(meta)
-            walk(None, 0)
+    roots = list(children.get(None, []))
+    reachable = _reachable(roots, children)
+    roots += [meta for meta in sessions if meta.id not in reachable]
+    # depth first with an explicit stack: fork chains can be thousands deep
+    stack = [(meta, 0) for meta in reversed(roots)]
+    while stack:
+        meta, depth = stack.pop()
+        if meta.id in seen:  # fork cycles have no root: each shows once, from where met first
+            continue
+        seen.add(meta.id)
+        out.append({"id": meta.id, "label": meta.label, "parent_id": meta.parent_id,
+                    "detached": meta.detached, "message_count": meta.message_count,
+                    "depth": depth})
+        stack += [(child, depth + 1) for child in reversed(children.get(meta.id, []))]
     return out
+
+
+def _reachable(roots: list[SessionMetadata],
+               children: dict[str | None, list[SessionMetadata]]) -> set[str]:
+    """The ids below (and including) ``roots``."""
+    found: set[str] = set()
+    todo = list(roots)
+    while todo:
+        meta = todo.pop()
+        if meta.id not in found:
+            found.add(meta.id)
+            todo += children.get(meta.id, [])
+    return found
 
 
 def tree_text(records: Sequence[Mapping[str, Any]]) -> str:
     """The fork tree drawn with box characters, each line: short id, label, message count."""
     if not records:
         return "No sessions.\n"
+    last = _last_siblings(records)
     lines = []
+    bars: list[str] = []  # bars[k]: what the ancestor at depth k leaves in the lines below it
     for index, r in enumerate(records):
         depth = r.get("depth", 0)
         prefix = ""
         if depth:
-            prefix = _tree_prefix(records, index) + ("└─ " if _last_sibling(records, index)
-                                                     else "├─ ")
-        label = f"  {r['label']}" if r.get("label") else ""
+            prefix = "".join(bars[1:depth]) + ("└─ " if last[index] else "├─ ")
+        del bars[depth:]
+        bars.append("   " if last[index] else "│  ")
+        label = f"  {one_line(r['label'], CELL_LIMIT)}" if r.get("label") else ""
         notes = [plural(r.get("message_count", 0), "message")]
         if r.get("detached"):
             notes.append("detached")
-        lines.append(f"{prefix}{short_id(r['id'])}{label}  ({', '.join(notes)})")
+        lines.append(f"{prefix}{short_session_id(r['id'])}{label}  ({', '.join(notes)})")
     return "\n".join(lines) + "\n"
 
 
-def _last_sibling(records: Sequence[Mapping[str, Any]], index: int) -> bool:
-    depth = records[index].get("depth", 0)
-    for r in records[index + 1:]:
-        if r.get("depth", 0) < depth:
-            return True
-        if r.get("depth", 0) == depth:
-            return False
-    return True
-
-
-def _tree_prefix(records: Sequence[Mapping[str, Any]], index: int) -> str:
-    """The vertical bars for the ancestors (depth 1..d-1) of the record at ``index``."""
-    depth = records[index].get("depth", 0)
-    bars = []
-    for level in range(1, depth):
-        ancestor = next(i for i in range(index, -1, -1) if records[i].get("depth", 0) == level)
-        bars.append("   " if _last_sibling(records, ancestor) else "│  ")
-    return "".join(bars)
+def _last_siblings(records: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """Whether each record is the last child of its parent, in one backward pass."""
+    result = [True] * len(records)
+    later: list[bool] = []  # later[d]: a later record at depth d shares the current parent
+    for index in range(len(records) - 1, -1, -1):
+        depth = records[index].get("depth", 0)
+        if len(later) <= depth:
+            later += [False] * (depth + 1 - len(later))
+        result[index] = not later[depth]
+        later[depth] = True
+        del later[depth + 1:]
+    return result
 
 
 def report_text(records: Sequence[Mapping[str, Any]]) -> str:
@@ -327,10 +348,14 @@ def sync_summary(records: Sequence[Mapping[str, Any]]) -> str:
         lines.append(", ".join(counts) if counts else "nothing to do")
         for pair in r.get("diverged") or []:
             if isinstance(pair, (list, tuple)) and len(pair) == 2:
-                lines.append(f"  diverged: {pair[0]} (the other side is kept as fork {pair[1]})")
+                lines.append(f"  diverged: {pair[0]} now holds the remote version; its local "
+                             f"continuation is now fork {pair[1]}")
         for pair in r.get("rejected") or []:
             if isinstance(pair, (list, tuple)) and len(pair) == 2:
                 lines.append(f"  rejected: {pair[0]}: {pair[1]}")
+        for pair in r.get("damaged") or []:
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                lines.append(f"  damaged, not pushed: {pair[0]}: {pair[1]}")
     return "\n".join(lines) + "\n"
 
 

@@ -51,10 +51,31 @@ def resolve_session(argument: str, sessions: Iterable[SessionMetadata], *,
                     what: str = "session") -> str:
     """The one session id ``argument`` names; raises ``SessionNotFoundError`` when none does and
     ``AmbiguousSessionError`` (listing the candidates) when several do."""
+    sessions = list(sessions)
     found = match_sessions(argument, sessions)
     if not found:
-        raise SessionNotFoundError(argument, f"no {what} matches {argument!r} (by id, id prefix "
-                                             "or label)")
+        raise SessionNotFoundError(argument, _not_found(argument, sessions, what))
     if len(found) > 1:
         raise AmbiguousSessionError(argument, found)
     return found[0].id
+
+
+def _not_found(argument: str, sessions: list[SessionMetadata], what: str) -> str:
+    """Why nothing matched; a prefix under ``MIN_PREFIX`` that ids do start with says so."""
+    message = f"no {what} matches {argument!r} (by id, id prefix or label)"
+    if not argument or len(argument) >= MIN_PREFIX:
+        return message
+    starting = sorted({m.id for m in sessions if m.id.startswith(argument)})
+    if not starting:
+        return message
+    shown = ", ".join(starting[:MAX_LISTED])
+    more = len(starting) - MAX_LISTED
+    if more > 0:
+        shown += f", and {more} more"
+    return (f"{message}: an id prefix needs at least {MIN_PREFIX} characters; "
+            f"{_plural(len(starting), what)} start with {argument!r}: {shown}")
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 session``, ``2 sessions``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

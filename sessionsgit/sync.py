@@ -18,6 +18,9 @@ with that refspec work too) and are fetched into ``refs/remotes/<remote>/session
   here since. Without prune the sides converge to the union: a session deleted on one side
   only comes back with the next sync.
 
+``remote`` is a configured remote's name or, as with git, a path or URL (nothing is
+configured then, and no remote-tracking refs are kept for it).
+
 Rejections (by a server hook, or "pull first") are listed in ``SyncReport.rejected``; when
 nothing at all could be pushed, ``push`` raises ``RemoteError`` listing them (the error's
 ``report`` attribute holds the report). Every failure raises ``RemoteError`` with one line.
@@ -27,7 +30,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -38,11 +43,12 @@ from .errors import InvalidSessionIdError, RemoteError, SessionsGitError
 from .git import commitmeta, layout
 from .git.identity import signatures
 from .git.refs import (RefLocked, RefMoved, compare_and_swap, current_target, delete_if,
-                       recover_stale_locks)
+                       read_refs, recover_stale_locks)
 from .git.transport import (
     Callbacks,
     Credentials,
     Progress,
+    _looks_like_path,
     connect_for_push,
     open_remote,
     redact,
@@ -61,21 +67,24 @@ __all__ = ["Credentials", "SyncReport", "add_remote", "list_remotes", "remove_re
 
 @dataclass
 class SyncReport:
-    """What a push, pull or sync did, by session id."""
+    """What a push, pull or sync did, by session id: every field a list (``diverged`` holds
+    (id, fork id) pairs; ``rejected`` and ``damaged`` hold (id, reason) pairs; ``damaged``
+    sessions were not pushed)."""
 
     pushed: list[str] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     diverged: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
-    unchanged: int = 0
+    unchanged: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (pairs as lists)."""
         data = asdict(self)
-        data["diverged"] = [list(pair) for pair in self.diverged]
-        data["rejected"] = [list(pair) for pair in self.rejected]
+        for key in ("diverged", "rejected", "damaged"):
+            data[key] = [list(pair) for pair in getattr(self, key)]
         return data
 
 
@@ -105,6 +114,29 @@ def list_remotes(store: GitSessionStore) -> list[tuple[str, str]]:
     return [(remote.name or "", redact(remote.url or "")) for remote in store.repo.remotes]
 
 
+def _open(repo: pygit2.Repository, name: str) -> tuple[pygit2.Remote, bool]:
+    """(remote, whether it keeps tracking refs): a configured remote, else (as git does) a
+    path or URL given directly."""
+    if name not in repo.remotes.names() and ("/" in name or ":" in name or "\\" in name
+                                              or Path(name).exists()):
+        try:
+            return repo.remotes.create_anonymous(name), False
+        except (ValueError, pygit2.GitError) as exc:
+            raise RemoteError(f"cannot use {redact(name)!r} as a remote: "
+                              f"{redact(str(exc))}") from None
+    return open_remote(repo, name), True
+
+
+def _require_target(name: str, remote: pygit2.Remote) -> None:
+    """A push to a local path that does not exist yet fails saying how to create it."""
+    url = remote.url or ""
+    path = url[len("file://"):] if url.startswith("file://") else url
+    if (url.startswith("file://") or _looks_like_path(url)) and not Path(path).exists():
+        where = redact(name) if name == url else f"{name} ({redact(url)})"
+        raise RemoteError(f"push to {where} failed: no Git repository at that path; create "
+                          f"one with `git init --bare {shlex.quote(path)}`")
+
+
 def remove_remote(store: GitSessionStore, name: str) -> None:
     """Forget remote ``name`` and its remote-tracking refs."""
     open_remote(store.repo, name)
@@ -124,14 +156,29 @@ def pull(store: GitSessionStore, remote: str = "origin", *, prune: bool = False,
 def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentials | None,
           progress: Progress | None) -> tuple[SyncReport, set[str]]:
     repo = store.repo
-    remote = open_remote(repo, name)
+    remote, tracked = _open(repo, name)
     _recover_stale_locks(store, remote)
     callbacks = Callbacks(credentials, progress)
-    before = _tracking(repo, name)
-    with translated("fetch from", remote):
-        remote.fetch([fetch_refspec(name)], callbacks=callbacks,
-                     prune=pygit2.enums.FetchPrune.NO_PRUNE, message="sessionsgit: fetch")
-        heads = _session_heads(repo, remote.list_heads(connect=False))
+    before = _tracking(repo, name) if tracked else {}
+    # a path or URL fetches into a namespace of its own, dropped once the heads are taken in
+    scratch = None if tracked else f"refs/sessionsgit-fetch/{uuid.uuid4().hex}/"
+    refspec = fetch_refspec(name) if tracked else f"+{SESSION_PREFIX}*:{scratch}*"
+    try:
+        with translated("fetch from", remote):
+            remote.fetch([refspec], callbacks=callbacks,
+                         prune=pygit2.enums.FetchPrune.NO_PRUNE, message="sessionsgit: fetch")
+            heads = _session_heads(repo, remote.list_heads(connect=False))
+        return _take_in(store, name, heads, before, prune)
+    finally:
+        if scratch is not None:
+            for ref in list(_refs_below(repo, scratch)):
+                _drop(repo, scratch + ref, None)
+
+
+def _take_in(store: GitSessionStore, name: str, heads: dict[str, pygit2.Oid],
+             before: dict[str, pygit2.Oid], prune: bool) -> tuple[SyncReport, set[str]]:
+    """Bring fetched remote heads into the store (``before``: the tracking refs before)."""
+    repo = store.repo
     report, unchanged = SyncReport(), set()
     with store._lock:
         for session_id, theirs in sorted(heads.items()):
@@ -152,7 +199,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
                     except SessionsGitError as exc:
                         report.rejected.append((session_id, f"not deleted here: {exc}"))
                 _drop(repo, tracking_ref(name, session_id), known)
-    report.unchanged = len(unchanged)
+    report.unchanged = sorted(unchanged)
     return report, unchanged
 
 
@@ -230,13 +277,20 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
           credentials: Credentials | None,
           progress: Progress | None) -> tuple[SyncReport, set[str]]:
     repo = store.repo
-    remote = open_remote(repo, name)
+    remote, tracked = _open(repo, name)
     _recover_stale_locks(store, remote)
+    _require_target(name, remote)
     wanted = _wanted_ids(repo, ids)
-    ours_all = {sid: oid for sid, oid in _ids_below(repo, SESSION_PREFIX).items()
-                if wanted is None or sid in wanted}
-    callbacks = Callbacks(credentials, progress)
     report, unchanged = SyncReport(), set()
+    store.list()
+    report.damaged = [(sid, why) for sid, why in store.last_damaged
+                      if wanted is None or sid in wanted]
+    skipped = {sid for sid, _ in report.damaged}
+    ours_all = {sid: oid for sid, oid in _ids_below(repo, SESSION_PREFIX).items()
+                if (wanted is None or sid in wanted) and sid not in skipped}
+    callbacks = Callbacks(credentials, progress)
+    if not tracked:
+        name = redact(name)
     updates: dict[str, pygit2.Oid | None] = {}  # session id -> new remote head (None: delete)
     with translated("push to", remote):
         connect_for_push(remote, callbacks)
@@ -247,7 +301,8 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
                 updates[session_id] = ours
             elif theirs == ours or _contains(repo, theirs, ours):
                 unchanged.add(session_id)
-                _set_tracking(repo, name, session_id, theirs)
+                if tracked:
+                    _set_tracking(repo, name, session_id, theirs)
             else:
                 report.rejected.append((session_id, "the remote has changes not pulled here; "
                                                     "pull first"))
@@ -267,11 +322,13 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
             report.rejected.append((session_id, f"refused by the remote: {refused}"))
         elif new is None:
             report.pruned.append(session_id)
-            _drop(repo, tracking_ref(name, session_id), None)
+            if tracked:
+                _drop(repo, tracking_ref(name, session_id), None)
         else:
             report.pushed.append(session_id)
-            _set_tracking(repo, name, session_id, new)
-    report.unchanged = len(unchanged)
+            if tracked:
+                _set_tracking(repo, name, session_id, new)
+    report.unchanged = sorted(unchanged)
     if report.rejected and not report.pushed and not report.pruned:
         details = "; ".join(f"{sid}: {why}" for sid, why in report.rejected)
         hints = " ".join(callbacks.server_messages)
@@ -328,7 +385,8 @@ def _recover_stale_locks(store: GitSessionStore, remote: pygit2.Remote) -> None:
 def _merge(pulled: SyncReport, pushed: SyncReport, unchanged: set[str]) -> SyncReport:
     return SyncReport(pushed=pushed.pushed, fetched=pulled.fetched, created=pulled.created,
                       diverged=pulled.diverged, pruned=pulled.pruned + pushed.pruned,
-                      unchanged=len(unchanged), rejected=pulled.rejected + pushed.rejected)
+                      unchanged=sorted(unchanged), rejected=pulled.rejected + pushed.rejected,
+                      damaged=pushed.damaged)
 
 
 # ---- diff driver --------------------------------------------------------------------------
@@ -336,8 +394,14 @@ ATTRIBUTES = ("messages/**/*.json diff=sessionsgit", "session.json diff=sessions
 
 
 def install_diff_driver(store: GitSessionStore) -> str:
-    """Make ``git diff``/``git log -p`` render message blobs as text (repo config + attributes)."""
-    command = f"{shlex.quote(sys.executable)} -m sessionsgit.textconv"
+    """Make ``git diff``/``git log -p`` render message blobs as text (repo config + attributes).
+    The driver runs ``sessionsgit textconv`` from PATH (it survives a moved virtualenv); only
+    when no ``sessionsgit`` is on PATH, this Python's ``-m sessionsgit.textconv``. Returns
+    what it edited, one line each."""
+    on_path = shutil.which("sessionsgit") is not None
+    command = ("sessionsgit textconv" if on_path
+               else f"{shlex.quote(sys.executable)} -m sessionsgit.textconv")
+    config = Path(store.repo.path) / "config"
     store.repo.config["diff.sessionsgit.textconv"] = command
     attributes = Path(store.repo.path) / "info" / "attributes"
     attributes.parent.mkdir(parents=True, exist_ok=True)
@@ -348,8 +412,16 @@ def install_diff_driver(store: GitSessionStore) -> str:
             if existing and not attributes.read_text(encoding="utf-8").endswith("\n"):
                 handle.write("\n")
             handle.write("".join(line + "\n" for line in missing))
-    return (f"diff driver 'sessionsgit' ({command}) set in {Path(store.repo.path) / 'config'} "
-            f"for {', '.join(line.split()[0] for line in ATTRIBUTES)} via {attributes}")
+    lines = [f"edited {config}: diff.sessionsgit.textconv = {command}",
+             f"edited {attributes}: " + (f"added {', '.join(missing)}" if missing
+                                          else f"already has {', '.join(ATTRIBUTES)}")]
+    if not on_path:
+        lines.append("note: no `sessionsgit` on PATH, so the driver runs this Python by its "
+                     "path: run install-diff-driver again if this environment moves")
+    if not store.repo.is_bare:
+        lines.append(f"note: {store.repo.workdir} has a working tree: these attributes also "
+                     "apply to its own files named session.json and messages/**/*.json")
+    return "\n".join(lines)
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -378,9 +450,9 @@ def _ids_below(repo: pygit2.Repository, prefix: str) -> dict[str, pygit2.Oid]:
 
 
 def _refs_below(repo: pygit2.Repository, prefix: str) -> dict[str, pygit2.Oid]:
-    """{name below prefix: target} of the direct refs under ``prefix``."""
-    return {ref.name[len(prefix):]: ref.target for ref in repo.references.iterator()
-            if ref.name.startswith(prefix) and ref.type == pygit2.enums.ReferenceType.DIRECT}
+    """{name below prefix: target} of the direct refs under ``prefix`` (read loose-first, so a
+    concurrent ``pack-refs`` hides none)."""
+    return {name[len(prefix):]: target for name, target in read_refs(repo.path, prefix)[0].items()}
 
 
 def _tracking(repo: pygit2.Repository, remote: str) -> dict[str, pygit2.Oid]:

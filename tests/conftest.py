@@ -11,8 +11,14 @@ from pathlib import Path
 import pygit2
 import pytest
 
-_ISOLATED_HOME = Path(tempfile.mkdtemp(prefix="sessionsgit-test-home-"))
+#: Child processes that import this module (multiprocessing "spawn" workers) inherit the test
+#: session's home through this variable instead of each making a folder nobody removes.
+_HOME_VARIABLE = "SESSIONSGIT_TEST_HOME"
+_OWNS_HOME = not os.environ.get(_HOME_VARIABLE)
+_ISOLATED_HOME = (Path(tempfile.mkdtemp(prefix="sessionsgit-test-home-")) if _OWNS_HOME
+                  else Path(os.environ[_HOME_VARIABLE]))
 _GIT_ENV_OVERRIDES = {
+    _HOME_VARIABLE: str(_ISOLATED_HOME),
     "HOME": str(_ISOLATED_HOME),
     "XDG_CONFIG_HOME": str(_ISOLATED_HOME / ".config"),
     "GIT_CONFIG_GLOBAL": os.devnull,
@@ -29,7 +35,8 @@ for _level in (pygit2.enums.ConfigLevel.GLOBAL, pygit2.enums.ConfigLevel.XDG,
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    shutil.rmtree(_ISOLATED_HOME, ignore_errors=True)
+    if _OWNS_HOME:
+        shutil.rmtree(_ISOLATED_HOME, ignore_errors=True)
 
 
 def git(*args: str, cwd: str | Path | None = None, check: bool = True) -> str:

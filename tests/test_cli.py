@@ -54,7 +54,10 @@ class Cli:
 
 @pytest.fixture
 def run(repo: Path) -> Cli:
-    return Cli(repo)
+    """The CLI on an initialised repository."""
+    cli_ = Cli(repo)
+    cli_("init")
+    return cli_
 
 
 def assert_one_line_error(result: Result, *fragments: str) -> None:
@@ -107,29 +110,48 @@ def test_version() -> None:
     assert result.exit_code == 0 and "sessionsgit" in result.output
 
 
-def test_init_creates_a_bare_repository(run: Cli, repo: Path) -> None:
+def test_init_creates_a_bare_repository(repo: Path) -> None:
+    run = Cli(repo)
     assert "Initialized empty" in run("init").stdout
     assert (repo / "HEAD").is_file() and not (repo / ".git").exists()
     assert "Reinitialized existing" in run("init").stdout
     assert git("--git-dir", str(repo), "rev-parse", "--is-bare-repository").strip() == "true"
 
 
-def test_missing_repository_is_a_clear_error(run: Cli, repo: Path) -> None:
+
+def test_init_inside_a_code_repository_says_to_ignore_it(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    git("init", "-q", str(code))
+    result = Cli(code / ".sessions")("init")
+    assert ".gitignore" in result.stderr and ".sessions/" in result.stderr
+    (code / ".gitignore").write_text(".sessions/\n")
+    assert Cli(code / ".sessions")("init").stderr == ""
+    assert Cli(tmp_path / "elsewhere")("init").stderr == ""
+
+
+def test_missing_repository_is_a_clear_error(repo: Path) -> None:
+    run = Cli(repo)
     for args in (["list"], ["show", "x"], ["tree"], ["gc"]):
         assert_one_line_error(run(*args, ok=False), "no sessions repository at",
                               "sessionsgit init")
     assert not repo.exists()
 
 
-def test_new_import_and_chat_new_create_the_repository(tmp_path: Path) -> None:
-    for index, args in enumerate((["new"], ["chat", "--new"])):
-        target = Cli(tmp_path / f"r{index}")
-        target(*args, input="")
+def test_only_init_or_an_explicit_create_makes_a_repository(tmp_path: Path) -> None:
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}]))
+    for index, args in enumerate((["new"], ["chat", "--new"], ["import", str(source)])):
+        target = Cli(tmp_path / "typo" / f"r{index}")
+        assert_one_line_error(target(*args, input="hi\n", ok=False),
+                              "no sessions repository at", "sessionsgit init", "--create")
+        assert not (tmp_path / "typo" / f"r{index}").exists()
+        target(*args, "--create", input="")
         assert len(target.json("list")) == 1
 
 
 def test_repo_defaults_to_the_environment(isolated_env: Path) -> None:
     runner = CliRunner()
+    runner.invoke(cli, ["init"], catch_exceptions=False)
     session_id = runner.invoke(cli, ["new"], catch_exceptions=False).stdout.strip()
     assert GitSessionStore(isolated_env, create=False).exists(session_id)
 
@@ -141,7 +163,103 @@ def test_a_file_as_repository_is_one_error_line(tmp_path: Path) -> None:
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "x").write_text("x")
-    assert_one_line_error(Cli(busy)("new", ok=False), "not a Git repository")
+    assert_one_line_error(Cli(busy)("new", ok=False), "no Git repository")
+    assert_one_line_error(Cli(busy)("new", "--create", ok=False), "not a Git repository")
+
+
+
+# ---- repositories this user cannot write, held locks, other owners -------------------------
+_CHILD = """
+import sys, pygit2
+pygit2.option(pygit2.enums.Option.SET_OWNER_VALIDATION, 0)  # a shared repository, trusted
+from sessionsgit.cli import main
+sys.argv[0] = "sessionsgit"
+main()
+"""
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory every user can enter (pytest's own tmp dirs are private to their owner)."""
+    import os
+    import shutil
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="sessionsgit-shared-"))
+    base.chmod(0o755)
+    yield base
+    for path in [base, *base.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _as_reader(base: Path, repo: Path, *args: str):
+    """The CLI run by a user who can read ``repo`` but not write it: as root, the user nobody;
+    otherwise this user with every file of ``repo`` made read-only."""
+    import os
+    import subprocess
+    import sys
+    if os.geteuid() == 0:
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    else:
+        prefix = []
+        for path in [repo, *repo.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+    env = {**os.environ, "HOME": str(base),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([*prefix, sys.executable, "-c", _CHILD, "--repo", str(repo), *args],
+                          capture_output=True, text=True, env=env, cwd=base)
+
+
+def test_a_repository_this_user_cannot_write_says_permission_denied(shared_dir: Path) -> None:
+    repo = shared_dir / "repo"
+    run = Cli(repo)
+    run("init")
+    session_id = run.new("kept")
+    gone = run.new("gone")
+    run("delete", gone)
+    before = git("--git-dir", str(repo), "for-each-ref")
+    for args in (["append", session_id, "hi"], ["rename", session_id, "x"],
+                 ["fork", session_id], ["delete", session_id], ["restore", gone], ["new"]):
+        result = _as_reader(shared_dir, repo, *args)
+        assert result.returncode == 1, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (args, result.stderr)
+        assert "permission denied" in lines[0].lower() and str(repo) in lines[0], lines[0]
+        assert "permissions" in lines[0], lines[0]  # what to do
+        for wrong in ("another writer", "changed while", "Traceback"):
+            assert wrong not in lines[0], (args, lines[0])
+    assert git("--git-dir", str(repo), "for-each-ref") == before
+
+
+def test_a_held_ref_lock_names_the_lock_file(run: Cli, repo: Path) -> None:
+    session_id = conversation(run)
+    gone = run.new("gone")
+    run("delete", gone)
+    for ref, args in ((session_id, ["append", session_id, "hi"]),
+                      (session_id, ["delete", session_id]), (gone, ["restore", gone])):
+        lock = repo / "refs" / "heads" / "sessions" / f"{ref}.lock"
+        lock.write_text("")
+        try:
+            result = run(*args, ok=False)
+        finally:
+            lock.unlink()
+        assert_one_line_error(result, str(lock), "locked")
+        assert "changed while" not in result.stderr
+    assert len(messages_of(run, session_id)) == 3
+
+
+def test_a_repository_owned_by_another_user_names_safe_directory(run: Cli, repo: Path) -> None:
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("making a file owned by another user needs root")
+    run.new()
+    for path in [repo, *repo.rglob("*")]:
+        os.chown(path, 65534, 65534)
+    result = run("list", ok=False)
+    assert_one_line_error(result, "not owned by the current user", "safe.directory", str(repo))
+    assert "no Git repository" not in result.stderr
+    assert_one_line_error(run("init", ok=False), "not owned by the current user")
 
 
 # ---- new, list ----------------------------------------------------------------------------
@@ -172,12 +290,49 @@ def test_list_table_has_short_ids_counts_labels_and_parents(run: Cli) -> None:
     assert " 3  lisbon" in next(line for line in lines if line.startswith(parent[:8]))
 
 
+
+def test_list_and_tree_show_custom_ids_whole_and_labels_on_one_clean_line(
+        run: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}]))
+    run("import", str(source), "--id", "list-of-things", "--label", "bell\x07 and\x1b[31m red")
+    child = run("fork", "list-of-things", "--label", "two\nlines").stdout.strip()
+    table = run("list").stdout
+    assert "list-of-things" in table and child[:8] in table and child not in table
+    tree = run("tree").stdout
+    assert tree.splitlines()[0].startswith("list-of-things")
+    assert len(tree.splitlines()) == 2 and "two lines" in tree
+    for text in (table, tree):
+        assert not any(ord(ch) < 32 and ch != "\n" or ord(ch) == 127 for ch in text), repr(text)
+    undo = run("delete", "list-of-things").stdout
+    assert "restore list-of-things" in undo
+    assert run("restore", undo.rsplit("restore ", 1)[1].rstrip(")\n")).exit_code == 0
+
+
+def test_list_limit_zero_does_not_claim_there_are_no_sessions(run: Cli) -> None:
+    run.new()
+    out = run("list", "--limit", "0").stdout
+    assert "No sessions" not in out and "0 of 1" in out
+    assert run.json("list", "--limit", "0") == []
+
+
 # ---- resolution ---------------------------------------------------------------------------
 def test_sessions_resolve_by_id_prefix_and_label(run: Cli, tmp_path: Path) -> None:
     session_id = conversation(run, "my label")
     for argument in (session_id, session_id[:4], session_id[:8], "my label"):
         assert len(messages_of(run, argument)) == 3
-    assert_one_line_error(run("show", session_id[:3], ok=False), "no session matches")
+    assert_one_line_error(run("show", session_id[:3], ok=False), "no session matches",
+                          "at least 4 characters", session_id)
+
+
+def test_a_too_short_prefix_names_the_minimum_and_the_matches(run: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}]))
+    for session_id in ("a8aa1111", "a8bb2222"):
+        run("import", str(source), "--id", session_id)
+    assert_one_line_error(run("show", "a8", ok=False), "'a8'", "at least 4 characters",
+                          "a8aa1111", "a8bb2222")
+    assert_one_line_error(run("show", "zz", ok=False), "no session matches 'zz'")
 
 
 def test_ambiguous_arguments_list_the_candidates(run: Cli, tmp_path: Path) -> None:
@@ -214,7 +369,7 @@ TOOL_MESSAGES = [
 
 def test_show_formats(run: Cli) -> None:
     session_id = run.new("tools")
-    run("append", session_id, "-", input=json.dumps(TOOL_MESSAGES))
+    run("append", session_id, "--json", input=json.dumps(TOOL_MESSAGES))
     text = run("show", session_id).stdout
     assert "'tools'" in text and "[1] user" in text and "Weather in Paris?" in text
     assert '→ tool call: weather({"city": "Paris"})' in text
@@ -226,6 +381,15 @@ def test_show_formats(run: Cli) -> None:
     assert document["id"] == session_id and document["metadata"]["label"] == "tools"
     assert [m["content"] for m in document["messages"]] == [m["content"] for m in TOOL_MESSAGES]
     assert yaml.safe_load(run("show", session_id, "--format", "yaml").stdout) == document
+
+
+
+def test_show_json_flag(run: Cli) -> None:
+    session_id = conversation(run)
+    assert run("show", session_id, "--json").stdout == \
+        run("show", session_id, "--format", "json").stdout
+    assert len(run.json("show", f"{session_id}@~1")["messages"]) == 2
+    assert run("show", session_id, "--json", "--format", "yaml", ok=False).exit_code == 2
 
 
 def test_show_at_a_save(run: Cli) -> None:
@@ -281,7 +445,7 @@ def test_diff_between_sessions_and_revisions(run: Cli) -> None:
 
 def test_diff_marks_edited_messages_as_changed(run: Cli, tmp_path: Path) -> None:
     session_id = run.new()
-    run("append", session_id, "-", input=json.dumps(
+    run("append", session_id, "--json", input=json.dumps(
         [{"id": "a", "role": "user", "content": "one"}, {"id": "b", "role": "assistant",
                                                          "content": "two"}]))
     messages = messages_of(run, session_id)
@@ -330,6 +494,28 @@ def test_tree_indents_children_under_parents(run: Cli) -> None:
     assert {r["id"]: r["depth"] for r in records} == {parent: 0, child: 1, grandchild: 2, other: 0}
 
 
+
+def test_tree_of_a_thousand_deep_fork_chain(run: Cli, repo: Path) -> None:
+    store = GitSessionStore(repo, auto_pack=False)
+    chain = ["root"]
+    store.save("root", [{"role": "user", "content": "hi"}])
+    for depth in range(1, 1000):
+        chain.append(store.fork(chain[-1], f"f{depth}"))
+    store.close()
+    records = run.json("tree")
+    assert [r["id"] for r in records] == chain
+    assert [r["depth"] for r in records] == list(range(1000))
+    lines = run("tree").stdout.splitlines()
+    assert len(lines) == 1000 and lines[-1].endswith("f999  (1 message)")
+    assert lines[2] == "   └─ f2  (1 message)"
+
+
+def test_fork_at_a_non_ascii_digit_is_a_clean_error(run: Cli) -> None:
+    session_id = conversation(run)
+    assert_one_line_error(run("fork", session_id, "--at", "\u00b2", ok=False), "\u00b2")
+    assert len(run.json("list")) == 1
+
+
 # ---- rename, delete, restore --------------------------------------------------------------
 def test_rename_delete_list_all_restore(run: Cli) -> None:
     session_id = conversation(run)
@@ -339,7 +525,8 @@ def test_rename_delete_list_all_restore(run: Cli) -> None:
     assert run.json("list") == []
     everything = run.json("list", "--all")
     assert [(r["id"], r["deleted"]) for r in everything] == [(session_id, True)]
-    assert "deleted" in run("list", "--all").stdout.splitlines()[1]
+    table = run("list", "--all").stdout.splitlines()
+    assert table[0].split()[-2:] == ["deleted", "version"] and table[1].rstrip().endswith(" 1")
     assert_one_line_error(run("show", session_id, ok=False))
     assert "Restored" in run("restore", session_id[:6]).stdout
     assert [r["id"] for r in run.json("list")] == [session_id]
@@ -347,13 +534,61 @@ def test_rename_delete_list_all_restore(run: Cli) -> None:
     assert_one_line_error(run("restore", session_id, ok=False), "no deleted session")
 
 
+
+def test_trash_versions_restore_as_and_purge(run: Cli, tmp_path: Path) -> None:
+    session_id = conversation(run)  # 3 messages
+    run("delete", session_id)
+    source = tmp_path / "t.json"
+    source.write_text(json.dumps([{"role": "user", "content": "hi"}] * 4))
+    run("import", str(source), "--id", session_id)
+    run("delete", session_id)  # versions, newest first: 4 messages, then 3
+    deleted = run.json("list", "--deleted")
+    assert [(r["id"], r["message_count"], r["version"]) for r in deleted] == \
+        [(session_id, 4, 1), (session_id, 3, 2)]
+    assert all(r["deleted"] and r["deleted_at"] for r in deleted)
+    table = run("list", "--deleted").stdout
+    assert "version" in table.splitlines()[0] and len(table.splitlines()) == 3
+    assert_one_line_error(run("restore", session_id, "--version", "5", ok=False), "version")
+    # an older version comes back with --version
+    run("restore", session_id, "--version", "2")
+    assert len(messages_of(run, session_id)) == 3
+    # with a live session of that id, list --all still shows the trashed version
+    everything = run.json("list", "--all")
+    assert sorted((r["deleted"], r["message_count"]) for r in everything
+                  if r["id"] == session_id) == [(False, 3), (True, 4)]
+    # the advice names a way that works, and it works
+    result = run("restore", session_id, ok=False)
+    assert_one_line_error(result, "restore --as NEW_ID")
+    assert "rename" not in result.stderr
+    assert run("restore", session_id, "--as", "older-copy").stdout.strip() == \
+        f"Restored {session_id} as older-copy"
+    assert len(messages_of(run, "older-copy")) == 4
+    assert run.json("list", "--deleted") == []
+    # purge forgets deleted versions for good
+    run("delete", "older-copy")
+    run("delete", session_id)
+    assert_one_line_error(run("purge", ok=False), "--all")
+    assert "Purged 1 deleted version" in run("purge", "older-copy").stdout
+    assert [r["id"] for r in run.json("list", "--deleted")] == [session_id]
+    assert "Purged 1 deleted version" in run("purge", "--all").stdout
+    assert run.json("list", "--deleted") == []
+
+
+def test_restore_as_an_existing_id_is_refused(run: Cli) -> None:
+    kept = run.new("kept")
+    gone = run.new("gone")
+    run("delete", gone)
+    assert_one_line_error(run("restore", gone, "--as", kept, ok=False), "exists")
+    assert [r["id"] for r in run.json("list", "--deleted")] == [gone]
+
+
 # ---- append -------------------------------------------------------------------------------
 def test_append_text_and_stdin(run: Cli) -> None:
     session_id = run.new()
     ids = run("append", session_id, "hello").stdout.split()
-    run("append", session_id, input=json.dumps({"role": "assistant", "content": "hi",
-                                                "id": "keep-me"}))
-    two = run("append", session_id, "-", input=json.dumps(
+    run("append", session_id, "--json", input=json.dumps(
+        {"role": "assistant", "content": "hi", "id": "keep-me"}))
+    two = run("append", session_id, "--json", input=json.dumps(
         [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])).stdout.split()
     run("append", session_id, "--role", "assistant", input="plain text\n")
     messages = messages_of(run, session_id)
@@ -364,8 +599,45 @@ def test_append_text_and_stdin(run: Cli) -> None:
     assert all(isinstance(m["timestamp"], int) and m["timestamp"] > 1e12 for m in messages)
     assert messages[4]["content"][0]["text"] == "plain text"
     assert len(run.json("log", session_id)) == 5
-    result = run("append", session_id, input="not json", ok=False)
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    result = run("append", session_id, "--json", input="not json", ok=False)
+    assert_one_line_error(result, "JSON")
+
+
+def test_append_text_is_text_and_json_is_messages(run: Cli) -> None:
+    session_id = run.new()
+    as_text = json.dumps({"role": "system", "note": "no content"})
+    run("append", session_id, "--role", "assistant", input=as_text)
+    run("append", session_id, input="plain stdin, no --role\n")
+    run("append", session_id, "--role", "tool", "tool output")
+    messages = messages_of(run, session_id)
+    assert [m["role"] for m in messages] == ["assistant", "user", "tool"]
+    assert messages[0]["content"] == [{"type": "text", "text": as_text}]
+    assert messages[1]["content"][0]["text"] == "plain stdin, no --role"
+    help_text = " ".join(run("append", "--help").stdout.split())
+    assert "--json" in help_text and "tool" in help_text and "default: user" in help_text
+
+
+@pytest.mark.parametrize("args, stdin, fragment", [
+    (["--json"], "{}", "role"),
+    (["--json"], json.dumps({"role": "wizard", "content": "x"}), "wizard"),
+    (["--json"], json.dumps([{"role": "user", "content": "ok"}, {"role": "user"}]), "content"),
+    (["--json"], json.dumps({"role": "user", "content": ""}), "empty"),
+    (["--json"], "[]", "no messages"),
+    (["--json", "--role", "user"], json.dumps({"role": "user", "content": "x"}), "--role"),
+    ([""], None, "empty"),
+    (["   "], None, "empty"),
+    ([], "", "empty"),
+])
+def test_append_refuses_empty_and_invalid_messages(run: Cli, args: list[str], stdin: str | None,
+                                                   fragment: str) -> None:
+    session_id = run.new()
+    before = run.json("log", session_id)
+    result = run("append", session_id, *args, input=stdin, ok=False)
+    if "--role" in args:  # a usage error: usage line, then the error
+        assert result.exit_code == 2 and fragment in result.stderr.splitlines()[-1]
+    else:
+        assert_one_line_error(result, fragment)
+    assert run.json("log", session_id) == before
 
 
 # ---- chat ---------------------------------------------------------------------------------
@@ -394,14 +666,76 @@ def test_chat_openai_without_a_model_is_one_error_line(run: Cli) -> None:
                           "model")
 
 
+
+def test_chat_keeps_typed_text_when_another_writer_appends(run: Cli, repo: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from sessionsgit.providers import EchoProvider
+    session_id = run.new("busy")
+    original = EchoProvider.complete
+    calls = []
+
+    def interfering(self, messages):
+        calls.append(1)
+        if len(calls) == 2:  # while "two" is being answered, another process appends
+            other = GitSessionStore(repo)
+            current = other.load(session_id)
+            other.save(session_id, current.messages + [
+                {"role": "user", "content": [{"type": "text", "text": "from elsewhere"}]}])
+            other.close()
+        return original(self, messages)
+
+    monkeypatch.setattr(EchoProvider, "complete", interfering)
+    result = run("chat", session_id, input="one\ntwo\nthree\n")
+    assert result.stdout == "Echo: one\nEcho: two\nEcho: three\n"
+    assert "changed by another writer" in result.stderr and "appended" in result.stderr
+    texts = [m["content"][0]["text"] for m in messages_of(run, session_id)]
+    assert texts == ["one", "Echo: one", "from elsewhere", "two", "Echo: two", "three",
+                     "Echo: three"]
+
+
+def _openai_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("OPENAI_MODEL", "some-model")
+
+
+def test_chat_provider_errors_keep_the_prompts(run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    _openai_unreachable(monkeypatch)
+    result = run("chat", "--new", "--label", "offline", input="first\nsecond\n", ok=False)
+    banner, error = result.stderr.strip().splitlines()
+    assert banner.startswith("Session ") and result.exit_code == 1
+    for fragment in ("Error: 2 of 2 prompts got no reply", "saved", "cannot reach"):
+        assert fragment in error
+    (record,) = run.json("list")
+    assert record["label"] == "offline"
+    assert [m["content"][0]["text"] for m in messages_of(run, record["id"])] == \
+        ["first", "second"]
+
+
+def test_chat_usage_and_model_errors_say_what_to_do(run: Cli,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run("chat", "--new", "my label", ok=False)
+    assert result.exit_code == 2 and "--label" in result.stderr
+    assert "give a SESSION to continue, or --new" not in result.stderr
+    session_id = run.new()
+    result = run("chat", session_id, "--provider", "openai", input="hi\n", ok=False)
+    assert_one_line_error(result, "--model", "OPENAI_MODEL")
+    assert "model=" not in result.stderr
+    assert messages_of(run, session_id) == []
+
+
 # ---- export, import -----------------------------------------------------------------------
 def test_export_json_import_round_trip(run: Cli, tmp_path: Path) -> None:
     session_id = run.new("exported")
-    run("append", session_id, "-", input=json.dumps(TOOL_MESSAGES))
+    run("append", session_id, "--json", input=json.dumps(TOOL_MESSAGES))
     out = tmp_path / "s.json"
     run("export", session_id, "--output", str(out))
     assert json.loads(out.read_text()) == json.loads(run("export", session_id).stdout)
     other = Cli(tmp_path / "other")
+    other("init")
     assert other("import", str(out)).stdout.strip() == session_id
     original = json.loads(out.read_text())
     imported = json.loads(other("export", session_id).stdout)
@@ -422,6 +756,7 @@ def test_export_jsonl_round_trip(run: Cli, tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_text(text)
     other = Cli(tmp_path / "other")
+    other("init")
     other("import", str(path))
     assert messages_of(other, session_id) == messages_of(run, session_id)
     assert other.json("list")[0]["label"] == "lines"
@@ -546,10 +881,86 @@ def test_remote_push_pull(run: Cli, tmp_path: Path) -> None:
     assert run.json("remote", "list") == []
 
 
+
+def test_push_pull_output_and_help_say_what_happened(run: Cli, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git("init", "--bare", "-q", str(remote))
+    session_id = conversation(run, "shared")
+    pushed = run.json("push", str(remote))  # a path, as git accepts
+    assert pushed["pushed"] == [session_id]
+    assert all(isinstance(value, list) for value in pushed.values())
+    assert run.json("push", str(remote))["unchanged"] == [session_id]
+    other = Cli(tmp_path / "other")
+    other("init")
+    other("remote", "add", "origin", str(remote))
+    other("pull")
+    run("append", session_id, "mine")
+    other("append", session_id, "theirs")
+    other("push")
+    text = run("pull", str(remote)).stdout
+    assert "pushed" not in text and "diverged 1" in text
+    fork = next(r["id"] for r in run.json("list") if r["parent_id"] == session_id)
+    line = next(line for line in text.splitlines() if "diverged:" in line)
+    assert "remote version" in line and f"local continuation is now fork {fork}" in line
+    assert messages_of(run, fork)[-1]["content"][0]["text"] == "mine"
+    assert "fetched" not in run("push", str(remote)).stdout
+    help_text = " ".join(run("pull", "--help").stdout.split())
+    assert "the remote one becomes a fork" not in help_text
+    assert "local continuation" in help_text
+
+
+def test_push_to_a_missing_path_says_git_init_bare(run: Cli, tmp_path: Path) -> None:
+    conversation(run)
+    assert_one_line_error(run("push", str(tmp_path / "new.git"), ok=False), "git init --bare")
+
+
+
+def test_a_plain_git_clone_says_how_to_get_its_sessions(run: Cli, tmp_path: Path) -> None:
+    session_id = conversation(run, "cloned")
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(run.repo), str(clone))
+    cloned = Cli(clone)
+    result = cloned("list")
+    assert "No sessions." in result.stdout
+    hint = " ".join(result.stderr.split())
+    assert "1 session" in hint and "refs/remotes/origin/sessions/" in hint
+    assert "sessionsgit pull origin" in hint and "git clone --mirror" in hint
+    assert "sessionsgit pull origin" in " ".join(cloned("tree").stderr.split())
+    cloned("pull", "origin")
+    assert [r["id"] for r in cloned.json("list")] == [session_id]
+    assert messages_of(cloned, session_id) == messages_of(run, session_id)
+    mirror = tmp_path / "mirror.git"
+    git("clone", "-q", "--mirror", str(run.repo), str(mirror))
+    assert [r["id"] for r in Cli(mirror).json("list")] == [session_id]
+
+
 def test_install_diff_driver(run: Cli) -> None:
     pytest.importorskip("sessionsgit.sync")
     run("init")
     assert run("install-diff-driver").stdout.strip()
+
+
+def test_install_diff_driver_uses_the_entry_point_and_says_what_it_edits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "sessionsgit").exists()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    code = tmp_path / "code"
+    git("init", "-q", str(code))
+    run = Cli(code)
+    session_id = run.new("in a code repo")
+    run("append", session_id, "hello")
+    out = run("install-diff-driver").stdout
+    assert git("-C", str(code), "config", "diff.sessionsgit.textconv").strip() == \
+        "sessionsgit textconv"
+    assert sys.executable not in out
+    assert str(code / ".git" / "config") in out and str(code / ".git" / "info" / "attributes") in out
+    assert "working tree" in out and "session.json" in out
+    shown = git("-C", str(code), "log", "-p", f"refs/heads/sessions/{session_id}")
+    assert "+user:" in shown and "+hello" in shown
+
 
 
 def test_importing_a_fork_whose_parent_is_present_makes_a_git_fork(run: Cli, repo: Path,
@@ -564,3 +975,16 @@ def test_importing_a_fork_whose_parent_is_present_makes_a_git_fork(run: Cli, rep
     base = git("--git-dir", str(repo), "merge-base", f"refs/heads/sessions/{parent}",
                "refs/heads/sessions/child-copy").strip()
     assert base == run.json("log", parent)[1]["commit"]
+
+
+# ---- environment --------------------------------------------------------------------------
+def test_test_helpers_in_child_processes_leave_no_home_folders(tmp_path: Path) -> None:
+    """A spawned child that imports tests.conftest (multiprocessing workers do) must reuse the
+    session's isolated home, not make a new /tmp/sessionsgit-test-home-* it never removes."""
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    env = {**__import__("os").environ, "TMPDIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", "import tests.conftest"], cwd=root, env=env,
+                   check=True)
+    assert list(tmp_path.glob("sessionsgit-test-home-*")) == []

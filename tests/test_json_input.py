@@ -47,7 +47,7 @@ def test_append_with_deeply_nested_json_on_stdin_is_a_clean_error(tmp_path: Path
     head = store.load("s").metadata.head
     store.close()
     for stdin in (DEEP, DEEP_OBJECT, '[{"role": "user", "content": ' + DEEP + "}]"):
-        result = CliRunner().invoke(cli, ["--repo", str(tmp_path / "repo"), "append", "s", "-"],
+        result = CliRunner().invoke(cli, ["--repo", str(tmp_path / "repo"), "append", "s", "--json"],
                                     input=stdin, catch_exceptions=False)
         assert result.exit_code != 0
         assert "Traceback" not in result.output and "RecursionError" not in result.output

@@ -154,7 +154,7 @@ def test_push_then_pull_into_another_store_round_trips_everything(pair, remote):
     for session_id in heads(a):
         assert b.load(session_id).messages == a.load(session_id).messages
         assert b.load(session_id).metadata == a.load(session_id).metadata
-    assert pull(b).unchanged == 3
+    assert pull(b).unchanged == sorted(["s1", "s2", fork])
     json.dumps(report.to_dict())
 
 
@@ -165,9 +165,9 @@ def test_incremental_push_sends_only_what_changed(pair):
     assert len(push(a).pushed) == 5
     a.save("s3", msgs("q3", "a3"))
     report = push(a)
-    assert report.pushed == ["s3"] and report.unchanged == 4
-    assert push(a) == SyncReport(unchanged=5)
-    assert push(a, ids=["s1"]) == SyncReport(unchanged=1)
+    assert report.pushed == ["s3"] and report.unchanged == ["s0", "s1", "s2", "s4"]
+    assert push(a) == SyncReport(unchanged=[f"s{i}" for i in range(5)])
+    assert push(a, ids=["s1"]) == SyncReport(unchanged=["s1"])
     with pytest.raises(RemoteError, match="no session 'zzz'"):
         push(a, ids=["zzz"])
 
@@ -185,7 +185,7 @@ def test_pull_fast_forwards_and_leaves_local_news_for_push(pair):
     assert [m["content"][0]["text"] for m in a.load("s").messages] == ["1", "2"]
     a.save("s", msgs("1", "2", "3"))
     report = pull(a)
-    assert report.fetched == [] and report.unchanged == 1  # only ours has news
+    assert report.fetched == [] and report.unchanged == ["s"]  # only ours has news
     assert push(a).pushed == ["s"]
 
 
@@ -479,3 +479,64 @@ def test_credentials_callback_choices_and_attempt_cap(monkeypatch):
         capped.credentials("ssh://host/r.git", None, CredentialType.SSH_KEY)
     with pytest.raises(Exception, match="refused after 3 attempts"):
         capped.credentials("ssh://host/r.git", None, CredentialType.SSH_KEY)
+
+
+# ---- issue 11: reporting, paths and URLs, damaged sessions --------------------------------
+def test_report_lists_unchanged_ids_like_every_other_key(pair):
+    a, _ = pair
+    a.save("s1", msgs("q"))
+    a.save("s2", msgs("q"))
+    push(a)
+    report = push(a)
+    assert report.unchanged == ["s1", "s2"]
+    assert all(isinstance(value, list) for value in report.to_dict().values())
+
+
+def test_push_to_a_path_or_url_that_is_not_a_configured_remote(tmp_path, remote, daemon):
+    store = GitSessionStore(tmp_path / "s")
+    store.save("s1", msgs("q"))
+    assert push(store, str(remote)).pushed == ["s1"]
+    assert heads(GitSessionStore(remote, create=False)) == heads(store)
+    assert push(store, f"file://{remote}").unchanged == ["s1"]
+    bare, url = daemon.bare("by-url")
+    assert push(store, url).pushed == ["s1"]
+    assert git("--git-dir", str(bare), "rev-parse", "refs/heads/sessions/s1").strip() == \
+        heads(store)["s1"]
+    assert not [r for r in store.repo.references if r.startswith("refs/remotes/")
+                and "origin" not in r]  # no tracking refs named after a path
+    other = GitSessionStore(tmp_path / "other")
+    assert pull(other, str(remote)).created == ["s1"]
+    assert other.load("s1").messages == store.load("s1").messages
+    with pytest.raises(RemoteError, match="no remote named 'nope'"):
+        push(store, "nope")
+
+
+def test_push_to_a_missing_path_says_how_to_create_it(tmp_path):
+    store = GitSessionStore(tmp_path / "s")
+    store.save("s1", msgs("q"))
+    missing = tmp_path / "nowhere.git"
+    add_remote(store, "origin", str(missing))
+    for target in ("origin", str(missing)):
+        with pytest.raises(RemoteError, match=r"git init --bare"):
+            push(store, target)
+    assert not missing.exists()
+
+
+def test_push_skips_and_reports_damaged_sessions(pair, remote, tmp_path):
+    a, _ = pair
+    a.save("good", msgs("q"))
+    work = tmp_path / "work"
+    git("init", "-q", str(work))
+    (work / "f.txt").write_text("hand made")
+    git("add", "f.txt", cwd=work)
+    git("-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "-qm", "by hand",
+        cwd=work)
+    git("push", "-q", str(a.path), "HEAD:refs/heads/sessions/handmade", cwd=work)
+    a.list()
+    assert [sid for sid, _ in a.last_damaged] == ["handmade"]
+    report = push(a)
+    assert report.pushed == ["good"]
+    assert [sid for sid, _ in report.damaged] == ["handmade"]
+    assert "no sessionsgit metadata" in report.damaged[0][1]
+    assert git("--git-dir", str(remote), "for-each-ref", "--format=%(refname)").split() == \
+        ["refs/heads/sessions/good"]

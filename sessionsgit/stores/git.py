@@ -27,7 +27,9 @@ from ..errors import (
     InvalidRevisionError,
     SessionConflictError,
     SessionNotFoundError,
+    SessionsGitError,
     StoreError,
+    StorePermissionError,
 )
 from ..git import blobcache, commitmeta, layout, listcache, packing
 from ..git.listcache import ListCache
@@ -286,16 +288,22 @@ class GitSessionStore(SessionStore):
                                  stale_after=self.stale_lock_seconds)
                 delete_if(self.repo, session_ref(session_id), head,
                           stale_after=self.stale_lock_seconds)
-            except (RefMoved, RefLocked) as exc:
+            except RefMoved as exc:
                 self._drop_ref(trash)
                 raise SessionConflictError(session_id, f"session {session_id!r} changed while "
                                                        f"being deleted: {exc}") from None
+            except (RefLocked, OSError, pygit2.GitError) as exc:
+                self._drop_ref(trash)
+                raise _write_error(self.path, session_id, exc) from None
             return True
 
-    def restore(self, session_id: str, ref: str | None = None) -> SessionMetadata:
+    def restore(self, session_id: str, ref: str | None = None, *,
+                as_id: str | None = None) -> SessionMetadata:
         """Bring back the most recently deleted version of a session (or the trash ``ref``
-        given). Fails with ``SessionConflictError`` if a live session has that id."""
+        given), under its id or as the new id ``as_id``. Fails with ``SessionConflictError``
+        if a live session has the id it would take."""
         validate_session_id(session_id)
+        new_id = session_id if as_id is None else validate_session_id(as_id)
         with self._lock:
             versions = [d for d in self.list_deleted() if d.id == session_id]
             if ref is not None:
@@ -305,14 +313,17 @@ class GitSessionStore(SessionStore):
             chosen = versions[0]
             target = current_target(self.repo, chosen.ref)
             try:
-                compare_and_swap(self.repo, session_ref(session_id), target, None,
+                compare_and_swap(self.repo, session_ref(new_id), target, None,
                                  "sessionsgit: restore", stale_after=self.stale_lock_seconds)
             except RefMoved:
                 raise SessionConflictError(
-                    session_id, f"a live session {session_id!r} exists; delete or rename it "
-                                "before restoring") from None
+                    new_id, f"a live session {new_id!r} exists; restore the deleted one under "
+                            "a new id (`restore(..., as_id=NEW_ID)`, `sessionsgit restore "
+                            "--as NEW_ID`)") from None
+            except (RefLocked, OSError, pygit2.GitError) as exc:
+                raise _write_error(self.path, new_id, exc) from None
             self._drop_ref(chosen.ref)
-            return self._metadata_at(session_id, target)  # already a fresh copy
+            return self._metadata_at(new_id, target)  # already a fresh copy
 
     def list_deleted(self) -> list[DeletedSession]:
         """Deleted sessions still recoverable, newest deletion first."""
@@ -457,7 +468,7 @@ class GitSessionStore(SessionStore):
                                              [parent] if parent is not None else [])
             return commit, written + [commit]
 
-        commit, written = _retry_object_writes(session_id, write)
+        commit, written = _retry_object_writes(self.path, session_id, write)
         if self.durable:
             _fsync_objects(self.repo, written)
         old = parent if expected is ... else expected
@@ -466,11 +477,8 @@ class GitSessionStore(SessionStore):
                              stale_after=self.stale_lock_seconds)
         except RefMoved:
             raise SessionConflictError(session_id) from None
-        except RefLocked as exc:
-            raise SessionConflictError(
-                session_id, f"session {session_id!r} is locked by another writer: {exc}") from None
-        except (OSError, pygit2.GitError) as exc:
-            raise _store_error(f"cannot move the branch of session {session_id!r}", exc) from None
+        except (RefLocked, OSError, pygit2.GitError) as exc:
+            raise _write_error(self.path, session_id, exc) from None
         self._ensure_present(session_id, commit, written, write)
         if self.durable:
             _fsync_path(Path(self.repo.path) / session_ref(session_id))
@@ -491,7 +499,7 @@ class GitSessionStore(SessionStore):
                 return
             logger.warning("objects of the new save of %r were deleted by a concurrent prune; "
                            "writing them again", session_id)
-            again, written = _retry_object_writes(session_id, write)
+            again, written = _retry_object_writes(self.path, session_id, write)
             if again != commit:
                 break
         if not all(exists(oid) for oid in written):
@@ -723,24 +731,31 @@ _OBJECT_WRITE_ATTEMPTS = 5
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _store_error(context: str, exc: BaseException) -> StoreError:
-    """The typed error for an OS or libgit2 failure: a full disk is named as such."""
+def _store_error(context: str, exc: BaseException, path: Path | None = None) -> StoreError:
+    """The typed error for an OS or libgit2 failure, naming its real cause: permission denied
+    (``StorePermissionError``), a full disk (``DiskFullError``), else ``StoreError``."""
+    text = " ".join(str(exc).split())
+    if _denied(exc):
+        return StorePermissionError(
+            f"permission denied writing to {path or context}: {text}; this user cannot write "
+            "there (a read-only repository or file system, or files of another user): fix the "
+            "permissions, or work on a copy you can write")
     if isinstance(exc, OSError) and exc.errno in _DISK_FULL or \
-            "no space left" in str(exc).lower() or "quota exceeded" in str(exc).lower():
-        return DiskFullError(f"{context}: the disk is full ({exc}); nothing was changed, free "
+            "no space left" in text.lower() or "quota exceeded" in text.lower():
+        return DiskFullError(f"{context}: the disk is full ({text}); nothing was changed, free "
                              "some space and try again")
-    return StoreError(f"{context}: {exc}")
+    return StoreError(f"{context}: {text}")
 
 
-def _retry_object_writes(session_id: str, write: Callable[[], _T]) -> _T:
+def _retry_object_writes(path: Path, session_id: str, write: Callable[[], _T]) -> _T:
     """Run ``write`` (which only adds content-addressed objects, so it is safe to repeat),
     retrying transient file-system failures; a full disk or a lasting failure is a typed error."""
     for attempt in range(_OBJECT_WRITE_ATTEMPTS):
         try:
             return write()
         except (OSError, pygit2.GitError) as exc:
-            error = _store_error(f"cannot write the save of session {session_id!r}", exc)
-            if isinstance(error, DiskFullError) or attempt == _OBJECT_WRITE_ATTEMPTS - 1:
+            error = _store_error(f"cannot write the save of session {session_id!r}", exc, path)
+            if type(error) is not StoreError or attempt == _OBJECT_WRITE_ATTEMPTS - 1:
                 raise error from None
             time.sleep(0.001 * 2 ** attempt)
     raise AssertionError("unreachable")
@@ -765,12 +780,43 @@ def _configure_libgit2() -> None:
     pygit2.option(pygit2.enums.Option.ENABLE_STRICT_OBJECT_CREATION, False)
 
 
+def _write_error(path: Path, session_id: str, exc: BaseException) -> SessionsGitError:
+    """A failed ref update as its real cause: a ref lock file still held
+    (``SessionConflictError`` naming the file), else as ``_store_error`` tells."""
+    if not isinstance(exc, RefLocked) or _denied(exc):
+        return _store_error(f"cannot update session {session_id!r} in {path}", exc, path)
+    text = " ".join(str(exc).split())
+    return SessionConflictError(
+        session_id, f"session {session_id!r} is locked: {text}; another writer holds that "
+                    "lock file: try again, or delete it if no sessionsgit or git process is "
+                    "writing to this repository")
+
+
+def _denied(exc: BaseException) -> bool:
+    """Whether an error (or the one it wraps) is the OS refusing access."""
+    while exc is not None:
+        if isinstance(exc, PermissionError) or getattr(exc, "errno", None) in (1, 13, 30):
+            return True
+        if any(word in str(exc) for word in ("Permission denied", "Read-only file system",
+                                              "Operation not permitted")):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
 def _open_repository(path: Path, *, create: bool, bare: bool) -> pygit2.Repository:
     _configure_libgit2()
     try:
         return pygit2.Repository(str(path), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-    except (pygit2.GitError, KeyError):
-        pass
+    except (pygit2.GitError, KeyError) as exc:
+        if "not owned by current user" in str(exc):
+            raise StoreError(
+                f"{path} is not owned by the current user, so Git will not open it; if you "
+                "trust it, run `git config --global --add safe.directory "
+                f"{Path(path).resolve()}`") from None
+        if _denied(exc):
+            raise StorePermissionError(f"permission denied reading {path}: {exc}; fix the "
+                                       "permissions") from None
     if not create:
         raise StoreError(f"no Git repository at {path}")
     if path.exists() and not path.is_dir():
