@@ -127,3 +127,24 @@ def test_concurrent_appends_from_processes_all_land_in_order(tmp_path):
         assert process.exitcode == 0
     s = GitSessionStore(tmp_path / "repo", create=False)
     _check_all_landed(s.load("shared").messages, writers, 15)
+
+
+def test_tune_libgit2_false_leaves_process_wide_settings_alone(tmp_path):
+    import pygit2
+
+    from sessionsgit.stores import git as git_module
+
+    calls = []
+    real = pygit2.option
+    try:
+        pygit2.option = lambda *args: calls.append(args)  # type: ignore[assignment]
+        s = GitSessionStore(tmp_path / "repo", tune_libgit2=False)
+        s.save("a", transcript(2))
+        s.gc()
+        assert calls == []
+        GitSessionStore(tmp_path / "repo")
+        assert calls, "the default tunes libgit2"
+    finally:
+        pygit2.option = real
+    assert git_module.GitSessionStore(tmp_path / "repo", tune_libgit2=False).load("a").messages \
+        == transcript(2)

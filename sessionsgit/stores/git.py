@@ -118,7 +118,13 @@ class _Snapshot:
 
 class GitSessionStore(SessionStore):
     """Sessions in a Git repository (bare by default when created; an existing non-bare
-    repository works too, its working tree and HEAD untouched)."""
+    repository works too, its working tree and HEAD untouched).
+
+    For speed, opening a store switches two libgit2 checks off for the whole process (git
+    itself does neither): re-hashing every object read, and checking that every id put into a
+    tree or commit exists. Other pygit2 code in the same process (an agent that also edits
+    code repositories) is affected too; pass ``tune_libgit2=False`` to leave libgit2's
+    settings alone (loads then cost about a third more)."""
 
     #: ``save()`` accepts ``expected_head=``: the head a caller loaded, compared and swapped.
     tracks_heads = True
@@ -126,14 +132,17 @@ class GitSessionStore(SessionStore):
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, bare: bool = True,
                  durable: bool = False, auto_pack: bool = True,
                  pack_threshold: int = packing.LOOSE_OBJECT_THRESHOLD,
-                 stale_lock_seconds: float = STALE_LOCK_SECONDS) -> None:
+                 stale_lock_seconds: float = STALE_LOCK_SECONDS,
+                 tune_libgit2: bool = True) -> None:
         self.path = Path(path)
         self.durable = durable
         self.auto_pack = auto_pack
         self.pack_threshold = pack_threshold
         #: A ref lock file this old is taken as left by a dead writer and removed (logged).
         self.stale_lock_seconds = stale_lock_seconds
-        self.repo = _open_repository(self.path, create=create, bare=bare)
+        #: whether this store switched libgit2's process-wide checks off (see the class doc)
+        self.tune_libgit2 = tune_libgit2
+        self.repo = _open_repository(self.path, create=create, bare=bare, tune=tune_libgit2)
         self.last_damaged: list[tuple[str, str]] = []
         self._unreadable_refs: list[str] = []
         self._lock = threading.RLock()
@@ -582,7 +591,8 @@ class GitSessionStore(SessionStore):
         every pack it ever loaded, deleted ones included, so each object write (which first
         looks the object up) would grow slower with every merge."""
         self.repo.free()
-        self.repo = _open_repository(self.path, create=False, bare=True)
+        self.repo = _open_repository(self.path, create=False, bare=True,
+                                     tune=self.tune_libgit2)
         self._packed_bytes = packing.packed_bytes(self.repo)
         self._packs_seen = packing.pack_dir_stamp(self.repo)
 
@@ -864,8 +874,10 @@ def _denied(exc: BaseException) -> bool:
     return False
 
 
-def _open_repository(path: Path, *, create: bool, bare: bool) -> pygit2.Repository:
-    _configure_libgit2()
+def _open_repository(path: Path, *, create: bool, bare: bool, tune: bool = True
+                     ) -> pygit2.Repository:
+    if tune:
+        _configure_libgit2()
     try:
         return pygit2.Repository(str(path), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, KeyError) as exc:
