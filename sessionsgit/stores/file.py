@@ -101,6 +101,10 @@ class FileSessionStore(SessionStore):
                 continue
             if record is not None:  # None: removed since scandir saw it
                 records[session_id] = record
+                if record.mended:
+                    warnings.append((session_id, f"replaced {record.mended} broken UTF-16 code "
+                                                 "unit(s) in its metadata with U+FFFD (half an "
+                                                 "emoji in a label the original cut)"))
         resolver = Resolver(self._read, records)
         found: dict[str, StoredSession] = {}
         for session_id, record in records.items():
@@ -148,8 +152,10 @@ class FileSessionStore(SessionStore):
             encode_metadata(merged)
             own = own_messages(stored_messages, merged, self._parent_transcript(merged))
             stored = stored_metadata(merged, len(own), existing.raw if existing else None)
-            if idcodec.is_hashed(self._path(session_id).stem):
-                stored["id"] = session_id  # a hashed file name does not say which id it holds
+            if existing is not None or idcodec.is_hashed(self._path(session_id).stem):
+                # The original writes the id first when it saves over a file (its loader adds
+                # it); a hashed file name needs it to say which id the file holds.
+                stored = {"id": session_id, **stored}
             text = dumps_exact({"metadata": stored, "messages": own}, indent=2,
                                what=f"session {session_id!r}")[0]
             self._write_atomic(self._path(session_id), text.encode("utf-8"))
