@@ -150,6 +150,7 @@ class FileSessionStore(SessionStore):
             merged = merge_metadata(session_id, existing.metadata if existing else None,
                                     len(stored_messages), metadata)
             encode_metadata(merged)
+            merged.extra = {k: v for k, v in merged.extra.items() if v is not None}  # as stored
             own = own_messages(stored_messages, merged, self._parent_transcript(merged))
             stored = stored_metadata(merged, len(own), existing.raw if existing else None)
             if existing is not None or idcodec.is_hashed(self._path(session_id).stem):

@@ -123,6 +123,7 @@ class SQLSessionStore(SessionStore):
             merged = merge_metadata(session_id, existing.metadata if existing else None,
                                     len(stored_messages), metadata)
             encode_metadata(merged)
+            merged.extra = {k: v for k, v in merged.extra.items() if v is not None}  # as stored
             parent = None
             if merged.parent_id is not None and not merged.detached:
                 resolver = Resolver(self._read)
