@@ -15,6 +15,7 @@ metadata keys sit flat beside the known ones.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import logging
@@ -87,13 +88,14 @@ class FileSessionStore(SessionStore):
                 continue
             stem = entry.name[:-len(".json")]
             if self._is_ndjson_meta(stem):
-                session_id = stem[:-len(NDJSON_META_SUFFIX)]
-                warnings.append((session_id, f"{session_id}.ndjson + {entry.name} is the original's "
-                                             "newer ndjson format, not supported yet: skipped"))
+                pair = stem[:-len(NDJSON_META_SUFFIX)]
+                warnings.append((pair, f"{pair}.ndjson + {entry.name} is the original's newer "
+                                       "ndjson format, not supported yet: skipped"))
                 continue
-            session_id = self._session_id_of(stem)
-            if session_id is None:
+            found_id = self._session_id_of(stem)
+            if found_id is None:
                 continue
+            session_id = found_id
             try:
                 record = self._read(session_id)
             except CorruptSessionError as exc:
@@ -119,7 +121,7 @@ class FileSessionStore(SessionStore):
         self.last_warnings = warnings + resolver.warnings
         return found
 
-    def damaged(self) -> list[tuple[str, str]]:
+    def damaged(self) -> builtins.list[tuple[str, str]]:
         """``(id, reason)`` for each session that cannot be loaded (rescans the directory)."""
         self.list()
         return list(self.last_damaged)
@@ -239,7 +241,7 @@ class FileSessionStore(SessionStore):
             raise CorruptSessionError(session_id, f"not valid JSON: {exc}") from None
         return parse_record(session_id, data)
 
-    def _parent_transcript(self, metadata: SessionMetadata) -> list[Message] | None:
+    def _parent_transcript(self, metadata: SessionMetadata) -> builtins.list[Message] | None:
         """The transcript a fork of ``metadata`` inherits from (None: no parent to read)."""
         if metadata.parent_id is None or metadata.detached:
             return None
