@@ -266,11 +266,13 @@ def test_newer_ndjson_pairs_are_skipped_with_one_warning(ours, root):
     assert [(sid, "ndjson" in why) for sid, why in ours.last_warnings] == [("nd", True)]
 
 
-def test_huge_message_count_is_ignored(ours, root):
+def test_huge_message_count_is_ignored(ours, root, tmp_path):
     (root / "huge.json").write_text('{"metadata": {"created_at": "2024-01-01T00:00:00.000Z", '
                                     '"updated_at": "2024-01-01T00:00:00.000Z", '
                                     '"message_count": 1e400}, "messages": []}')
     assert [(meta.id, meta.message_count) for meta in ours.list()] == [("huge", 0)]
+    store = GitSessionStore(tmp_path / "repo")
+    assert import_npm_directory(store, root).imported == ["huge"]
 
 
 # ---- Drizzle rows ---------------------------------------------------------------------------
