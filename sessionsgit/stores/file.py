@@ -79,7 +79,9 @@ class FileSessionStore(SessionStore):
     def load_all(self) -> dict[str, StoredSession]:
         """Every readable session with its whole transcript, reading each file once and
         building each transcript once (linear in the directory's size, however long its fork
-        chains); sets ``last_damaged`` and ``last_warnings`` like ``list()``."""
+        chains); sets ``last_damaged`` and ``last_warnings`` like ``list()``. A fork's
+        transcript shares its inherited message objects with its parent's: read them, or copy
+        before changing them."""
         records: dict[str, Record] = {}
         damaged: list[tuple[str, str]] = []
         warnings: list[tuple[str, str]] = []
