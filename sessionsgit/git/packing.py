@@ -207,8 +207,9 @@ def roots(repo: pygit2.Repository, *, with_logs: bool = False) -> set[pygit2.Oid
     found = set(read_refs(repo.path, "refs/")[0].values())
     try:
         head = repo.references.get("HEAD")
-        if head is not None:
-            found.add(head.resolve().target)
+        target = head.resolve().target if head is not None else None
+        if isinstance(target, pygit2.Oid):
+            found.add(target)
     except (pygit2.GitError, KeyError, ValueError):
         pass
     if with_logs:

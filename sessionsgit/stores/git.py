@@ -7,6 +7,7 @@ Forks are branches whose first commit has the fork point as parent, sharing ever
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import logging
@@ -143,8 +144,8 @@ class GitSessionStore(SessionStore):
         #: whether this store switched libgit2's process-wide checks off (see the class doc)
         self.tune_libgit2 = tune_libgit2
         self.repo = _open_repository(self.path, create=create, bare=bare, tune=tune_libgit2)
-        self.last_damaged: list[tuple[str, str]] = []
-        self._unreadable_refs: list[str] = []
+        self.last_damaged: builtins.list[tuple[str, str]] = []
+        self._unreadable_refs: builtins.list[str] = []
         self._lock = threading.RLock()
         self._snapshots: dict[str, _Snapshot] = {}
         self._list_cache = ListCache(self.repo.path)
@@ -153,13 +154,13 @@ class GitSessionStore(SessionStore):
         self._packs_seen = packing.pack_dir_stamp(self.repo)
 
     # ---- reading --------------------------------------------------------------------------
-    def list(self) -> list[SessionMetadata]:
+    def list(self) -> builtins.list[SessionMetadata]:
         """Every live session, newest first, read from head commits alone. Damaged sessions are
         left out and reported in ``last_damaged`` as (id, reason): an unreadable ref file, a
         head commit that is missing, corrupt or carries no sessionsgit metadata."""
         with self._lock:
-            sessions: list[SessionMetadata] = []
-            damaged: list[tuple[str, str]] = []
+            sessions: builtins.list[SessionMetadata] = []
+            damaged: builtins.list[tuple[str, str]] = []
             seen: set[str] = set()
             live = list(self._refs(SESSION_PREFIX))
             for name, target in live:
@@ -181,7 +182,7 @@ class GitSessionStore(SessionStore):
             self._list_cache.flush(live_heads={target.raw for _id, target in live})
             return sort_newest_first(sessions)
 
-    def damaged(self) -> list[tuple[str, str]]:
+    def damaged(self) -> builtins.list[tuple[str, str]]:
         """Sessions that exist but cannot be loaded, as (id, reason): what ``list()`` reports,
         plus sessions whose trees or message objects are missing or corrupt (this reads every
         session in full, so it costs what loading them all would)."""
@@ -190,7 +191,7 @@ class GitSessionStore(SessionStore):
             damaged = list(self.last_damaged)
             for session_id, meta in found.items():
                 try:
-                    commit_id = pygit2.Oid(hex=meta.head)
+                    commit_id = pygit2.Oid(hex=meta.head or "")
                     self._read_messages(session_id, self._tree_state(session_id, commit_id).blobs,
                                         from_disk=True)
                 except CorruptSessionError as exc:
@@ -219,7 +220,7 @@ class GitSessionStore(SessionStore):
         with self._lock:
             return self._head(session_id) is not None
 
-    def history(self, session_id: str) -> list[SaveRecord]:
+    def history(self, session_id: str) -> builtins.list[SaveRecord]:
         """The saves of a session along first parents, newest first (a fork's includes the
         saves it inherited)."""
         validate_session_id(session_id)
@@ -253,7 +254,7 @@ class GitSessionStore(SessionStore):
         with self._lock:
             snapshot = self._expected_snapshot(session_id, expected_head)
             old_values = self._values(session_id, snapshot)
-            old_blobs = snapshot.tree.blobs if snapshot else []
+            old_blobs = _tree(snapshot).blobs if snapshot else []
             blobs, values, pending, unchanged_below = _plan_blobs(items, old_values, old_blobs)
             if snapshot is not None and not snapshot.shares_leaves:
                 values[:unchanged_below] = [detach(m) for m in items[:unchanged_below]]
@@ -293,12 +294,12 @@ class GitSessionStore(SessionStore):
                         raise
                     time.sleep(0.0005)
 
-    def _append_once(self, session_id: str, head: pygit2.Oid | None, items: list[Any],
+    def _append_once(self, session_id: str, head: pygit2.Oid | None, items: builtins.list[Any],
                      metadata: Mapping[str, Any] | SessionMetadata | None) -> SessionMetadata:
         """One attempt of ``append`` on top of ``head`` (None: create the session)."""
         base = self._metadata_at(session_id, head) if head is not None else None
         try:
-            root_id = self.repo[head].tree_id if head is not None else None
+            root_id = _commit_object(self.repo, head).tree_id if head is not None else None
             count = layout.count_messages(self.repo, root_id)
         except (KeyError, ValueError, pygit2.GitError, layout.LayoutError) as exc:
             raise CorruptSessionError(session_id, f"unreadable tree at {head}: {exc}") from None
@@ -307,7 +308,7 @@ class GitSessionStore(SessionStore):
         encode_metadata(merged)
         session_json = _tree_metadata(merged)
 
-        def write_tree() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+        def write_tree() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
             blobs = []
             for data, _parsed in encoded:
                 blobs.append(self.repo.create_blob(data))
@@ -329,11 +330,14 @@ class GitSessionStore(SessionStore):
             snapshot = self._expected_snapshot(session_id)
             if snapshot is None:
                 raise SessionNotFoundError(session_id)
-            merged = merge_metadata(session_id, snapshot.metadata, len(snapshot.tree.blobs),
+            tree = _tree(snapshot)
+            merged = merge_metadata(session_id, snapshot.metadata, len(tree.blobs),
                                     {"label": label})
             encode_metadata(merged)
             subject = f"rename: {label}" if label else "rename: (no label)"
-            commit = self._commit(session_id, snapshot.head, lambda: (snapshot.tree.root, []),
+            root = tree.root
+            assert root is not None
+            commit = self._commit(session_id, snapshot.head, lambda: (root, []),
                                   merged, subject)
             self._snapshots[session_id] = _Snapshot(commit, snapshot.tree, merged, snapshot.values)
             return _copy_metadata(merged)
@@ -377,6 +381,9 @@ class GitSessionStore(SessionStore):
                 raise SessionNotFoundError(session_id, f"no deleted session {session_id!r} to restore")
             chosen = versions[0]
             target = current_target(self.repo, chosen.ref)
+            if target is None:
+                raise SessionNotFoundError(session_id, f"deleted version {chosen.ref} vanished "
+                                                       "meanwhile (purged by another process?)")
             try:
                 compare_and_swap(self.repo, session_ref(new_id), target, None,
                                  "sessionsgit: restore", stale_after=self.stale_lock_seconds)
@@ -390,7 +397,7 @@ class GitSessionStore(SessionStore):
             self._drop_ref(chosen.ref)
             return self._metadata_at(new_id, target)  # already a fresh copy
 
-    def list_deleted(self) -> list[DeletedSession]:
+    def list_deleted(self) -> builtins.list[DeletedSession]:
         """Deleted sessions still recoverable, newest deletion first."""
         with self._lock:
             found = []
@@ -441,6 +448,7 @@ class GitSessionStore(SessionStore):
             else:
                 parent_meta = self._metadata_at(parent_id, parent_head)
                 parent_tree = self._tree_state(parent_id, parent_head)
+            fork_commit: pygit2.Oid | None
             fork_commit, fork_tree, keep, values = self._fork_point(
                 parent_id, parent_head, parent_tree, at)
             if detached:
@@ -489,28 +497,29 @@ class GitSessionStore(SessionStore):
                 self.repo = _ClosedRepository(self.path)  # type: ignore[assignment]
 
     # ---- internals: commits ----------------------------------------------------------------
-    def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: list[Any],
-                     metadata: SessionMetadata, subject: str, pending: list[tuple[int, bytes]],
+    def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: builtins.list[Any],
+                     metadata: SessionMetadata, subject: str, pending: builtins.list[tuple[int, bytes]],
                      *, unchanged_below: int, expected: Any = ...
                      ) -> tuple[pygit2.Oid, layout.TreeState]:
         """Write the ``pending`` (index, bytes) message blobs into ``blobs`` and the trees
         above them, and commit them onto the session's branch."""
         session_json = _tree_metadata(metadata)
-        trees: list[layout.TreeState] = []
+        trees: builtins.list[layout.TreeState] = []
 
-        def write_tree() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+        def write_tree() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
             written = []
             for index, data in pending:
                 blobs[index] = self.repo.create_blob(data)
                 blobcache.shared.put(blobs[index], data)
                 written.append(blobs[index])
             session_blob = pygit2.hash(session_json)
-            if snapshot is None or snapshot.tree.session_blob != session_blob:
+            if snapshot is None or _tree(snapshot).session_blob != session_blob:
                 session_blob = self.repo.create_blob(session_json)
                 written.append(session_blob)
             tree = layout.write_state(self.repo, blobs, session_blob,
                                       snapshot.tree if snapshot else None, unchanged_below)
             trees[:] = [tree]
+            assert tree.root is not None
             return tree.root, written + tree.written
 
         parent = snapshot.head if snapshot else None
@@ -519,7 +528,7 @@ class GitSessionStore(SessionStore):
         return commit, trees[0]
 
     def _commit(self, session_id: str, parent: pygit2.Oid | None,
-                write_tree: Callable[[], tuple[pygit2.Oid, list[pygit2.Oid]]],
+                write_tree: Callable[[], tuple[pygit2.Oid, builtins.list[pygit2.Oid]]],
                 metadata: SessionMetadata, subject: str, *, expected: Any = ...) -> pygit2.Oid:
         """The one place a session commit is made: write its objects (``write_tree`` returns
         the root tree and the objects it wrote), then move the branch by compare-and-swap from
@@ -528,7 +537,7 @@ class GitSessionStore(SessionStore):
         author, committer = signatures(self.repo)
         message = commitmeta.compose(subject, metadata)
 
-        def write() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+        def write() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
             root, written = write_tree()
             commit = self.repo.create_commit(None, author, committer, message, root,
                                              [parent] if parent is not None else [])
@@ -553,8 +562,8 @@ class GitSessionStore(SessionStore):
         self._after_write(len(written))
         return commit
 
-    def _ensure_present(self, session_id: str, commit: pygit2.Oid, written: list[pygit2.Oid],
-                        write: Callable[[], tuple[pygit2.Oid, list[pygit2.Oid]]]) -> None:
+    def _ensure_present(self, session_id: str, commit: pygit2.Oid, written: builtins.list[pygit2.Oid],
+                        write: Callable[[], tuple[pygit2.Oid, builtins.list[pygit2.Oid]]]) -> None:
         """A ``git gc --prune=now`` (or ``git repack -a -d``) run while this save waited for its
         ref lock can delete the save's objects as unreachable. The branch already names the
         commit, so they are written again (same bytes, same ids); a save never reports success
@@ -614,7 +623,7 @@ class GitSessionStore(SessionStore):
         for name, target in found.items():
             yield name[len(prefix):], target
 
-    def _skipped_ref_files(self, prefix: str, seen: set[str]) -> list[str]:
+    def _skipped_ref_files(self, prefix: str, seen: set[str]) -> builtins.list[str]:
         """Loose ref files under ``prefix`` (as read by the last ``_refs``) that do not read as
         a direct ref: truncated, garbage or symbolic, each a damaged session to report. One a
         concurrent writer rewrote meanwhile reads fine when looked at again."""
@@ -696,13 +705,12 @@ class GitSessionStore(SessionStore):
 
     def _tree_state(self, session_id: str, commit_id: pygit2.Oid) -> layout.TreeState:
         try:
-            commit = self.repo[commit_id]
-            return layout.read_state(self.repo, commit.tree_id)
+            return layout.read_state(self.repo, _commit_object(self.repo, commit_id).tree_id)
         except (KeyError, pygit2.GitError, ValueError, layout.LayoutError) as exc:
             raise CorruptSessionError(session_id, f"unreadable tree at {commit_id}: {exc}") from None
 
-    def _read_messages(self, session_id: str, blobs: list[pygit2.Oid], *,
-                       from_disk: bool = False) -> list[Message]:
+    def _read_messages(self, session_id: str, blobs: builtins.list[pygit2.Oid], *,
+                       from_disk: bool = False) -> builtins.list[Message]:
         """Every message blob, parsed in one JSON pass (``from_disk``: bypassing the process's
         blob cache, to check the repository itself)."""
         read = self.repo.odb.read
@@ -721,12 +729,12 @@ class GitSessionStore(SessionStore):
             raise CorruptSessionError(session_id, "a stored message is not a JSON object")
         return messages
 
-    def _values(self, session_id: str, snapshot: _Snapshot | None) -> list[Message]:
+    def _values(self, session_id: str, snapshot: _Snapshot | None) -> builtins.list[Message]:
         """Exact copies of the stored messages, read once per snapshot when not yet known."""
         if snapshot is None:
             return []
         if snapshot.values is None:
-            snapshot.values = self._read_messages(session_id, snapshot.tree.blobs)
+            snapshot.values = self._read_messages(session_id, _tree(snapshot).blobs)
         return snapshot.values
 
     def _resolve_in_history(self, session_id: str, head: pygit2.Oid, rev: str) -> pygit2.Oid:
@@ -742,7 +750,7 @@ class GitSessionStore(SessionStore):
         return target
 
     def _fork_point(self, parent_id: str, head: pygit2.Oid, tree: layout.TreeState,
-                    at: ForkPoint) -> tuple[pygit2.Oid, layout.TreeState, int, list[Message] | None]:
+                    at: ForkPoint) -> tuple[pygit2.Oid, layout.TreeState, int, builtins.list[Message] | None]:
         """(fork-point commit, its tree, messages kept, their values when known)."""
         snapshot = self._snapshots.get(parent_id)
         values = snapshot.values if snapshot is not None and snapshot.head == head else None
@@ -750,14 +758,14 @@ class GitSessionStore(SessionStore):
             return head, tree, len(tree.blobs), values
         if isinstance(at, str):
             messages = values if values is not None else self._read_messages(parent_id, tree.blobs)
-            keep = fork_slice(messages, at)
-            if keep is None:
+            found = fork_slice(messages, at)
+            if found is None:
                 commit_id = self._resolve_in_history(parent_id, head, at)
                 fork_tree = self._tree_state(parent_id, commit_id)
                 return commit_id, fork_tree, len(fork_tree.blobs), None
-            values = messages
+            keep, values = found, messages
         else:
-            keep = fork_slice(range(len(tree.blobs)), at)  # type: ignore[arg-type]
+            keep = fork_slice([{}] * len(tree.blobs), at) or 0  # an int: a count, always found
         return self._earliest_save_with(parent_id, head, tree, keep), tree, keep, values
 
     def _earliest_save_with(self, session_id: str, head: pygit2.Oid, tree: layout.TreeState,
@@ -766,7 +774,7 @@ class GitSessionStore(SessionStore):
         messages, so ``git merge-base`` finds the real fork point; else the head."""
         if keep == len(tree.blobs):
             return head
-        commit = self.repo[head]
+        commit = _commit_object(self.repo, head)
         while commit.parents:
             commit = commit.parents[0]
             data = commitmeta.parse(commit.raw_message) or {}
@@ -783,7 +791,7 @@ class GitSessionStore(SessionStore):
                 break
         return head
 
-    def _message_id_at(self, session_id: str, blobs: list[pygit2.Oid], keep: int) -> str | None:
+    def _message_id_at(self, session_id: str, blobs: builtins.list[pygit2.Oid], keep: int) -> str | None:
         if keep == 0:
             return None
         return last_message_id(self._read_messages(session_id, [blobs[keep - 1]]))
@@ -798,6 +806,20 @@ class GitSessionStore(SessionStore):
 
 
 # ---- module helpers ---------------------------------------------------------------------
+def _tree(snapshot: _Snapshot) -> layout.TreeState:
+    """A snapshot's tree, known once ``_expected_snapshot`` has vetted it."""
+    assert snapshot.tree is not None, "tree not read yet"
+    return snapshot.tree
+
+
+def _commit_object(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Commit:
+    """The commit ``oid`` names (``ValueError`` when it is another kind of object)."""
+    found = repo[oid]
+    if not isinstance(found, pygit2.Commit):
+        raise ValueError(f"{oid} is not a commit")
+    return found
+
+
 _T = TypeVar("_T")
 #: Attempts at writing a save's objects when the file system fails transiently (a fan-out
 #: directory removed by ``git prune-packed`` between libgit2's mkdir and rename).
