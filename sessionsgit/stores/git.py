@@ -33,6 +33,7 @@ from ..errors import (
     StorePermissionError,
 )
 from ..git import blobcache, commitmeta, layout, listcache, packing
+from ..git.autopack import AutoPacker
 from ..git.listcache import ListCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
@@ -137,8 +138,6 @@ class GitSessionStore(SessionStore):
                  tune_libgit2: bool = True) -> None:
         self.path = Path(path)
         self.durable = durable
-        self.auto_pack = auto_pack
-        self.pack_threshold = pack_threshold
         #: A ref lock file this old is taken as left by a dead writer and removed (logged).
         self.stale_lock_seconds = stale_lock_seconds
         #: whether this store switched libgit2's process-wide checks off (see the class doc)
@@ -149,9 +148,25 @@ class GitSessionStore(SessionStore):
         self._lock = threading.RLock()
         self._snapshots: dict[str, _Snapshot] = {}
         self._list_cache = ListCache(self.repo.path)
-        self._loose_estimate = _estimate_loose_objects(self.repo)
-        self._packed_bytes = packing.packed_bytes(self.repo)
-        self._packs_seen = packing.pack_dir_stamp(self.repo)
+        self._autopack = AutoPacker(self.repo, enabled=auto_pack, threshold=pack_threshold)
+
+    @property
+    def auto_pack(self) -> bool:
+        """Whether saves pack the repository once enough loose objects piled up."""
+        return self._autopack.enabled
+
+    @auto_pack.setter
+    def auto_pack(self, value: bool) -> None:
+        self._autopack.enabled = value
+
+    @property
+    def pack_threshold(self) -> int:
+        """Fewest loose objects before a save packs (more in a larger repository)."""
+        return self._autopack.threshold
+
+    @pack_threshold.setter
+    def pack_threshold(self, value: int) -> None:
+        self._autopack.threshold = value
 
     # ---- reading --------------------------------------------------------------------------
     def list(self) -> builtins.list[SessionMetadata]:
@@ -255,17 +270,19 @@ class GitSessionStore(SessionStore):
             snapshot = self._expected_snapshot(session_id, expected_head)
             old_values = self._values(session_id, snapshot)
             old_blobs = _tree(snapshot).blobs if snapshot else []
-            blobs, values, pending, unchanged_below = _plan_blobs(items, old_values, old_blobs)
+            plan = _plan_blobs(items, old_values, old_blobs)
             if snapshot is not None and not snapshot.shares_leaves:
-                values[:unchanged_below] = [detach(m) for m in items[:unchanged_below]]
+                plan.values[:plan.unchanged_below] = [detach(m) for m in
+                                                      items[:plan.unchanged_below]]
             merged = merge_metadata(session_id, snapshot.metadata if snapshot else None,
                                     len(items), metadata)
             encode_metadata(merged)
             # Everything is validated: only now are objects written.
             commit, tree = self._commit_tree(
-                session_id, snapshot, blobs, merged, commitmeta.save_subject(values),
-                pending, unchanged_below=unchanged_below)
-            self._snapshots[session_id] = _Snapshot(commit, tree, merged, values, True)
+                session_id, snapshot, plan.blobs, merged, commitmeta.save_subject(plan.values),
+                plan.pending, unchanged_below=plan.unchanged_below,
+                expected=snapshot.head if snapshot else None)
+            self._snapshots[session_id] = _Snapshot(commit, tree, merged, plan.values, True)
             return _copy_metadata(merged)
 
     def append(self, session_id: str, messages: Sequence[Message],
@@ -338,7 +355,7 @@ class GitSessionStore(SessionStore):
             root = tree.root
             assert root is not None
             commit = self._commit(session_id, snapshot.head, lambda: (root, []),
-                                  merged, subject)
+                                  merged, subject, expected=snapshot.head)
             self._snapshots[session_id] = _Snapshot(commit, snapshot.tree, merged, snapshot.values)
             return _copy_metadata(merged)
 
@@ -482,7 +499,7 @@ class GitSessionStore(SessionStore):
                 report = self._maintain(full=merge_packs, prune_after=prune)
             except (OSError, pygit2.GitError, ValueError) as exc:
                 raise _store_error(f"cannot pack {self.path}", exc) from None
-            self._loose_estimate = 0
+            self._autopack.packed()
             self._after_repack()
             for damaged in report.damaged_objects:
                 logger.warning("gc of %s left an unreadable object alone: %s", self.path, damaged)
@@ -499,7 +516,7 @@ class GitSessionStore(SessionStore):
     # ---- internals: commits ----------------------------------------------------------------
     def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: builtins.list[Any],
                      metadata: SessionMetadata, subject: str, pending: builtins.list[tuple[int, bytes]],
-                     *, unchanged_below: int, expected: Any = ...
+                     *, unchanged_below: int, expected: pygit2.Oid | None
                      ) -> tuple[pygit2.Oid, layout.TreeState]:
         """Write the ``pending`` (index, bytes) message blobs into ``blobs`` and the trees
         above them, and commit them onto the session's branch."""
@@ -524,12 +541,13 @@ class GitSessionStore(SessionStore):
 
         parent = snapshot.head if snapshot else None
         commit = self._commit(session_id, parent, write_tree, metadata, subject,
-                              expected=parent if expected is ... else expected)
+                              expected=expected)
         return commit, trees[0]
 
     def _commit(self, session_id: str, parent: pygit2.Oid | None,
                 write_tree: Callable[[], tuple[pygit2.Oid, builtins.list[pygit2.Oid]]],
-                metadata: SessionMetadata, subject: str, *, expected: Any = ...) -> pygit2.Oid:
+                metadata: SessionMetadata, subject: str, *, expected: pygit2.Oid | None
+                ) -> pygit2.Oid:
         """The one place a session commit is made: write its objects (``write_tree`` returns
         the root tree and the objects it wrote), then move the branch by compare-and-swap from
         ``expected`` (the parent, unless a fork says the branch must not exist yet), then make
@@ -546,9 +564,9 @@ class GitSessionStore(SessionStore):
         commit, written = _retry_object_writes(self.path, session_id, write)
         if self.durable:
             _fsync_objects(self.repo, written)
-        old = parent if expected is ... else expected
         try:
-            compare_and_swap(self.repo, session_ref(session_id), commit, old, "sessionsgit: save",
+            compare_and_swap(self.repo, session_ref(session_id), commit, expected,
+                             "sessionsgit: save",
                              stale_after=self.stale_lock_seconds)
         except RefMoved:
             raise SessionConflictError(session_id) from None
@@ -583,12 +601,9 @@ class GitSessionStore(SessionStore):
                              f"names the missing commit {commit}")
 
     def _after_write(self, objects: int) -> None:
-        self._loose_estimate += objects
-        if packing.pack_dir_stamp(self.repo) != self._packs_seen:  # another process repacked
+        if self._autopack.repacked_elsewhere(self.repo):
             self._after_repack()
-        if self.auto_pack and self._loose_estimate >= packing.loose_budget(
-                self.pack_threshold, self._packed_bytes):
-            self._loose_estimate = 0  # on failure, try again after another threshold's worth
+        if self._autopack.wrote(objects):
             try:
                 self._maintain()
                 self._after_repack()
@@ -603,8 +618,7 @@ class GitSessionStore(SessionStore):
         self.repo.free()
         self.repo = _open_repository(self.path, create=False, bare=True,
                                      tune=self.tune_libgit2)
-        self._packed_bytes = packing.packed_bytes(self.repo)
-        self._packs_seen = packing.pack_dir_stamp(self.repo)
+        self._autopack.saw_packs(self.repo)
 
     def _maintain(self, *, full: bool = False, prune_after: float | None = None
                   ) -> packing.MaintenanceReport:
@@ -929,13 +943,25 @@ def _open_repository(path: Path, *, create: bool, bare: bool, tune: bool = True
         raise StoreError(f"cannot create a Git repository at {path}: {exc}") from None
 
 
-def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pygit2.Oid]
-                ) -> tuple[list[Any], list[Message], list[tuple[int, bytes]], int]:
-    """Which messages can reuse their stored blob and which must be encoded and written.
+@dataclass
+class _SavePlan:
+    """What a save writes, decided before anything is written."""
 
-    Returns (blob ids with placeholders to fill, exact copies of every message, the encoded
-    (index, bytes) still to write, the first index whose blob changes). The common case, an
-    unchanged prefix plus appended messages, costs one C-level list comparison."""
+    #: the blob of every message; None where the message is still to be written
+    blobs: list[Any]
+    #: exact copies of every message
+    values: list[Message]
+    #: (index, encoded bytes) of each message to write
+    pending: list[tuple[int, bytes]]
+    #: the first index whose blob changes
+    unchanged_below: int
+
+
+def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pygit2.Oid]
+                ) -> _SavePlan:
+    """Which messages can reuse their stored blob and which must be encoded and written. The
+    common case, an unchanged prefix plus appended messages, costs one C-level list
+    comparison."""
     shared = min(len(items), len(old_values))
     try:
         prefix = shared if items[:shared] == old_values[:shared] else 0
@@ -957,7 +983,7 @@ def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pyg
             blobs.append(None)
             values.append(detach(message))
             pending.append((index, data))
-    return blobs, values, pending, unchanged_below
+    return _SavePlan(blobs, values, pending, unchanged_below)
 
 
 def _same(message: Any, stored: Message) -> bool:
@@ -994,14 +1020,6 @@ def _stamp_to_iso(stamp: str) -> str:
         return (f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:"
                 f"{stamp[13:15]}.{stamp[15:21]}Z")
     return stamp
-
-
-def _estimate_loose_objects(repo: pygit2.Repository) -> int:
-    """Loose objects in the repository, estimated from one fan-out directory (as git does)."""
-    try:
-        return len(os.listdir(Path(repo.path) / "objects" / "17")) * 256
-    except OSError:
-        return 0
 
 
 def _fsync_path(path: Path) -> None:
