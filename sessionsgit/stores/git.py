@@ -605,7 +605,7 @@ class GitSessionStore(SessionStore):
             self._after_repack()
         if self._autopack.wrote(objects):
             try:
-                self._maintain()
+                self._maintain(object_limit=packing.AUTO_PACK_OBJECT_LIMIT)
                 self._after_repack()
             except (OSError, pygit2.GitError, ValueError) as exc:
                 # The save is committed; packing is housekeeping and must not fail it.
@@ -620,10 +620,11 @@ class GitSessionStore(SessionStore):
                                      tune=self.tune_libgit2)
         self._autopack.saw_packs(self.repo)
 
-    def _maintain(self, *, full: bool = False, prune_after: float | None = None
-                  ) -> packing.MaintenanceReport:
+    def _maintain(self, *, full: bool = False, prune_after: float | None = None,
+                  object_limit: int | None = None) -> packing.MaintenanceReport:
         return packing.maintain(self.repo, full=full, prune_after=prune_after,
-                                stale_lock_seconds=self.stale_lock_seconds)
+                                stale_lock_seconds=self.stale_lock_seconds,
+                                object_limit=object_limit)
 
     # ---- internals: reading ----------------------------------------------------------------
     def _refs(self, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
