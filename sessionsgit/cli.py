@@ -544,8 +544,7 @@ def cli_append(session: str, text: str | None, role: str | None, json_input: boo
     for message in messages:
         message.setdefault("id", uuid.uuid4().hex)
         message.setdefault("timestamp", now)
-    current = _load(store, session_id)
-    store.save(session_id, current.messages + messages)
+    store.append(session_id, messages)  # builds on a concurrent writer's save, never fails on one
     for message in messages:
         click.echo(message["id"])
 
