@@ -47,10 +47,13 @@ from .git.refs import (RefLocked, RefMoved, compare_and_swap, current_target, de
 from .git.transport import (
     Callbacks,
     Credentials,
+    STALE_REMOTE,
     Progress,
-    _looks_like_path,
     connect_for_push,
+    drop_stale_incoming,
+    local_path,
     open_remote,
+    push_updates,
     redact,
     translated,
 )
@@ -130,11 +133,11 @@ def _open(repo: pygit2.Repository, name: str) -> tuple[pygit2.Remote, bool]:
 def _require_target(name: str, remote: pygit2.Remote) -> None:
     """A push to a local path that does not exist yet fails saying how to create it."""
     url = remote.url or ""
-    path = url[len("file://"):] if url.startswith("file://") else url
-    if (url.startswith("file://") or _looks_like_path(url)) and not Path(path).exists():
+    path = local_path(url)
+    if path is not None and not path.exists():
         where = redact(name) if name == url else f"{name} ({redact(url)})"
         raise RemoteError(f"push to {where} failed: no Git repository at that path; create "
-                          f"one with `git init --bare {shlex.quote(path)}`")
+                          f"one with `git init --bare {shlex.quote(str(path))}`")
 
 
 def remove_remote(store: GitSessionStore, name: str) -> None:
@@ -311,15 +314,14 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
                 if (session_id not in ours_all and (wanted is None or session_id in wanted)
                         and _deleted_here(repo, session_id, theirs)):
                     updates[session_id] = None
-        # the source is the exact commit checked above, even if a save moves the branch now
-        specs = [f"{new if new is not None else ''}:{session_ref(sid)}"
-                 for sid, new in updates.items()]
-        if specs:
-            remote.push(specs, callbacks=callbacks, threads=0)
+        # the source is the exact commit checked above, even if a save moves the branch now;
+        # the remote ref moves only from what this connection advertised
+        push_updates(remote, {session_ref(sid): (new, heads.get(sid))
+                              for sid, new in updates.items()}, callbacks)
     for session_id, new in updates.items():
         refused = callbacks.rejected.get(session_ref(session_id))
         if refused is not None:
-            report.rejected.append((session_id, f"refused by the remote: {refused}"))
+            report.rejected.append((session_id, _refusal(refused)))
         elif new is None:
             report.pruned.append(session_id)
             if tracked:
@@ -337,6 +339,15 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
         error.report = report  # type: ignore[attr-defined]
         raise error
     return report, unchanged
+
+
+def _refusal(refused: str) -> str:
+    """Why the remote refused one ref update, with what to do when it moved meanwhile."""
+    if refused == STALE_REMOTE:
+        return refused
+    if "failed to update ref" in refused or "stale info" in refused:
+        return f"refused by the remote: {refused} (another push got there first?); pull first"
+    return f"refused by the remote: {refused}"
 
 
 def _wanted_ids(repo: pygit2.Repository, ids: Iterable[str] | None) -> set[str] | None:
@@ -374,12 +385,12 @@ def _recover_stale_locks(store: GitSessionStore, remote: pygit2.Remote) -> None:
     """Remove ref locks a killed pull or push left, here and, for a remote that is a path on
     this machine, in that repository too (only stale ones: see ``refs.remove_stale_lock``)."""
     recover_stale_locks(store.repo.path, store.stale_lock_seconds)
-    url = remote.url or ""
-    path = Path(url[len("file://"):] if url.startswith("file://") else url)
-    if "://" not in url and path.is_dir():
+    path = local_path(remote.url or "")
+    if path is not None and path.is_dir():
         git_dir = path / ".git" if (path / ".git").is_dir() else path
         if (git_dir / "refs").is_dir():
             recover_stale_locks(git_dir, store.stale_lock_seconds)
+            drop_stale_incoming(git_dir)
 
 
 def _merge(pulled: SyncReport, pushed: SyncReport, unchanged: set[str]) -> SyncReport:
