@@ -167,7 +167,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
     scratch = None if tracked else f"refs/sessionsgit-fetch/{uuid.uuid4().hex}/"
     refspec = fetch_refspec(name) if tracked else f"+{SESSION_PREFIX}*:{scratch}*"
     try:
-        with translated("fetch from", remote):
+        with translated("fetch from", remote, callbacks):
             remote.fetch([refspec], callbacks=callbacks,
                          prune=pygit2.enums.FetchPrune.NO_PRUNE, message="sessionsgit: fetch")
             heads = _session_heads(repo, remote.list_heads(connect=False))
@@ -295,7 +295,7 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
     if not tracked:
         name = redact(name)
     updates: dict[str, pygit2.Oid | None] = {}  # session id -> new remote head (None: delete)
-    with translated("push to", remote):
+    with translated("push to", remote, callbacks):
         connect_for_push(remote, callbacks)
         heads = _session_heads(repo, remote.list_heads(connect=False))
         for session_id, ours in sorted(ours_all.items()):

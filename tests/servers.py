@@ -191,7 +191,7 @@ error_log {base}/nginx.log;
 {user}
 events {{ worker_connections 256; }}
 http {{
-  access_log off;
+  access_log {base}/access.log;
   client_body_temp_path {base}/tmp/body;
   fastcgi_temp_path {base}/tmp/fastcgi;
   proxy_temp_path {base}/tmp/proxy;

@@ -410,19 +410,28 @@ def test_missing_credentials_and_url_passwords_are_never_shown(tmp_path, auth_se
     assert "hunter2" not in repr(list_remotes(store))
 
 
-def test_credentials_callback_choices_and_attempt_cap(monkeypatch):
+def test_credentials_callback_choices_and_attempt_cap(monkeypatch, tmp_path):
     from pygit2.enums import CredentialType
 
     from sessionsgit.git.transport import Callbacks
 
-    for name in ("SESSIONSGIT_USERNAME", "SESSIONSGIT_PASSWORD", "SESSIONSGIT_TOKEN"):
+    for name in ("SESSIONSGIT_USERNAME", "SESSIONSGIT_PASSWORD", "SESSIONSGIT_TOKEN",
+                 "SESSIONSGIT_SSH_KEY", "SESSIONSGIT_SSH_PASSPHRASE"):
         monkeypatch.delenv(name, raising=False)
     agent = Callbacks(None, None).credentials("ssh://git@host/r.git", "git", CredentialType.SSH_KEY)
     assert isinstance(agent, pygit2.KeypairFromAgent)
     assert agent.credential_tuple[:3] == ("git", None, None)
     keys = Callbacks(Credentials(ssh_privkey="/k/id", ssh_passphrase="pp"), None)
     pair = keys.credentials("ssh://host/r.git", None, CredentialType.SSH_KEY)
-    assert pair.credential_tuple == ("git", "/k/id.pub", "/k/id", "pp")
+    assert pair.credential_tuple == ("git", None, "/k/id", "pp")  # no /k/id.pub: derived
+    (tmp_path / "id").write_text("private")
+    (tmp_path / "id.pub").write_text("public")
+    monkeypatch.setenv("SESSIONSGIT_SSH_KEY", str(tmp_path / "id"))
+    monkeypatch.setenv("SESSIONSGIT_SSH_PASSPHRASE", "env pp")
+    from_env = Callbacks(None, None).credentials("ssh://h/r", "me", CredentialType.SSH_KEY)
+    assert from_env.credential_tuple == ("me", str(tmp_path / "id.pub"), str(tmp_path / "id"),
+                                         "env pp")
+    monkeypatch.delenv("SESSIONSGIT_SSH_KEY")
     assert isinstance(keys.credentials("ssh://h/r", "me", CredentialType.USERNAME), pygit2.Username)
     token = Callbacks(Credentials(password="tok"), None).credentials(
         "https://h/r", None, CredentialType.USERPASS_PLAINTEXT | CredentialType.SSH_KEY)

@@ -52,10 +52,14 @@ class Credentials:
 
     @classmethod
     def from_env(cls) -> "Credentials":
-        """SESSIONSGIT_USERNAME and SESSIONSGIT_PASSWORD (or SESSIONSGIT_TOKEN)."""
-        return cls(username=os.environ.get("SESSIONSGIT_USERNAME") or None,
-                   password=(os.environ.get("SESSIONSGIT_PASSWORD")
-                             or os.environ.get("SESSIONSGIT_TOKEN") or None))
+        """SESSIONSGIT_USERNAME and SESSIONSGIT_PASSWORD (or SESSIONSGIT_TOKEN) for https;
+        SESSIONSGIT_SSH_KEY (a private key file; its public half is KEY.pub when that exists)
+        and SESSIONSGIT_SSH_PASSPHRASE for ssh."""
+        env = os.environ.get
+        return cls(username=env("SESSIONSGIT_USERNAME") or None,
+                   password=env("SESSIONSGIT_PASSWORD") or env("SESSIONSGIT_TOKEN") or None,
+                   ssh_privkey=env("SESSIONSGIT_SSH_KEY") or None,
+                   ssh_passphrase=env("SESSIONSGIT_SSH_PASSPHRASE") or None)
 
 
 class _AuthFailed(Exception):
@@ -85,6 +89,8 @@ class Callbacks(pygit2.RemoteCallbacks):
         if allowed_types & CredentialType.SSH_KEY:
             if given.ssh_privkey:
                 pubkey = given.ssh_pubkey or given.ssh_privkey + ".pub"
+                if not given.ssh_pubkey and not os.path.exists(pubkey):
+                    pubkey = None  # libssh2 derives it from the private key
                 return pygit2.Keypair(user or "git", pubkey, given.ssh_privkey,
                                       given.ssh_passphrase or "")
             return pygit2.KeypairFromAgent(user or "git")
@@ -196,12 +202,15 @@ def drop_stale_incoming(git_dir: str | os.PathLike[str],
 
 
 @contextmanager
-def translated(action: str, remote: pygit2.Remote) -> Iterator[None]:
-    """Turn anything a transfer raises into a one-line ``RemoteError`` naming the remote.
+def translated(action: str, remote: pygit2.Remote,
+               callbacks: Callbacks | None = None) -> Iterator[None]:
+    """Turn anything a transfer raises into a one-line ``RemoteError`` naming the remote (and,
+    when the server refused the credentials given, saying so with how many were tried).
 
     (No connect timeout is set here: with libgit2 1.9, GIT_OPT_SET_SERVER_CONNECT_TIMEOUT leaves
     sockets non-blocking and reads then fail with EAGAIN, libgit2 issue #7072.)"""
-    where = f"{remote.name} ({redact(remote.url or '?')})"
+    url = redact(remote.url or "?")
+    where = f"{remote.name} ({url})" if remote.name else url
     try:
         yield
     except RemoteError:
@@ -212,6 +221,10 @@ def translated(action: str, remote: pygit2.Remote) -> Iterator[None]:
         reason = redact(one_line(str(exc), None))
         if reason == "unsupported URL protocol" and _looks_like_path(remote.url or ""):
             reason = "no Git repository at that path"
+        elif callbacks is not None and callbacks.attempts and "authentication" in reason:
+            # ssh: the server hangs up after its own MaxAuthTries, before a 4th ask
+            tried = min(callbacks.attempts, MAX_CREDENTIAL_ATTEMPTS)
+            reason = f"authentication refused after {tried} attempts ({reason})"
         raise RemoteError(f"{action} {where} failed: {reason}") from None
     except Exception as exc:  # e.g. a progress callback that raised: the transfer was cut off
         raise RemoteError(f"{action} {where} interrupted: "
