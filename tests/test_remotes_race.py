@@ -52,16 +52,17 @@ def test_a_push_between_another_push_s_advertisement_and_its_update_wins(
     b.save("s", msgs("q", "from B"))
     b_head = b.load("s").metadata.head
 
-    original = sync_module.connect_for_push
+    original = sync_module._advertisement
     interleaved: list[str] = []
 
-    def connect_then_let_b_push(remote, callbacks):
-        original(remote, callbacks)
-        if not interleaved:
+    def read_then_let_b_push(remote, local, push_callbacks):
+        heads = original(remote, local, push_callbacks)
+        if push_callbacks is not None and not interleaved:
             interleaved.append("b")
             assert push(b, credentials=creds).pushed == ["s"]
+        return heads
 
-    monkeypatch.setattr(sync_module, "connect_for_push", connect_then_let_b_push)
+    monkeypatch.setattr(sync_module, "_advertisement", read_then_let_b_push)
     with pytest.raises(RemoteError, match="pull first") as info:
         push(a, credentials=creds)
     monkeypatch.undo()
@@ -69,7 +70,6 @@ def test_a_push_between_another_push_s_advertisement_and_its_update_wins(
     assert [sid for sid, _ in info.value.report.rejected] == ["s"]
     assert info.value.report.pushed == []
     assert remote_head(served.path, "s") == b_head  # B's acknowledged push stands
-    assert git("--git-dir", str(served.path), "for-each-ref", "refs/sessionsgit-incoming/") == ""
 
     report = sync(a, credentials=creds)  # A's news survive as a fork, then travel
     (sid, fork_id), = report.diverged
@@ -132,27 +132,3 @@ def test_concurrent_pushers_in_separate_processes_one_is_acknowledged(tmp_path, 
     assert remote_head(served.path, "s") == winners[0]["head"]
     for loser in (r for r in results if not r["pushed"]):
         assert "pull first" in loser["error"]
-
-
-def test_a_parked_ref_a_killed_local_push_left_is_removed_by_the_next_push(tmp_path):
-    """A push to a path parks its objects under refs/sessionsgit-incoming/ until the
-    compare-and-swap; one killed in between leaves that ref, which a later push removes once
-    it is old."""
-    import os
-
-    from sessionsgit.git.transport import STALE_INCOMING_SECONDS
-
-    bare = tmp_path / "remote.git"
-    git("init", "-q", "--bare", str(bare))
-    store = clone(tmp_path, "a", str(bare))
-    store.save("s", msgs("q"))
-    push(store)
-    head = remote_head(bare, "s")
-    for name, age in (("old", STALE_INCOMING_SECONDS + 5), ("fresh", 0)):
-        git("--git-dir", str(bare), "update-ref", f"refs/sessionsgit-incoming/{name}/s", head)
-        parked = bare / "refs" / "sessionsgit-incoming" / name / "s"
-        os.utime(parked, (parked.stat().st_atime - age,) * 2)
-    store.save("s", msgs("q", "a"))
-    assert push(store).pushed == ["s"]
-    assert git("--git-dir", str(bare), "for-each-ref", "--format=%(refname)",
-               "refs/sessionsgit-incoming/").split() == ["refs/sessionsgit-incoming/fresh/s"]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +17,12 @@ from pygit2.enums import CredentialType
 
 from ..errors import RemoteError
 from ..messages import one_line
-from .refs import RefLocked, RefMoved, compare_and_swap, delete_if, read_refs
 
 Progress = Callable[[int, int], None]
 #: How many times a remote may ask for credentials before the operation gives up.
 MAX_CREDENTIAL_ATTEMPTS = 3
 _DIRECTION_PUSH = 1  # libgit2's GIT_DIRECTION_PUSH
 _URL_SECRET = re.compile(r"(://[^/@\s:]*):[^/@\s]*@")
-#: Where a push to a repository on this machine parks what it sends until the compare-and-swap.
-INCOMING_PREFIX = "refs/sessionsgit-incoming/"
-#: A parked ref this old (by its loose file's mtime) was left by a killed push: removed.
-STALE_INCOMING_SECONDS = 3600.0
-#: Why a ref update was refused because the remote ref is no longer what was read.
-STALE_REMOTE = "the remote has changes not pulled here (another push got there first); pull first"
 
 
 def redact(text: str) -> str:
@@ -131,53 +122,15 @@ def connect_for_push(remote: pygit2.Remote, callbacks: Callbacks) -> None:
     remote.connect(callbacks=callbacks, direction=_DIRECTION_PUSH)
 
 
-Update = tuple[pygit2.Oid | None, pygit2.Oid | None]
-
-
-def push_updates(remote: pygit2.Remote, updates: dict[str, Update], callbacks: Callbacks) -> None:
-    """Move each remote ref (name -> (new target or None to delete, the target the push
-    connection advertised or None)) only if it still holds the advertised target; refusals go
-    to ``callbacks.rejected``.
-
-    Over git://, ssh and http the server's receive-pack compares and swaps. libgit2's local
-    transport (a path or file:// URL) force-updates instead, so there the objects travel under
-    a parked ref and the ref is then moved here, under the remote's own ref lock."""
-    if not updates:
-        return
-    local = local_path(remote.url or "")
-    if local is None:
+def push_updates(remote: pygit2.Remote,
+                 updates: dict[str, tuple[pygit2.Oid | None, pygit2.Oid | None]],
+                 callbacks: Callbacks) -> None:
+    """Push each ref (name -> (new target or None to delete, the target this connection
+    advertised)) over the network: the server's receive-pack moves a ref only if it still
+    holds the advertised target. (A remote on this machine goes through ``local.push``.)"""
+    if updates:
         remote.push([f"{new if new is not None else ''}:{ref}"
                      for ref, (new, _) in updates.items()], callbacks=callbacks, threads=0)
-        return
-    target = pygit2.Repository(str(local))
-    parked = f"{INCOMING_PREFIX}{uuid.uuid4().hex}/"
-    sends = {ref: f"{parked}{ref.rsplit('/', 1)[-1]}" for ref, (new, _) in updates.items()
-             if new is not None}
-    try:
-        if sends:
-            remote.push([f"{updates[ref][0]}:{park}" for ref, park in sends.items()],
-                        callbacks=callbacks, threads=0)
-        for ref, (new, expected) in updates.items():
-            refused = callbacks.rejected.pop(sends.get(ref, ""), None)
-            if refused is not None:
-                callbacks.rejected[ref] = refused
-                continue
-            try:
-                if new is None:
-                    if expected is not None:
-                        delete_if(target, ref, expected)
-                else:
-                    compare_and_swap(target, ref, new, expected, "sessionsgit: push")
-            except RefMoved:
-                callbacks.rejected[ref] = STALE_REMOTE
-            except RefLocked:
-                callbacks.rejected[ref] = "the remote ref stayed locked by another writer; retry"
-    finally:
-        for name in read_refs(target.path, parked)[0]:
-            try:
-                target.references.delete(name)
-            except (KeyError, pygit2.GitError):
-                pass
 
 
 def local_path(url: str) -> Path | None:
@@ -185,20 +138,6 @@ def local_path(url: str) -> Path | None:
     if url.startswith("file://"):
         return Path(unquote(url[len("file://"):]))
     return Path(url) if url and _looks_like_path(url) else None
-
-
-def drop_stale_incoming(git_dir: str | os.PathLike[str],
-                        older_than: float = STALE_INCOMING_SECONDS) -> int:
-    """Remove parked refs (``INCOMING_PREFIX``) a killed push left in a local remote; how many."""
-    root, dropped = Path(git_dir), 0
-    for name in read_refs(root, INCOMING_PREFIX)[0]:
-        try:
-            if time.time() - (root / name).stat().st_mtime >= older_than:
-                (root / name).unlink()
-                dropped += 1
-        except OSError:
-            pass  # packed, or gone meanwhile
-    return dropped
 
 
 @contextmanager
