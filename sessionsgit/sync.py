@@ -182,16 +182,17 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
                 fetching.connect(callbacks=callbacks)
             advertised = _advertised_sessions(_advertisement(fetching, local, None), refused)
             if local is None:
-                wanted = [enc for enc, oid in advertised.items() if not quarantine.known(oid)]
+                wanted = [enc for enc, oid in advertised.items() if not repo.odb.exists(oid)]
                 if wanted:
                     fetching.fetch([f"+{SESSION_PREFIX}{e}:refs/fetched/{e}" for e in wanted],
                                    callbacks=callbacks, prune=pygit2.enums.FetchPrune.NO_PRUNE,
                                    message="sessionsgit: fetch")
         bad = False
+        admitted: set[pygit2.Oid] = set()
         for enc, oid in sorted(advertised.items()):
             label = idcodec.decode(enc) or enc
             try:
-                validate.check_session(quarantine.repo, oid, quarantine.known)
+                new = validate.check_session(quarantine.repo, oid, quarantine.known)
             except validate.Invalid as exc:
                 refused.append((label, f"{NOT_TAKEN_IN}: the remote's version is damaged: "
                                        f"{exc}"))
@@ -205,8 +206,9 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
                 continue
             heads[session_id] = oid
             present.add(session_id)
+            admitted |= new
         with translated("fetch from", remote, callbacks):
-            quarantine.admit(list(heads.values()), everything=not bad and local is None,
+            quarantine.admit(admitted, everything=not bad and local is None,
                              progress=progress)
     finally:
         quarantine.close()
@@ -261,6 +263,8 @@ def _advertised_sessions(advertised: Iterable[Any], refused: list[tuple[str, str
         if not name.startswith(SESSION_PREFIX):
             continue
         encoded = name[len(SESSION_PREFIX):]
+        if name.endswith("^{}"):
+            continue  # the peeled value of an annotated tag: its ref is listed on its own
         if ("/" in encoded or not pygit2.reference_is_valid_name(name)
                 or (idcodec.decode(encoded) is None and not idcodec.is_hashed(encoded))):
             refused.append((encoded[:80], f"{NOT_TAKEN_IN}: the remote's ref {name[:120]!r} "

@@ -76,7 +76,8 @@ def test_a_push_between_another_push_s_advertisement_and_its_update_wins(
     assert sid == "s" and report.pushed == [fork_id]
     assert a.load(fork_id).messages == msgs("q", "from A")
     assert remote_head(served.path, "s") == b_head
-    assert git("--git-dir", str(served.path), "fsck", "--strict", "--no-progress", "--no-dangling") == ""
+    assert git("--git-dir", str(served.path), "fsck", "--strict", "--no-progress",
+               "--no-dangling") == ""
 
 
 _PUSHER = """

@@ -121,7 +121,8 @@ def test_clone_push_pull_sync_and_prune(tmp_path, real: Server):
     assert "s2" not in remote_heads(served.path)
     assert sync(b, prune=True, credentials=creds).pruned == ["s2"]
     assert heads(a) == heads(b) == remote_heads(served.path)
-    assert git("--git-dir", str(served.path), "fsck", "--strict", "--no-progress", "--no-dangling") == ""
+    assert git("--git-dir", str(served.path), "fsck", "--strict", "--no-progress",
+               "--no-dangling") == ""
 
 
 def bad_credentials(server: Server, tmp_path: Path) -> Credentials:

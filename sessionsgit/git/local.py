@@ -40,7 +40,8 @@ def new_objects(repo: pygit2.Repository, heads: Iterable[pygit2.Oid],
             pending.append(obj.tree_id)
             pending.extend(obj.parent_ids)
         elif isinstance(obj, pygit2.Tree):
-            pending.extend(entry.id for entry in obj if entry.filemode != pygit2.GIT_FILEMODE_COMMIT)
+            pending.extend(entry.id for entry in obj
+                           if entry.filemode != pygit2.GIT_FILEMODE_COMMIT)
     return found
 
 

@@ -15,7 +15,6 @@ from typing import Callable
 
 import pygit2
 
-from .local import new_objects
 from .refs import read_refs
 
 #: Folder of quarantines inside a store's Git directory.
@@ -45,22 +44,29 @@ class Quarantine:
             "# pack-refs with: peeled sorted \n"
             + "".join(f"{refs[name]} {name}\n" for name in sorted(refs)))
         self.repo = pygit2.Repository(str(self.path))
+        self._fetched: set[bytes] | None = None
 
     def known(self, oid: pygit2.Oid) -> bool:
-        """Whether the store itself holds ``oid`` (so it was checked or written there)."""
+        """Whether the store itself holds ``oid`` (so it was checked or written there). An
+        object the fetch just brought is new without asking the store (a miss there costs a
+        rescan of its pack folder)."""
+        if self._fetched is None:
+            self._fetched = _pack_ids(self.path / "objects" / "pack")
+        if oid.raw in self._fetched:
+            return False
         return self.store.odb.exists(oid)
 
-    def admit(self, heads: list[pygit2.Oid], everything: bool,
+    def admit(self, objects: set[pygit2.Oid], everything: bool,
               progress: Callable[[int, int], None] | None = None) -> None:
-        """Move into the store what the accepted ``heads`` need: every fetched file when
-        ``everything`` was accepted, else a pack of exactly their new objects (``progress``
+        """Move into the store the new ``objects`` of the accepted sessions: every fetched
+        file when ``everything`` was accepted, else a pack of exactly those (``progress``
         hears how many of them are packed)."""
         source = self.path / "objects"
         packs = source / "pack"
         if not everything:
             packs = self.path / "admit"
             packs.mkdir()
-            wanted = new_objects(self.repo, heads, self.known)
+            wanted = sorted(objects, key=lambda oid: oid.raw)
             if progress is not None:
                 progress(0, len(wanted))
             if wanted:
@@ -86,6 +92,19 @@ class Quarantine:
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _pack_ids(pack_dir: Path) -> set[bytes]:
+    """The raw ids of every object in the version-2 pack indexes in ``pack_dir``."""
+    ids: set[bytes] = set()
+    for index in pack_dir.glob("*.idx"):
+        data = index.read_bytes()
+        if data[:8] != b"\377tOc\0\0\0\2" or len(data) < 8 + 1024:
+            continue
+        count = int.from_bytes(data[8 + 1020:8 + 1024], "big")
+        start = 8 + 1024
+        ids.update(data[start + 20 * i:start + 20 * (i + 1)] for i in range(count))
+    return ids
 
 
 def _drop_stale(base: Path) -> None:
