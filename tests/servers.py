@@ -221,6 +221,7 @@ http {{
   }}
 }}
 """)
+        sock.unlink(missing_ok=True)  # left by an earlier server on this base
         self.procs = [start([fcgiwrap, "-s", f"unix:{sock}", "-c", "4"], base / "fcgiwrap.log")]
         deadline = time.monotonic() + 10
         while not sock.exists():

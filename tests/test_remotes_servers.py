@@ -207,3 +207,66 @@ def test_ssh_key_from_the_environment_and_a_clear_error_without_one(tmp_path, mo
 
 
 from .servers import ssh_server  # noqa: E402,F401  (fixture)
+
+
+def test_a_server_killed_mid_fetch_or_mid_push_leaves_everything_usable(tmp_path):
+    """The smart-HTTP server dies during a pull, then during a push: each fails with one line,
+    nothing changes on either side, and once it is back the next sync completes."""
+    base = tmp_path / "server"
+    servers = running("http", base)
+    server = next(servers)
+    served = server.bare("interrupted")
+    creds = served.credentials
+    a, b = GitSessionStore(tmp_path / "a"), GitSessionStore(tmp_path / "b")
+    for n in range(20):  # ~2 MB that does not compress
+        a.save(f"s{n}", msgs(*(os.urandom(5_000).hex() for i in range(10))))
+    push(a, served.url, credentials=creds)
+    b.save("mine", msgs("local"))
+    before = heads(b)
+
+    def kill(*args) -> None:
+        servers.close()  # stops nginx and fcgiwrap, mid-transfer
+
+    from sessionsgit.git import transport
+
+    with pytest.MonkeyPatch.context() as patch:  # killed at the server's first progress line
+        patch.setattr(transport.Callbacks, "sideband_progress", lambda self, text: kill())
+        with pytest.raises(RemoteError, match="fetch from") as info:
+            pull(b, served.url, credentials=creds, progress=kill)
+    assert "\n" not in str(info.value)
+    assert heads(b) == before
+    assert not list((b.path / "sessionsgit-quarantine").iterdir())
+    assert git("--git-dir", str(b.path), "fsck", "--strict", "--no-progress",
+               "--no-dangling") == ""
+
+    servers = running("http", base)
+    server = next(servers)
+    url = server.url("interrupted")
+    assert len(pull(b, url, credentials=creds).created) == 20
+    b.save("mine", msgs("local", "more"))
+    remote_before = remote_heads(served.path)
+    with pytest.raises(RemoteError, match="push to"):
+        push(b, url, credentials=creds, progress=kill)
+    assert remote_heads(served.path) == remote_before
+    servers = running("http", base)
+    server = next(servers)
+    try:
+        report = sync(b, server.url("interrupted"), credentials=creds)
+        assert "mine" in report.pushed
+        assert remote_heads(served.path) == heads(b)
+    finally:
+        servers.close()
+
+
+def test_a_missing_server_binary_skips_but_fails_under_ci(monkeypatch):
+    from _pytest.outcomes import Failed, Skipped
+
+    from .servers import need
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(Skipped, match="no-such-server-binary not installed"):
+        need("no-such-server-binary")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(Failed, match="CI=true but no-such-server-binary not installed"):
+        need("no-such-server-binary")
+    assert need("git")[0].endswith("/git")
