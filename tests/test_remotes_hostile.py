@@ -265,3 +265,18 @@ def test_a_configurable_blob_limit(tmp_path, monkeypatch):
     assert sid == "s" and "at most 4096" in why and "SESSIONSGIT_MAX_BLOB_BYTES" in why
     monkeypatch.delenv("SESSIONSGIT_MAX_BLOB_BYTES")
     assert pull(store, str(bare)).created == ["s"]
+
+
+def test_metadata_that_overflows_reads_as_a_damaged_session_not_a_crash(tmp_path):
+    """Sessions that reached a store some other way (a plain ``git fetch``, an older version)
+    are read with the same care: ``message_count: 1e400`` is a damaged session."""
+    store = GitSessionStore(tmp_path / "s")
+    store.save("fine", [{"role": "user", "content": "hi"}])
+    forge = Forge(store.path)
+    forge.ref("refs/heads/sessions/inf", forge.commit(forge.session_tree(MESSAGE),
+              message=meta_message().replace('"message_count":1', '"message_count":1e400')))
+    assert [m.id for m in store.list()] == ["fine"]
+    (sid, why), = store.last_damaged
+    assert sid == "inf" and "bad metadata" in why
+    done = cli(store.path, "list")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
