@@ -713,7 +713,7 @@ class GitSessionStore(SessionStore):
         data.pop("id", None)
         try:
             metadata = SessionMetadata.from_dict(data, session_id=session_id, head=str(commit_id))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise CorruptSessionError(session_id, f"bad metadata in {commit_id}: {exc}") from None
         self._list_cache.put(commit_id.raw, metadata)
         return metadata
