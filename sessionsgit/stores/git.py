@@ -411,8 +411,9 @@ class GitSessionStore(SessionStore):
             return found
 
     def purge(self, session_id: str | None = None) -> int:
-        """Forget deleted sessions for good (all, or one id's versions); run ``gc()`` after to
-        reclaim space. Returns how many deleted versions were dropped."""
+        """Forget deleted sessions (all, or one id's versions); ``gc(prune=...)`` after then
+        deletes their data for good and reclaims the space. Returns how many deleted versions
+        were dropped."""
         if session_id is not None:
             validate_session_id(session_id)
         with self._lock:
