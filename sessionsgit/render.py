@@ -13,9 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from .messages import LABELS, message_parts, one_line, role_of, summary
-from .listing import newest_first
 from .metadata import SessionMetadata, StoredSession, parse_time
-from .transcripts import export_session, to_json, to_yaml
 
 SHORT = 8
 #: Longest cell a table prints before cutting it with an ellipsis.
@@ -101,7 +99,25 @@ _TEXT_PREFIXES = {"text": "", "other": "", "tool_call": "→ tool call: ",
 
 def render_session(session: StoredSession, fmt: str) -> str:
     """A session as ``show`` prints it: ``text``, or an export format (``transcripts``)."""
-    return render_text(session) if fmt == "text" else export_session(session, fmt)
+    if fmt == "text":
+        return render_text(session)
+    from .transcripts import export_session
+
+    return export_session(session, fmt)
+
+
+def to_json(value: Any) -> str:
+    """Pretty JSON (UTF-8 kept readable), as transcripts write it."""
+    from .transcripts import to_json as transcript_json
+
+    return transcript_json(value)
+
+
+def to_yaml(value: Any) -> str:
+    """Block-style YAML in insertion order, as transcripts write it."""
+    from .transcripts import to_yaml as transcript_yaml
+
+    return transcript_yaml(value)
 
 
 # ---- tables and records -------------------------------------------------------------------

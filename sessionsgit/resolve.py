@@ -7,9 +7,9 @@ import contextlib
 from typing import TYPE_CHECKING, Iterable
 
 from .errors import InvalidSessionIdError, SessionNotFoundError, SessionsGitError
-from .metadata import SessionMetadata
 
 if TYPE_CHECKING:
+    from .metadata import SessionMetadata
     from .stores.base import SessionStore
     from .stores.git import GitSessionStore
 
@@ -22,7 +22,7 @@ MAX_LISTED = 8
 class AmbiguousSessionError(SessionsGitError, KeyError):
     """A session argument that matches more than one session (by id prefix or label)."""
 
-    def __init__(self, argument: str, candidates: list[SessionMetadata]) -> None:
+    def __init__(self, argument: str, candidates: list["SessionMetadata"]) -> None:
         self.argument = argument
         self.candidates = [c.id for c in candidates]
         shown = ", ".join(_describe(c) for c in candidates[:MAX_LISTED])
@@ -36,11 +36,11 @@ class AmbiguousSessionError(SessionsGitError, KeyError):
         return str(self.args[0])
 
 
-def _describe(metadata: SessionMetadata) -> str:
+def _describe(metadata: "SessionMetadata") -> str:
     return f"{metadata.id} ({metadata.label!r})" if metadata.label else metadata.id
 
 
-def match_sessions(argument: str, sessions: Iterable[SessionMetadata]) -> list[SessionMetadata]:
+def match_sessions(argument: str, sessions: Iterable["SessionMetadata"]) -> list["SessionMetadata"]:
     """The sessions ``argument`` names: the one with that exact id, else every session whose id
     starts with it (at least ``MIN_PREFIX`` characters) or whose label equals it."""
     by_id: dict[str, SessionMetadata] = {}
@@ -53,7 +53,7 @@ def match_sessions(argument: str, sessions: Iterable[SessionMetadata]) -> list[S
     return sorted(found, key=lambda m: m.id)
 
 
-def resolve_session(argument: str, sessions: Iterable[SessionMetadata], *,
+def resolve_session(argument: str, sessions: Iterable["SessionMetadata"], *,
                     what: str = "session") -> str:
     """The one session id ``argument`` names; raises ``SessionNotFoundError`` when none does and
     ``AmbiguousSessionError`` (listing the candidates) when several do."""
@@ -66,7 +66,7 @@ def resolve_session(argument: str, sessions: Iterable[SessionMetadata], *,
     return found[0].id
 
 
-def _not_found(argument: str, sessions: list[SessionMetadata], what: str) -> str:
+def _not_found(argument: str, sessions: list["SessionMetadata"], what: str) -> str:
     """Why nothing matched; a prefix under ``MIN_PREFIX`` that ids do start with says so."""
     message = f"no {what} matches {argument!r} (by id, id prefix or label)"
     if not argument or len(argument) >= MIN_PREFIX:

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
 from .codec import loads
 from .errors import SerializationError, SessionsGitError
 from .metadata import Message, StoredSession
@@ -98,3 +100,91 @@ def export_session(session: StoredSession, fmt: str) -> str:
     if fmt == "markdown":
         return render_markdown(session)
     raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+
+
+@dataclass
+class Transcript:
+    """A session read from a file: its id if the file names one, metadata and messages."""
+
+    id: str | None
+    metadata: dict[str, Any]
+    messages: list[Message]
+
+# ---- reading ---- ------------------------------------------------------------------------
+def read_transcript(path: str | os.PathLike[str]) -> Transcript:
+    """Read one JSON or JSONL transcript file (JSONL by suffix, or when JSON finds extra data)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{path}: not UTF-8 text: {exc}") from None
+    return parse_transcript(text, source=str(path), jsonl=path.suffix.lower() in JSONL_SUFFIXES)
+
+
+def parse_transcript(text: str, *, source: str = "input", jsonl: bool = False) -> Transcript:
+    """A transcript from JSON text, or JSONL (when ``jsonl`` or when JSON finds extra data)."""
+    if jsonl:
+        return parse_jsonl(text, source=source)
+    try:
+        data = loads(text, what=source)
+    except SerializationError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data":
+            return parse_jsonl(text, source=source)
+        raise ImportFormatError(str(exc)) from None
+    return parse_document(data, source=source)
+
+
+def parse_document(data: Any, *, source: str = "input") -> Transcript:
+    """A transcript from parsed JSON: ``{"id"?, "metadata"?, "messages"}`` or a message array."""
+    if isinstance(data, list):
+        return Transcript(None, {}, _messages(data, source))
+    if isinstance(data, dict) and "messages" in data:
+        metadata = data.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ImportFormatError(f"{source}: 'metadata' is not an object")
+        session_id = data.get("id") if isinstance(data.get("id"), str) else metadata.get("id")
+        return Transcript(session_id if isinstance(session_id, str) else None, dict(metadata),
+                          _messages(data["messages"], source))
+    raise ImportFormatError(f"{source}: expected an object with 'messages' or an array of "
+                            "messages")
+
+
+def parse_jsonl(text: str, *, source: str = "input") -> Transcript:
+    """A transcript from JSONL: an optional ``{"type": "session"}`` header, then messages.
+    Lines end at ``\n`` (``\r\n`` too) and nowhere else: U+2028 and the like inside a
+    message's text are text, as JSON says."""
+    items: list[Any] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(loads(line, what=f"{source}: line {number}"))
+        except SerializationError as exc:
+            raise ImportFormatError(str(exc)) from None
+    session_id, metadata = None, {}
+    if items and is_session_header(items[0]):
+        header = items.pop(0)
+        session_id = header.get("id") if isinstance(header.get("id"), str) else None
+        if isinstance(header.get("metadata"), dict):
+            metadata = dict(header["metadata"])
+        else:
+            metadata = {k: v for k, v in header.items() if k not in ("type", "id")}
+    return Transcript(session_id, metadata, _messages(items, source))
+
+
+def is_session_header(item: Any) -> bool:
+    """Whether a JSONL line is the session header rather than a message."""
+    return isinstance(item, dict) and item.get("type") == "session" and "role" not in item
+
+
+def _messages(items: Any, source: str) -> list[Message]:
+    if not isinstance(items, list) or not all(isinstance(m, dict) for m in items):
+        raise ImportFormatError(f"{source}: messages must be a list of JSON objects")
+    return items
+
+
+
+
+#: The name ``parse_transcript`` had before this module owned the format.
+parse_text = parse_transcript

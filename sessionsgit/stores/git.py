@@ -230,16 +230,20 @@ class GitSessionStore(SessionStore):
             if head is None:
                 raise SessionNotFoundError(session_id)
             records = []
-            walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL)
-            walker.simplify_first_parent()
-            for commit in walker:
-                data = commitmeta.parse(commit.raw_message) or {}
-                records.append(SaveRecord(
-                    commit=str(commit.id),
-                    time=data.get("updated_at") or _commit_time(commit),
-                    message_count=int(data.get("message_count") or 0),
-                    label=data.get("label"),
-                    subject=commitmeta.subject_of(commit.message)))
+            try:
+                walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL)
+                walker.simplify_first_parent()
+                for commit in walker:
+                    data = commitmeta.parse(commit.raw_message) or {}
+                    records.append(SaveRecord(
+                        commit=str(commit.id),
+                        time=data.get("updated_at") or _commit_time(commit),
+                        message_count=int(data.get("message_count") or 0),
+                        label=data.get("label"),
+                        subject=commitmeta.subject_of(commit.message)))
+            except (KeyError, ValueError, TypeError, pygit2.GitError) as exc:
+                raise CorruptSessionError(session_id,
+                                          f"its history is unreadable: {exc}") from None
             return records
 
     # ---- writing --------------------------------------------------------------------------
@@ -736,11 +740,16 @@ class GitSessionStore(SessionStore):
             back = len(relative.group(2)) if relative.group(2) else int(relative.group(1) or 1)
             commit, saves = self.repo[head], 1
             while saves <= back:
-                if not commit.parents:
+                if not commit.parent_ids:
                     raise InvalidRevisionError(f"{rev!r} goes back further than the "
                                                f"{saves} save{'s' if saves != 1 else ''} of "
                                                f"session {session_id!r}")
-                commit, saves = commit.parents[0], saves + 1
+                try:
+                    commit, saves = self.repo[commit.parent_ids[0]], saves + 1
+                except (KeyError, ValueError, pygit2.GitError):
+                    raise CorruptSessionError(
+                        session_id, f"the save {saves} back from its head, commit "
+                                    f"{commit.parent_ids[0]}, is missing or unreadable") from None
             return commit.id
         try:
             target = self.repo.revparse_single(rev).peel(pygit2.Commit).id
@@ -778,8 +787,11 @@ class GitSessionStore(SessionStore):
         if keep == len(tree.blobs):
             return head
         commit = self.repo[head]
-        while commit.parents:
-            commit = commit.parents[0]
+        while commit.parent_ids:
+            try:
+                commit = self.repo[commit.parent_ids[0]]
+            except (KeyError, ValueError, pygit2.GitError):
+                break  # an unreadable earlier save: fork from the head's tree instead
             data = commitmeta.parse(commit.raw_message) or {}
             count = data.get("message_count")
             if not isinstance(count, int) or count < keep:
