@@ -470,7 +470,7 @@ def cli_purge(session: str | None, all_: bool) -> None:
     if (session is None) == (not all_):
         raise click.ClickException("give a deleted SESSION to purge, or --all for every one")
     store = _store()
-    session_id = None if all_ else _resolve(store, session, deleted=True)
+    session_id = None if session is None else _resolve(store, session, deleted=True)
     dropped = store.purge(session_id)
     click.echo(f"Purged {render.plural(dropped, 'deleted version')}"
                + (f" of {session_id}" if session_id else ""))
@@ -595,7 +595,8 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
     unanswered: list[str] = []
     prompts = 0
     with manager, conversation:
-        session_id = manager.start_new(label) if new else manager.load(_resolve(store, session))
+        session_id = (manager.start_new(label) if session is None
+                      else manager.load(_resolve(store, session)))
         stdin = sys.stdin
         interactive = stdin.isatty()
         click.echo(f"Session {session_id} ({backend.name}/{backend.model}); "

@@ -738,14 +738,15 @@ class GitSessionStore(SessionStore):
         relative = _RELATIVE_REV.fullmatch(rev)
         if relative is not None:
             back = len(relative.group(2)) if relative.group(2) else int(relative.group(1) or 1)
-            commit, saves = self.repo[head], 1
+            commit, saves = self.repo[head].peel(pygit2.Commit), 1
             while saves <= back:
                 if not commit.parent_ids:
                     raise InvalidRevisionError(f"{rev!r} goes back further than the "
                                                f"{saves} save{'s' if saves != 1 else ''} of "
                                                f"session {session_id!r}")
                 try:
-                    commit, saves = self.repo[commit.parent_ids[0]], saves + 1
+                    commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
+                    saves += 1
                 except (KeyError, ValueError, pygit2.GitError):
                     raise CorruptSessionError(
                         session_id, f"the save {saves} back from its head, commit "
@@ -786,10 +787,10 @@ class GitSessionStore(SessionStore):
         messages, so ``git merge-base`` finds the real fork point; else the head."""
         if keep == len(tree.blobs):
             return head
-        commit = self.repo[head]
+        commit = self.repo[head].peel(pygit2.Commit)
         while commit.parent_ids:
             try:
-                commit = self.repo[commit.parent_ids[0]]
+                commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
             except (KeyError, ValueError, pygit2.GitError):
                 break  # an unreadable earlier save: fork from the head's tree instead
             data = commitmeta.parse(commit.raw_message) or {}
