@@ -360,14 +360,14 @@ def test_cli_import_reports_each_skip_and_exits_1_unless_skip_damaged(original, 
     os.symlink(outside, root / "escape.json")
     os.symlink(root / "loop.json", root / "loop.json")
     runner = CliRunner()
-    first = runner.invoke(cli, ["--repo", str(tmp_path / "r1"), "import", str(root)])
+    first = runner.invoke(cli, ["--repo", str(tmp_path / "r1"), "import", "--create", str(root)])
     assert first.exit_code == 1
     assert first.stdout.split() == ["good"]
     lines = sorted(line for line in first.stderr.splitlines() if line.startswith("skipped"))
     assert [line.split(":")[0] for line in lines] == [
         "skipped broken", "skipped escape", "skipped loop", "skipped nd"]
     assert "outside the directory" in lines[1]
-    second = runner.invoke(cli, ["--repo", str(tmp_path / "r2"), "import", str(root),
+    second = runner.invoke(cli, ["--repo", str(tmp_path / "r2"), "import", "--create", str(root),
                                  "--skip-damaged"])
     assert second.exit_code == 0 and second.stdout.split() == ["good"]
 
