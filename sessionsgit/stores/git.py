@@ -12,6 +12,7 @@ import copy
 import json
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -215,7 +216,8 @@ class GitSessionStore(SessionStore):
 
     def load(self, session_id: str, at: str | None = None) -> StoredSession | None:
         """The session's whole transcript (a fork's includes what it inherited), or the save
-        named by ``at`` (a commit-ish in the session's history)."""
+        named by ``at``: ``~N`` (N saves back from the head) or a commit (prefix) in its
+        history."""
         validate_session_id(session_id)
         with self._lock:
             head = self._head(session_id)
@@ -244,16 +246,20 @@ class GitSessionStore(SessionStore):
             if head is None:
                 raise SessionNotFoundError(session_id)
             records = []
-            walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL)
-            walker.simplify_first_parent()
-            for commit in walker:
-                data = commitmeta.parse(commit.raw_message) or {}
-                records.append(SaveRecord(
-                    commit=str(commit.id),
-                    time=data.get("updated_at") or _commit_time(commit),
-                    message_count=int(data.get("message_count") or 0),
-                    label=data.get("label"),
-                    subject=commitmeta.subject_of(commit.message)))
+            try:
+                walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL)
+                walker.simplify_first_parent()
+                for commit in walker:
+                    data = commitmeta.parse(commit.raw_message) or {}
+                    records.append(SaveRecord(
+                        commit=str(commit.id),
+                        time=data.get("updated_at") or _commit_time(commit),
+                        message_count=int(data.get("message_count") or 0),
+                        label=data.get("label"),
+                        subject=commitmeta.subject_of(commit.message)))
+            except (KeyError, ValueError, TypeError, pygit2.GitError) as exc:
+                raise CorruptSessionError(session_id,
+                                          f"its history is unreadable: {exc}") from None
             return records
 
     # ---- writing --------------------------------------------------------------------------
@@ -449,8 +455,8 @@ class GitSessionStore(SessionStore):
     def fork(self, parent_id: str, new_id: str | None = None, *, at: ForkPoint = None,
              detached: bool = False, metadata: Mapping[str, Any] | None = None) -> str:
         """A new branch whose first commit has the fork point as parent and shares every
-        object with it. ``at`` is a message count, a message id, or a commit-ish in the
-        parent's history (a message id wins)."""
+        object with it. ``at`` is a message count, a message id, ``~N`` (N saves back from the
+        parent's head) or a commit (prefix) in the parent's history (a message id wins)."""
         validate_session_id(parent_id)
         child_id = validate_session_id(new_id) if new_id is not None else new_session_id()
         with self._lock:
@@ -753,13 +759,33 @@ class GitSessionStore(SessionStore):
         return snapshot.values
 
     def _resolve_in_history(self, session_id: str, head: pygit2.Oid, rev: str) -> pygit2.Oid:
-        """A commit-ish that must name a save in the session's history."""
+        """A save of the session: ``~N`` / ``^`` (N saves back from its head, along first
+        parents) or a commit-ish (a commit id or unique prefix) in its history."""
         if not isinstance(rev, str) or not rev:
             raise InvalidRevisionError(f"revision must be a non-empty string, not {rev!r}")
+        relative = _RELATIVE_REV.fullmatch(rev)
+        if relative is not None:
+            back = len(relative.group(2)) if relative.group(2) else int(relative.group(1) or 1)
+            commit, saves = self.repo[head].peel(pygit2.Commit), 1
+            while saves <= back:
+                if not commit.parent_ids:
+                    raise InvalidRevisionError(f"{rev!r} goes back further than the "
+                                               f"{saves} save{'s' if saves != 1 else ''} of "
+                                               f"session {session_id!r}")
+                try:
+                    commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
+                    saves += 1
+                except (KeyError, ValueError, pygit2.GitError):
+                    raise CorruptSessionError(
+                        session_id, f"the save {saves} back from its head, commit "
+                                    f"{commit.parent_ids[0]}, is missing or unreadable") from None
+            return commit.id
         try:
             target = self.repo.revparse_single(rev).peel(pygit2.Commit).id
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
-            raise InvalidRevisionError(f"{rev!r} is not a revision of {session_id!r}: {exc}") from None
+            why = "is an ambiguous commit prefix" if "ambiguous" in str(exc).lower() else \
+                "names no save"
+            raise InvalidRevisionError(f"{rev!r} {why} of session {session_id!r}") from None
         if target != head and not self.repo.descendant_of(head, target):
             raise InvalidRevisionError(f"{rev!r} is not in the history of session {session_id!r}")
         return target
@@ -789,9 +815,12 @@ class GitSessionStore(SessionStore):
         messages, so ``git merge-base`` finds the real fork point; else the head."""
         if keep == len(tree.blobs):
             return head
-        commit = _commit_object(self.repo, head)
-        while commit.parents:
-            commit = commit.parents[0]
+        commit = self.repo[head].peel(pygit2.Commit)
+        while commit.parent_ids:
+            try:
+                commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
+            except (KeyError, ValueError, pygit2.GitError):
+                break  # an unreadable earlier save: fork from the head's tree instead
             data = commitmeta.parse(commit.raw_message) or {}
             count = data.get("message_count")
             if not isinstance(count, int) or count < keep:
@@ -842,6 +871,10 @@ _OBJECT_WRITE_ATTEMPTS = 5
 #: How long ``append`` keeps building on top of concurrent writers' commits before giving up.
 _APPEND_RETRY_SECONDS = 30.0
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+#: ``~``, ``~N`` or ``^``, ``^^``...: saves back from a session's head.
+_RELATIVE_REV = re.compile(r"~(\d*)|(\^+)")
 
 
 def _store_error(context: str, exc: BaseException, path: Path | None = None) -> StoreError:
