@@ -129,7 +129,7 @@ def _merge(entries: dict[bytes, tuple[Any, ...]], names: tuple[Any, ...],
 def build(session_id: str, head: str, values: tuple[Any, ...]) -> SessionMetadata:
     """A fresh SessionMetadata from cached values (mutable values copied, so callers can't
     change the cache)."""
-    metadata = SessionMetadata(session_id, *values, head=head)  # type: ignore[arg-type]
+    metadata = SessionMetadata(session_id, *values, head=head)  # type: ignore[arg-type, misc]
     if metadata.extra:
         metadata.extra = marshal.loads(marshal.dumps(metadata.extra))
     if isinstance(metadata.checkpoint_state, (dict, list)):
