@@ -236,6 +236,18 @@ def read_refs(git_dir: str | os.PathLike[str], prefix: str = "refs/"
     return packed, sorted(unreadable)
 
 
+def read_ref(git_dir: str | os.PathLike[str], name: str) -> pygit2.Oid | None:
+    """One direct ref, read loose first and then from ``packed-refs`` (None: absent, or not a
+    direct ref)."""
+    root = Path(git_dir)
+    try:
+        with open(root / name, "rb") as handle:
+            return _parse_target(handle.read(128))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        pass
+    return read_packed_refs(root, name).get(name)
+
+
 def read_packed_refs(git_dir: Path, prefix: str) -> dict[str, pygit2.Oid]:
     """The refs under ``prefix`` in ``packed-refs`` (peeled ``^`` lines and comments skipped)."""
     try:

@@ -39,7 +39,7 @@ from ..git.listcache import ListCache
 from ..git.transcriptcache import TranscriptCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
-                        current_target, delete_if, read_refs)
+                        current_target, delete_if, read_ref, read_refs)
 from .. import idcodec
 from ..ids import new_session_id, validate_session_id
 from ..metadata import (
@@ -709,10 +709,19 @@ class GitSessionStore(SessionStore):
         return skipped
 
     def _head(self, session_id: str) -> pygit2.Oid | None:
+        """The session's head commit, or None. "None" is checked loose-first (as ``list()``
+        reads refs), since libgit2 can miss a ref that ``pack-refs`` is moving meanwhile."""
+        name = session_ref(session_id)
         try:
-            return current_target(self.repo, session_ref(session_id), strict=True)
+            head = current_target(self.repo, name, strict=True)
         except (pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"unreadable ref: {exc}") from None
+        if head is None:
+            try:
+                head = read_ref(self.repo.path, name)
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"cannot read the refs of {self.path}: {exc}") from None
+        return head
 
     def _expected_snapshot(self, session_id: str,
                            expected_head: str | None = None) -> _Snapshot | None:
@@ -754,7 +763,7 @@ class GitSessionStore(SessionStore):
         if cached is not None and self.repo.odb.exists(commit_id):  # never vouch for lost data
             return listcache.build(session_id, str(commit_id), cached)
         try:
-            object_type, raw = self.repo.odb.read(commit_id)
+            object_type, raw = self._read_retrying(lambda: self.repo.odb.read(commit_id))
         except (KeyError, pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"missing commit {commit_id}: {exc}") from None
         if object_type != pygit2.enums.ObjectType.COMMIT:
@@ -771,9 +780,22 @@ class GitSessionStore(SessionStore):
         self._list_cache.put(commit_id.raw, metadata)
         return metadata
 
+    def _read_retrying(self, read: Callable[[], _T]) -> _T:
+        """``read()``, tried once more on a fresh view of the repository if it fails while
+        packs changed under it: a concurrent ``git repack -d`` or gc can delete the pack
+        libgit2 found an object in before it read the object (now in a new pack)."""
+        try:
+            return read()
+        except (KeyError, pygit2.GitError, ValueError, OSError, layout.LayoutError):
+            if not self._autopack.repacked_elsewhere(self.repo):
+                raise
+        self._after_repack()
+        return read()
+
     def _tree_state(self, session_id: str, commit_id: pygit2.Oid) -> layout.TreeState:
         try:
-            return layout.read_state(self.repo, _commit_object(self.repo, commit_id).tree_id)
+            return self._read_retrying(lambda: layout.read_state(
+                self.repo, _commit_object(self.repo, commit_id).tree_id))
         except (KeyError, pygit2.GitError, ValueError, layout.LayoutError) as exc:
             raise CorruptSessionError(session_id, f"unreadable tree at {commit_id}: {exc}") from None
 
@@ -786,11 +808,14 @@ class GitSessionStore(SessionStore):
     def _read_texts(self, session_id: str, blobs: builtins.list[pygit2.Oid], *,
                     from_disk: bool = False) -> builtins.list[bytes]:
         """The stored bytes of every message blob."""
-        read = self.repo.odb.read
-        try:
+        def read_all() -> builtins.list[bytes]:
+            read = self.repo.odb.read
             if from_disk:
                 return [read(blob)[1] for blob in blobs]
             return blobcache.shared.read_all(blobs, lambda blob: read(blob)[1])
+
+        try:
+            return self._read_retrying(read_all)
         except (KeyError, pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"missing message object: {exc}") from None
 

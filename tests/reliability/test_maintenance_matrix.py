@@ -27,9 +27,11 @@ GIT_MAINTENANCE = [
 ]
 
 
-def run_git_in_loop(repo: Path, command: list[str]) -> subprocess.Popen:
-    script = 'while true; do git "$@" >/dev/null 2>&1; sleep 0.01; done'
-    return subprocess.Popen(["bash", "-c", script, "git-loop", *command], cwd=repo,
+def run_git_in_loop(repo: Path, command: list[str], stop: Path) -> subprocess.Popen:
+    """``git COMMAND`` over and over until ``stop`` exists; the command running then is let
+    finish (a killed git leaves its temp packs, which fsck would rightly flag)."""
+    script = 'while [ ! -e "$0" ]; do git "$@" >/dev/null 2>&1; sleep 0.01; done'
+    return subprocess.Popen(["bash", "-c", script, str(stop), *command], cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -45,14 +47,14 @@ def test_saves_beside_every_maintenance_command(tmp_path):
         live_before = set(acked)
         writers = [start_worker("distinct", repo, f"r{round_number}w{w}", 6) for w in range(2)]
         writers.append(start_worker("distinct", repo, f"base{round_number % 4}", 4))
-        helpers = [run_git_in_loop(repo, command),
+        stop = tmp_path / f"stop-{round_number}"
+        helpers = [run_git_in_loop(repo, command, stop),
                    start_worker("maintainer", repo, 1.0)]
         while any(w.poll() is None for w in writers):
             listed = {meta.id for meta in store.list()}
             missed_listings += len(live_before - listed)
-        for helper in helpers[:1]:
-            helper.kill()
-            helper.wait()
+        stop.touch()
+        helpers[0].wait(timeout=60)
         for process in writers + helpers[1:]:
             out, err = process.communicate(timeout=60)
             assert process.returncode == 0, f"{command}: {err}"
