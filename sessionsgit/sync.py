@@ -11,6 +11,13 @@ with that refspec work too) and are fetched into ``refs/remotes/<remote>/session
   against the ref advertisement of the push connection itself (fresher than the tracking refs,
   at no extra round trip); it never forces. A session the remote has moved on is reported in
   ``rejected`` ("pull first"). Tracking refs are updated after a push.
+* Every remote ref moves only by compare-and-swap from the value read at the start of the
+  push: the server's receive-pack checks it over HTTP, ssh and git://, and a remote on this
+  machine (a path or file:// URL) is written in place (``git.local``): libgit2's local
+  transport would force the update.
+* ``pull`` fetches into a quarantine (``git.quarantine``) and takes in only sessions whose new
+  objects pass ``git.validate``; the others are reported in ``rejected`` ("not taken in: ...")
+  and none of their objects reach the store.
 * ``sync`` is pull then push; afterwards both sides hold the same sessions.
 * Deletions travel only with ``prune=True``: push deletes remote sessions this store deleted
   (its trash holds that very version, or a later one); pull deletes (to the local trash) local
