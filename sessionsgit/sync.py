@@ -191,8 +191,14 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
             if local is None:
                 wanted = [enc for enc, oid in advertised.items() if not repo.odb.exists(oid)]
                 if wanted:
-                    fetching.fetch([f"+{SESSION_PREFIX}{e}:refs/fetched/{e}" for e in wanted],
-                                   callbacks=callbacks, prune=pygit2.enums.FetchPrune.NO_PRUNE,
+                    quarantine.borrow_refs()
+                    # one glob unless a bad name must be left out (libgit2 matches every ref
+                    # against every refspec); a refspec without destination writes no ref
+                    specs = ([f"+{SESSION_PREFIX}*:refs/fetched/*"]
+                             if not refused and len(wanted) > 16
+                             else [f"+{SESSION_PREFIX}{e}" for e in wanted])
+                    fetching.fetch(specs, callbacks=callbacks,
+                                   prune=pygit2.enums.FetchPrune.NO_PRUNE,
                                    message="sessionsgit: fetch")
         bad = False
         admitted: set[pygit2.Oid] = set()
@@ -222,7 +228,8 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
     report, unchanged = _take_in(store, name, heads, before, prune, present)
     if tracked:
         for session_id, oid in heads.items():
-            _set_tracking(repo, name, session_id, oid)
+            if before.get(session_id) != oid:
+                _set_tracking(repo, name, session_id, oid)
     report.rejected = refused + report.rejected
     return report, unchanged
 
