@@ -11,6 +11,13 @@ with that refspec work too) and are fetched into ``refs/remotes/<remote>/session
   against the ref advertisement of the push connection itself (fresher than the tracking refs,
   at no extra round trip); it never forces. A session the remote has moved on is reported in
   ``rejected`` ("pull first"). Tracking refs are updated after a push.
+* Every remote ref moves only by compare-and-swap from the value read at the start of the
+  push: the server's receive-pack checks it over HTTP, ssh and git://, and a remote on this
+  machine (a path or file:// URL) is written in place (``git.local``): libgit2's local
+  transport would force the update.
+* ``pull`` fetches into a quarantine (``git.quarantine``) and takes in only sessions whose new
+  objects pass ``git.validate``; the others are reported in ``rejected`` ("not taken in: ...")
+  and none of their objects reach the store.
 * ``sync`` is pull then push; afterwards both sides hold the same sessions.
 * Deletions travel only with ``prune=True``: push deletes remote sessions this store deleted
   (its trash holds that very version, or a later one); pull deletes (to the local trash) local
@@ -184,8 +191,14 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
             if local is None:
                 wanted = [enc for enc, oid in advertised.items() if not repo.odb.exists(oid)]
                 if wanted:
-                    fetching.fetch([f"+{SESSION_PREFIX}{e}:refs/fetched/{e}" for e in wanted],
-                                   callbacks=callbacks, prune=pygit2.enums.FetchPrune.NO_PRUNE,
+                    quarantine.borrow_refs()
+                    # one glob unless a bad name must be left out (libgit2 matches every ref
+                    # against every refspec); a refspec without destination writes no ref
+                    specs = ([f"+{SESSION_PREFIX}*:refs/fetched/*"]
+                             if not refused and len(wanted) > 16
+                             else [f"+{SESSION_PREFIX}{e}" for e in wanted])
+                    fetching.fetch(specs, callbacks=callbacks,
+                                   prune=pygit2.enums.FetchPrune.NO_PRUNE,
                                    message="sessionsgit: fetch")
         bad = False
         admitted: set[pygit2.Oid] = set()
@@ -215,7 +228,8 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
     report, unchanged = _take_in(store, name, heads, before, prune, present)
     if tracked:
         for session_id, oid in heads.items():
-            _set_tracking(repo, name, session_id, oid)
+            if before.get(session_id) != oid:
+                _set_tracking(repo, name, session_id, oid)
     report.rejected = refused + report.rejected
     return report, unchanged
 

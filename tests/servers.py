@@ -108,6 +108,10 @@ class Served:
     url: str
     credentials: Credentials | None = None
 
+    def __iter__(self) -> Iterator[Path | str]:
+        """``path, url = server.bare(name)`` (as the old git daemon fixture returned)."""
+        return iter((self.path, self.url))
+
 
 class Server:
     """Serves bare repositories under ``base``; ``bare(name)`` makes one."""

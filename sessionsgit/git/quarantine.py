@@ -1,8 +1,9 @@
 """Fetch into quarantine: a temporary repository inside the store's Git directory that borrows
-the store's objects (``objects/info/alternates``) and refs (so the fetch negotiates as the store
-would and downloads only what is new). What arrives is checked there (``validate``); only the
-objects of accepted sessions then move into the store, and the rest is deleted with the
-quarantine, so a hostile remote's objects never reach the store (nor its ``git fsck``)."""
+the store's objects (``objects/info/alternates``) and, when there is something to fetch, its
+refs (so the fetch negotiates as the store would and downloads only what is new). What arrives
+is checked there (``validate``); only the objects of accepted sessions then move into the
+store, and the rest is deleted with the quarantine, so a hostile remote's objects never reach
+the store (nor its ``git fsck``)."""
 
 from __future__ import annotations
 
@@ -39,12 +40,16 @@ class Quarantine:
         (self.path / "objects" / "info").mkdir(parents=True, exist_ok=True)
         borrowed = f"{borrow.resolve()}\n" if borrow is not None else ""
         (self.path / "objects" / "info" / "alternates").write_text(f"{objects}\n{borrowed}")
-        refs = read_refs(store.path, "refs/")[0]
+        self.repo = pygit2.Repository(str(self.path))
+        self._fetched: set[bytes] | None = None
+
+    def borrow_refs(self) -> None:
+        """Copy the store's refs in (before a fetch), so the fetch negotiates as the store
+        would and downloads only what the store lacks."""
+        refs = read_refs(self.store.path, "refs/")[0]
         (self.path / "packed-refs").write_text(
             "# pack-refs with: peeled sorted \n"
             + "".join(f"{refs[name]} {name}\n" for name in sorted(refs)))
-        self.repo = pygit2.Repository(str(self.path))
-        self._fetched: set[bytes] | None = None
 
     def known(self, oid: pygit2.Oid) -> bool:
         """Whether the store itself holds ``oid`` (so it was checked or written there). An
