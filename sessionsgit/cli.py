@@ -913,6 +913,37 @@ def cli_search(query: str, session: str | None, role: str | None, since: str | N
     return [hit.to_dict() for hit in hits]
 
 
+@cli.command(name="serve")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--host", default=None, metavar="HOST",
+              help="Address to listen on (default 127.0.0.1: this machine only). Any other "
+                   "address exposes your sessions to whoever can reach it.")
+@click.option("--open", "open_", is_flag=True, help="Open the viewer in a web browser.")
+def cli_serve(port: int, host: str | None, open_: bool) -> None:
+    """A local web viewer: session list, search, fork tree, transcripts, diffs, actions.
+
+    Needs the optional web stack: pip install 'sessionsgit[serve]'."""
+    state = click.get_current_context().find_object(State)
+    assert state is not None
+    if not state.repo.exists():
+        _store()  # the usual "no sessions repository" error
+    try:
+        from .web.server import serve
+    except ImportError as exc:
+        raise click.ClickException(f"the viewer needs the web extra ({exc.name} is missing): "
+                                   "pip install 'sessionsgit[serve]'") from None
+    chosen = host if host is not None else "127.0.0.1"
+
+    def ready(url: str) -> None:
+        where = "this machine only" if host is None or chosen in ("127.0.0.1", "localhost",
+                                                                  "::1") else "the network"
+        click.echo(f"Serving {state.repo} at {url} ({where}); Ctrl-C stops.", err=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(state.repo, host=chosen, port=port, allow_remote=host is not None,
+              open_browser=open_, ready=ready)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="sessionsgit")
