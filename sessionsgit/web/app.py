@@ -69,11 +69,15 @@ def create_app(repo: str | Path, *, allowed_hosts: set[str] | None = None) -> Fl
         return render_template("list.html", sessions=sessions, query=query, hits=hits,
                                all_history=all_history)
 
+    fork_points: dict[str, int | None] = {}  # head commit -> messages inherited (immutable)
+
     @app.get("/tree")
     def tree() -> str:
         with lock:
             sessions = store.list()
-        nodes, width, height = tree_layout(sessions)
+            points = {meta.id: _fork_point(store, meta.id, meta.head, fork_points)
+                      for meta in sessions if meta.parent_id and not meta.detached}
+        nodes, width, height = tree_layout(sessions, points)
         return render_template("tree.html", nodes=nodes, width=width, height=height)
 
     @app.get("/session")
@@ -154,6 +158,33 @@ def create_app(repo: str | Path, *, allowed_hosts: set[str] | None = None) -> Fl
         return redirect(url_for("session", id=session_id))
 
     return app
+
+
+def _fork_point(store: GitSessionStore, session_id: str, head: str | None,
+                cache: dict[str, int | None]) -> int | None:
+    """How many messages a fork inherited: the message count of its first save (the oldest
+    along first parents made under its id; its parent is the save it forked from), None when
+    unknown."""
+    if head is None:
+        return None
+    if head not in cache:
+        import pygit2
+
+        from ..git import commitmeta
+
+        found = None
+        try:
+            walker = store.repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+            walker.simplify_first_parent()
+            for commit in walker:
+                data = commitmeta.parse(commit.raw_message) or {}
+                if data.get("id") != session_id:
+                    break
+                found = int(data.get("message_count") or 0)
+        except (KeyError, TypeError, ValueError, pygit2.GitError):
+            found = None
+        cache[head] = found
+    return cache[head]
 
 
 def _arg(name: str) -> str:

@@ -103,14 +103,18 @@ class TreeNode:
     detached: bool
     fork_message_id: str | None
     parent: tuple[int, int] | None  #: the parent node's (x, y)
+    fork_at: int | None = None  #: how many of the parent's messages it inherited
 
 
 ROW, INDENT, MARGIN = 34, 28, 16
 
 
-def tree_layout(sessions: Sequence[SessionMetadata]) -> tuple[list[TreeNode], int, int]:
+def tree_layout(sessions: Sequence[SessionMetadata], fork_points: dict[str, int | None] | None = None
+                ) -> tuple[list[TreeNode], int, int]:
     """The fork tree as positioned nodes (one row each, indented by depth) with an edge to the
-    parent; returns (nodes, width, height) of the picture."""
+    parent and, when known, the fork point (messages inherited); returns (nodes, width,
+    height) of the picture."""
+    fork_points = fork_points or {}
     by_id = {meta.id: meta for meta in sessions}
     nodes: list[TreeNode] = []
     position: dict[str, tuple[int, int]] = {}
@@ -121,7 +125,7 @@ def tree_layout(sessions: Sequence[SessionMetadata]) -> tuple[list[TreeNode], in
         position[record["id"]] = (x, y)
         nodes.append(TreeNode(record["id"], short_session_id(record["id"]), record["label"],
                               record["message_count"], x, y, bool(record["detached"]),
-                              meta.fork_message_id, parent))
+                              meta.fork_message_id, parent, fork_points.get(record["id"])))
     width = max((n.x for n in nodes), default=0) + 520
     height = MARGIN * 2 + max(len(nodes) - 1, 0) * ROW + 10
     return nodes, width, height
