@@ -5,6 +5,7 @@ With ``SESSIONSGIT_SCREENSHOTS=dir`` each page visited is saved there as a PNG."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -24,7 +25,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1000,700")
+         "--disable-dev-shm-usage")
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAH0lEQVR42mNkYPhfz0AEYBxVSF+FjKMKR"
        "xWOKqSjQgBtzBgR2lhqkgAAAABJRU5ErkJggg==")
 
@@ -44,6 +45,23 @@ def _missing() -> str | None:
     return None
 
 
+def make_driver(profile: str, size: str = "1000,700") -> Any:
+    """Headless Chromium through Debian's chromedriver (never a downloaded one), with a fresh
+    profile in ``profile``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--window-size={size}")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
+    driver.set_page_load_timeout(30)
+    return driver
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     reason = _missing()
@@ -51,17 +69,8 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"browser tests cannot run under CI: {reason}")
         pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM  # type: ignore[assignment]
     profile = tempfile.mkdtemp(prefix="sessionsgit-chromium-")
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
-    driver.set_page_load_timeout(30)
+    driver = make_driver(profile)
     try:
         yield driver
     finally:
@@ -75,12 +84,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``sessionsgit serve`` on a free port over a small repository of trip plans."""
-    if _missing() is not None:
-        pytest.skip(_missing() or "")
-    repo = tmp_path_factory.mktemp("viewer") / "repo"
+def build_demo(repo: Path) -> None:
+    """A small repository of trip plans: a transcript with code, a tool call and result, an
+    image and a ``<script>``; two forks of it and an unrelated session."""
     store = GitSessionStore(repo)
     store.save("porto-trip", [
         {"role": "system", "content": "You plan trips."},
@@ -103,10 +109,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     store.fork("porto-trip", "porto-food", at=2, metadata={"label": "food only"})
     store.save("lisbon", [{"role": "user", "content": "Three days in Lisbon, trams please."}],
                {"label": "Lisbon"})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``sessionsgit serve`` on a free port over a small repository of trip plans."""
+    if _missing() is not None:
+        pytest.skip(_missing() or "")
+    repo = tmp_path_factory.mktemp("viewer") / "repo"
+    build_demo(repo)
+    with running_server(repo) as url:
+        yield url, repo
+
+
+@contextlib.contextmanager
+def running_server(repo: Path) -> Iterator[str]:
+    """``sessionsgit serve`` in a child process on a free port; yields its URL."""
     port = _free_port()
+    log = tempfile.TemporaryFile()  # not a pipe: the server logs every request
     process = subprocess.Popen([sys.executable, "-m", "sessionsgit", "--repo", str(repo), "serve",
-                                "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 30
@@ -116,13 +138,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("sessionsgit serve did not start: " + (
-                        process.stderr.read().decode() if process.stderr else ""))
+                    log.seek(0)
+                    raise AssertionError("sessionsgit serve did not start: " +
+                                         log.read().decode(errors="replace"))
                 time.sleep(0.1)
-        yield url, repo
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
+        log.close()
 
 
 def shot(driver: Any, name: str) -> None:
