@@ -59,6 +59,7 @@ def make_driver(profile: str, size: str = "1000,700") -> Any:
     options.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
     driver.set_page_load_timeout(30)
+    driver.implicitly_wait(10)  # a form's navigation may finish after click() returns
     return driver
 
 
@@ -158,6 +159,7 @@ def shot(driver: Any, name: str) -> None:
 
 def test_list_search_session_tree_and_fork(browser: Any, server: tuple[str, Path]) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     url, repo = server
     browser.get(url)
@@ -204,6 +206,8 @@ def test_list_search_session_tree_and_fork(browser: Any, server: tuple[str, Path
 
     browser.get(url + "session?id=lisbon")
     browser.find_element(By.CSS_SELECTOR, "#m0 .fork-button").click()
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.ID, "session-id").text != "lisbon")
     new_id = browser.find_element(By.ID, "session-id").text
     assert new_id not in ("lisbon", "") and "Three days in Lisbon" in browser.find_element(
         By.ID, "transcript").text
@@ -220,6 +224,7 @@ def test_delete_and_restore_through_confirmation(browser: Any, server: tuple[str
     url, repo = server
     browser.get(url + "session?id=porto-food")
     browser.find_element(By.ID, "delete-link").click()
+    assert "Yes, delete" in browser.find_element(By.ID, "confirm-button").text
     shot(browser, "confirm-delete")
     assert GitSessionStore(repo, create=False).exists("porto-food")  # not before confirming
     browser.find_element(By.ID, "confirm-button").click()
