@@ -12,15 +12,16 @@ from ``sessionsgit.messages.plain_text`` (tool calls and results included, label
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .errors import SessionsGitError
+from .errors import SessionsGitError, StoreError
 from .messages import plain_text, role_of
 from .metadata import parse_time
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MARK_OPEN, MARK_CLOSE = "«", "»"
 _OPEN, _CLOSE = "\x01", "\x02"  # internal marks: never part of indexed text
 _SCHEMA = 1
+logger = logging.getLogger("sessionsgit")
 _SNIPPET_TOKENS = 16
 Progress = Callable[[int, int], None]
 
@@ -207,6 +209,20 @@ def index_path(git_dir: str | os.PathLike[str]) -> Path:
     return Path(git_dir) / "sessionsgit" / "search.sqlite"
 
 
+@dataclass
+class _Plan:
+    """One refresh's work: sessions whose head moved, sessions gone, history refs to walk."""
+
+    changed: list[Any]
+    gone: set[str]
+    hist_refs: list[tuple[str, str]] = field(default_factory=list)
+    stale_refs: set[str] = field(default_factory=set)
+
+    @property
+    def work(self) -> bool:
+        return bool(self.changed or self.gone or self.hist_refs or self.stale_refs)
+
+
 class SearchIndex:
     """The search index of one Git store (see the module docstring)."""
 
@@ -258,7 +274,10 @@ class SearchIndex:
             self._db.close()
             self._db = None
         for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(str(self.path) + suffix).unlink(missing_ok=True)
+            try:
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only directory: the next open fails and search scans instead
 
     def close(self) -> None:
         if self._db is not None:
@@ -277,10 +296,19 @@ class SearchIndex:
             try:
                 self.refresh(all_history=all_history, progress=progress)
                 return self._query(fts_query(terms), limit, session, role, after, all_history)
-            except sqlite3.DatabaseError:
-                if attempt == 2:
-                    raise
-                self._discard()  # corrupt under us: rebuild once from the repository
+            except (sqlite3.DatabaseError, OSError) as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise StoreError(f"the search index {self.path} is busy (another process "
+                                     "is updating it): try again") from None
+                if attempt == 1:
+                    self._discard()  # corrupt or unusable: rebuild once from the repository
+                    continue
+                if all_history:
+                    raise StoreError(f"cannot use the search index {self.path}: {exc}") from None
+                logger.warning("search index %s unusable (%s): scanning instead", self.path, exc)
+                self.close()
+                return scan(self.store, query, limit=limit, session=session, role=role,
+                            since=since)
         raise AssertionError("unreachable")
 
     def _query(self, match: str, limit: int, session: str | None, role: str | None,
@@ -339,42 +367,51 @@ class SearchIndex:
     # -- updating ---------------------------------------------------------------------------
     def refresh(self, *, all_history: bool = False, progress: Progress | None = None) -> int:
         """Index what changed since the last refresh (live sessions; with ``all_history`` also
-        every earlier save and the trash). Returns how many sessions were (re)indexed."""
+        every earlier save and the trash). Returns how many sessions were (re)indexed. The work
+        is planned again under SQLite's write lock, so concurrent searchers in other processes
+        never index the same head twice."""
         self.blobs_read = 0
         db = self._connect()
         sessions = self.store.list()
-        known = {sid: commit for sid, commit in db.execute("SELECT session, commit_id FROM heads")}
-        changed = [m for m in sessions if known.get(m.id) != m.head]
-        gone = set(known) - {m.id for m in sessions}
-        hist_refs: list[tuple[str, str]] = []
-        if all_history:
-            hist_refs = [(f"live:{m.id}", m.head) for m in sessions if m.head] + \
-                [(d.ref, d.metadata.head) for d in self.store.list_deleted() if d.metadata.head]
-            indexed = dict(db.execute("SELECT ref, commit_id FROM hist_heads"))
-            stale_refs = set(indexed) - {ref for ref, _c in hist_refs}
-            hist_refs = [(ref, c) for ref, c in hist_refs if indexed.get(ref) != c]
-        if not (changed or gone or hist_refs or (all_history and stale_refs)):
+        deleted = [(d.ref, d.metadata.head) for d in self.store.list_deleted()
+                   if d.metadata.head] if all_history else []
+        if not self._plan(db, sessions, deleted, all_history).work:
             return 0
         repo = self.store.repo
-        total = len(changed) + len(hist_refs)
         db.execute("BEGIN IMMEDIATE")
         try:
-            for sid in gone:
+            plan = self._plan(db, sessions, deleted, all_history)
+            total = len(plan.changed) + len(plan.hist_refs)
+            for sid in plan.gone:
                 db.execute("DELETE FROM live WHERE session = ?", (sid,))
                 db.execute("DELETE FROM heads WHERE session = ?", (sid,))
-            for done, meta in enumerate(changed, 1):
+            for done, meta in enumerate(plan.changed, 1):
                 self._index_live(db, repo, meta.id, meta.head or "", meta.label, meta.updated_at)
                 if progress is not None:
                     progress(done, total)
-            if all_history:
-                for ref in stale_refs:
-                    db.execute("DELETE FROM hist_heads WHERE ref = ?", (ref,))
-                self._index_history(db, repo, hist_refs, len(changed), total, progress)
+            for ref in plan.stale_refs:
+                db.execute("DELETE FROM hist_heads WHERE ref = ?", (ref,))
+            if plan.hist_refs:
+                self._index_history(db, repo, plan.hist_refs, len(plan.changed), total, progress)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return len(changed) + len(hist_refs)
+        return total
+
+    @staticmethod
+    def _plan(db: sqlite3.Connection, sessions: list[Any], deleted: list[tuple[str, str]],
+              all_history: bool) -> "_Plan":
+        """What differs between the repository's heads and the index's."""
+        known = dict(db.execute("SELECT session, commit_id FROM heads"))
+        plan = _Plan(changed=[m for m in sessions if known.get(m.id) != m.head],
+                     gone=set(known) - {m.id for m in sessions})
+        if all_history:
+            refs = [(f"live:{m.id}", m.head) for m in sessions if m.head] + deleted
+            indexed = dict(db.execute("SELECT ref, commit_id FROM hist_heads"))
+            plan.stale_refs = set(indexed) - {ref for ref, _c in refs}
+            plan.hist_refs = [(ref, c) for ref, c in refs if indexed.get(ref) != c]
+        return plan
 
     def _index_live(self, db: sqlite3.Connection, repo: "pygit2.Repository", session_id: str,
                     head: str, label: str | None, updated_at: str) -> None:

@@ -191,3 +191,41 @@ def test_cli_search(store: GitSessionStore, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["--repo", repo, "search", '""'])
     assert result.exit_code == 1 and result.output.startswith("Error: nothing to search for")
     assert "Traceback" not in result.output
+
+
+def test_concurrent_searchers_share_one_index(store: GitSessionStore, tmp_path: Path) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    stores = [GitSessionStore(tmp_path / "repo", create=False) for _ in range(4)]
+
+    def search_after_save(n: int) -> None:
+        try:
+            for round_ in range(5):
+                stores[n].save(f"s{n}", [{"role": "user", "content": f"kiwi{n} round{round_}"}])
+                assert found(stores[n].search(f"kiwi{n}")) == {(f"s{n}", 0)}
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=search_after_save, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store.search("round4")) == 4
+
+
+def test_an_unwritable_index_falls_back_to_scanning(store: GitSessionStore, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from sessionsgit import search as search_module
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(search_module.SearchIndex, "_open", refuse)
+    assert found(store.search('"porto itinerary"')) == {("trip", 1), ("trip", 2)}
+    with pytest.raises(search_module.StoreError, match="cannot use the search index"):
+        store.search("porto", all_history=True)
