@@ -4,6 +4,7 @@ threaded WSGI server."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 import webbrowser
 from pathlib import Path
@@ -31,6 +32,19 @@ def is_local(host: str) -> bool:
         return False
 
 
+def _check_free(host: str, port: int) -> None:
+    """Fail with one line when the address can't be listened on (werkzeug would print a
+    paragraph and exit)."""
+    if port == 0:
+        return
+    try:
+        family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+        with socket.create_server((host.strip("[]"), port), family=family, reuse_port=False):
+            pass
+    except OSError as exc:
+        raise ViewerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def serve(repo: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           allow_remote: bool = False, open_browser: bool = False,
           ready: Callable[[str], None] | None = None) -> None:
@@ -40,6 +54,7 @@ def serve(repo: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     if not local and not allow_remote:
         raise ViewerError(f"refusing to listen on {host}: not a local address; pass --host "
                           "explicitly to expose your sessions to the network")
+    _check_free(host, port)
     app = create_app(repo, allowed_hosts=None if local else set())
     server = make_server(host, port, app, threaded=True)
     shown = f"[{host}]" if ":" in host else host
