@@ -94,6 +94,11 @@ def test_search_box(client) -> None:  # type: ignore[no-untyped-def]
     html = page(client, "/?q=%22plan+porto%22")
     assert "<mark>Plan Porto</mark>" in html and 'id="hits"' in html
     assert "No matches." in page(client, "/?q=zeppelin")
+    csrf = token(page(client, "/session?id=trip"))
+    client.post("/delete", data={"id": "trip", "csrf": csrf})
+    assert "No matches." in page(client, "/?q=km")
+    old = page(client, "/?q=km&all=1")
+    assert "deleted</span>" in old and 'href="/trash"' in old
 
 
 def test_actions_need_the_csrf_token(client, repo: Path) -> None:  # type: ignore

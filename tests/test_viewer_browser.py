@@ -45,6 +45,15 @@ def _missing() -> str | None:
     return None
 
 
+def require_browser(missing: str | None = None) -> None:
+    """Skip (locally) or fail (under ``CI=true``) when the browser stack is missing."""
+    reason = missing if missing is not None else _missing()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+
+
 def make_driver(profile: str, size: str = "1000,700") -> Any:
     """Headless Chromium through Debian's chromedriver (never a downloaded one), with a fresh
     profile in ``profile``."""
@@ -65,11 +74,7 @@ def make_driver(profile: str, size: str = "1000,700") -> Any:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    reason = _missing()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run under CI: {reason}")
-        pytest.skip(reason)
+    require_browser()
     profile = tempfile.mkdtemp(prefix="sessionsgit-chromium-")
     driver = make_driver(profile)
     try:
@@ -115,8 +120,7 @@ def build_demo(repo: Path) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``sessionsgit serve`` on a free port over a small repository of trip plans."""
-    if _missing() is not None:
-        pytest.skip(_missing() or "")
+    require_browser()
     repo = tmp_path_factory.mktemp("viewer") / "repo"
     build_demo(repo)
     with running_server(repo) as url:
@@ -234,3 +238,13 @@ def test_delete_and_restore_through_confirmation(browser: Any, server: tuple[str
     browser.find_element(By.LINK_TEXT, "Restore…").click()
     browser.find_element(By.ID, "confirm-button").click()
     assert browser.find_element(By.ID, "session-id").text == "porto-food"
+
+
+def test_a_missing_browser_skips_locally_and_fails_under_ci(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="chromium"):
+        require_browser("chromium and chromedriver are not installed")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run under CI: chromium"):
+        require_browser("chromium and chromedriver are not installed")
