@@ -372,6 +372,8 @@ class SearchIndex:
         never index the same head twice."""
         self.blobs_read = 0
         db = self._connect()
+        if not all_history and self._unchanged(db):
+            return 0
         sessions = self.store.list()
         deleted = [(d.ref, d.metadata.head) for d in self.store.list_deleted()
                    if d.metadata.head] if all_history else []
@@ -398,6 +400,27 @@ class SearchIndex:
             db.execute("ROLLBACK")
             raise
         return total
+
+    def _unchanged(self, db: sqlite3.Connection) -> bool:
+        """Whether every live head is the one indexed, from the ref files alone (a warm search
+        then reads no commit and no metadata). False whenever in doubt."""
+        from .git.refs import read_refs
+        from .stores.git import SESSION_PREFIX, ref_name_id
+
+        repo = self.store.repo
+        try:
+            found, unreadable = read_refs(repo.path, SESSION_PREFIX)
+        except (OSError, ValueError):
+            return False
+        if unreadable:
+            return False
+        heads = {}
+        for name, target in found.items():
+            session_id = ref_name_id(repo, name[len(SESSION_PREFIX):], target)
+            if session_id is None:
+                return False
+            heads[session_id] = str(target)
+        return heads == dict(db.execute("SELECT session, commit_id FROM heads"))
 
     @staticmethod
     def _plan(db: sqlite3.Connection, sessions: list[Any], deleted: list[tuple[str, str]],

@@ -229,3 +229,17 @@ def test_an_unwritable_index_falls_back_to_scanning(store: GitSessionStore, tmp_
     assert found(store.search('"porto itinerary"')) == {("trip", 1), ("trip", 2)}
     with pytest.raises(search_module.StoreError, match="cannot use the search index"):
         store.search("porto", all_history=True)
+
+
+def test_a_warm_search_reads_only_ref_files(store: GitSessionStore,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    assert store.search("porto")
+
+    def no_listing() -> None:
+        raise AssertionError("a warm search listed the sessions")
+
+    monkeypatch.setattr(store, "list", no_listing)
+    assert found(store.search("lisbon")) == {("trip", 2)}
+    monkeypatch.undo()
+    store.save("code", CODE + [{"role": "user", "content": "lisbon too"}])
+    assert found(store.search("lisbon")) == {("trip", 2), ("code", 2)}
