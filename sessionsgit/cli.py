@@ -824,6 +824,78 @@ def cli_textconv(path: str) -> None:
     sys.exit(textconv_main([path]))
 
 
+# ---- search and the web viewer (issue 17): the search module and web stack load lazily ------
+def _hits_text(records: Records) -> str:
+    """Search hits, one per line: session, label, message number, role and the snippet."""
+    if not records:
+        return "No matches.\n"
+    lines = []
+    for r in records:
+        where = render.short_session_id(r["session_id"])
+        label = f" ({r['label']})" if r.get("label") else ""
+        notes = "".join(f" [{note}]" for note, on in (("deleted", r.get("deleted")),
+                                                      ("earlier save", not r.get("current")))
+                        if on)
+        lines.append(f"{where}{label} #{r['index'] + 1} {r.get('role') or '?'}{notes}: "
+                     f"{r['snippet']}")
+    return "\n".join(lines) + "\n"
+
+
+@cli.command(name="search")
+@click.argument("query")
+@click.option("--session", "-s", "session", metavar="SESSION",
+              help="Only this session (id, id prefix or label).")
+@click.option("--role", "-r", type=click.Choice(ROLES), help="Only messages of this role.")
+@click.option("--since", metavar="TIME", help="Only sessions saved at or after this ISO time.")
+@click.option("--all-history", is_flag=True,
+              help="Also search earlier saves and deleted sessions.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@output_options(_hits_text)
+def cli_search(query: str, session: str | None, role: str | None, since: str | None,
+               all_history: bool, limit: int) -> Records:
+    """Full-text search over messages: words and "quoted phrases", case-insensitive.
+
+    Matches are marked «like this». The index is a cache under the repository's git dir,
+    built on first use and then updated from the sessions that changed."""
+    store = _store()
+    session_id = _resolve(store, session) if session is not None else None
+    with _progress("Indexing") as progress:
+        hits = store.search(query, limit=limit, session=session_id, role=role, since=since,
+                            all_history=all_history, progress=progress)
+    return [hit.to_dict() for hit in hits]
+
+
+@cli.command(name="serve")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--host", default=None, metavar="HOST",
+              help="Address to listen on (default 127.0.0.1: this machine only). Any other "
+                   "address exposes your sessions to whoever can reach it.")
+@click.option("--open", "open_", is_flag=True, help="Open the viewer in a web browser.")
+def cli_serve(port: int, host: str | None, open_: bool) -> None:
+    """A local web viewer: session list, search, fork tree, transcripts, diffs, actions.
+
+    Needs the optional web stack: pip install 'sessionsgit[serve]'."""
+    state = click.get_current_context().find_object(State)
+    assert state is not None
+    if not state.repo.exists():
+        _store()  # the usual "no sessions repository" error
+    try:
+        from .web.server import serve
+    except ImportError as exc:
+        raise click.ClickException(f"the viewer needs the web extra ({exc.name} is missing): "
+                                   "pip install 'sessionsgit[serve]'") from None
+    chosen = host if host is not None else "127.0.0.1"
+
+    def ready(url: str) -> None:
+        where = "this machine only" if host is None or chosen in ("127.0.0.1", "localhost",
+                                                                  "::1") else "the network"
+        click.echo(f"Serving {state.repo} at {url} ({where}); Ctrl-C stops.", err=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(state.repo, host=chosen, port=port, allow_remote=host is not None,
+              open_browser=open_, ready=ready)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="sessionsgit")

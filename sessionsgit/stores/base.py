@@ -167,3 +167,12 @@ class SessionStore(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def search(self, query: str, *, limit: int = 20, session: str | None = None,
+               role: str | None = None, since: Any = None, all_history: bool = False
+               ) -> list[Any]:
+        """Messages matching ``query`` (words and ``"phrases"``, case-insensitive) as
+        ``sessionsgit.search.SearchHit``. This default loads every session; it has no earlier
+        saves, so ``all_history`` changes nothing."""
+        from ..search import scan
+        return scan(self, query, limit=limit, session=session, role=role, since=since)

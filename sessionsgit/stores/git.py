@@ -927,6 +927,17 @@ class GitSessionStore(SessionStore):
         except (KeyError, pygit2.GitError, OSError):
             pass
 
+    def search(self, query: str, *, limit: int = 20, session: str | None = None,
+               role: str | None = None, since: Any = None, all_history: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> list[Any]:
+        """Messages matching ``query`` (words and ``"phrases"``, case-insensitive), best
+        first, as ``sessionsgit.search.SearchHit``; through an index cached under the git dir
+        and brought up to date from the heads that moved. ``all_history`` also searches
+        earlier saves and deleted sessions."""
+        from ..search import search_git
+        return search_git(self, query, limit=limit, session=session, role=role, since=since,
+                          all_history=all_history, progress=progress)
+
 
 # ---- module helpers ---------------------------------------------------------------------
 def _tree(snapshot: _Snapshot) -> layout.TreeState:
