@@ -839,15 +839,19 @@ def cli_sync(remote: str, prune: bool) -> Printed:
 
 
 @cli.command(name="gc")
+@click.option("--prune", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Also delete unreachable objects (such as purged sessions) older than "
+                   "SECONDS; 0 is unsafe while another process saves.")
 @output_options(render.report_text)
-def cli_gc() -> Printed:
+def cli_gc(prune: float | None) -> Printed:
     """Pack loose objects and refs.
 
-    Saves also do this automatically past a threshold."""
+    Saves also do this automatically past a threshold. Unreachable objects are kept unless
+    --prune is given: `purge` then `gc --prune 0` forgets a deleted session for good."""
     store = _store()
     if sys.stderr.isatty():
         click.echo("Packing objects…", err=True)
-    result = dict(store.gc())
+    result = dict(store.gc(prune=prune))
     return Printed([result], render.report_text([result]), single=True)
 
 

@@ -465,3 +465,20 @@ def test_saving_loaded_metadata_moves_updated_at(repo):
     meta = store.save("a", transcript(2), loaded.metadata)
     assert meta.updated_at > loaded.metadata.updated_at
     assert store.list()[0].updated_at == meta.updated_at
+
+
+def test_cli_purge_then_gc_prune_forgets_a_session_for_good(repo):
+    from click.testing import CliRunner
+
+    from sessionsgit.cli import cli
+
+    store = GitSessionStore(repo, auto_pack=False)
+    store.save("private", [{"role": "user", "content": "secret 5521"}])
+    blob = str(store.repo[store.repo.references["refs/heads/sessions/private"].target]
+               .tree["messages"][0][0].id)
+    store.close()
+    runner = CliRunner()
+    for args in (["delete", "private"], ["purge", "private"], ["gc", "--prune", "0"]):
+        result = runner.invoke(cli, ["--repo", str(repo), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert subprocess.run(["git", "cat-file", "-e", blob], cwd=repo).returncode != 0
