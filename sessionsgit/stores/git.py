@@ -791,6 +791,14 @@ class GitSessionStore(SessionStore):
         except (KeyError, pygit2.GitError, OSError):
             pass
 
+    def head_metadata(self, session_id: str) -> SessionMetadata | None:
+        """The metadata of a session's head commit alone (no tree or message is read), or None
+        when there is no such session: a cheap look at ``head`` and ``extra`` before a write."""
+        validate_session_id(session_id)
+        with self._lock:
+            head = self._head(session_id)
+            return None if head is None else self._metadata_at(session_id, head)
+
 
 # ---- module helpers ---------------------------------------------------------------------
 _T = TypeVar("_T")
