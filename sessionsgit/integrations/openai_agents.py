@@ -26,7 +26,6 @@ from agents.memory.session_settings import SessionSettings, resolve_session_limi
 from ..errors import SessionConflictError, SessionsGitError
 from ..ids import validate_session_id
 from ..metadata import Message, SessionMetadata
-from ..stores.base import SessionStore
 from ..stores.git import GitSessionStore
 
 __all__ = ["GitSession", "BranchError"]
@@ -44,13 +43,14 @@ class BranchError(SessionsGitError, ValueError):
     main or current branch deleted): a ``ValueError`` like ``AdvancedSQLiteSession`` raises."""
 
 
-def open_store(path_or_store: str | os.PathLike[str] | SessionStore) -> SessionStore:
+def open_store(path_or_store: str | os.PathLike[str] | GitSessionStore) -> GitSessionStore:
     """A store given as is, or a ``GitSessionStore`` opened (created if missing) at a path."""
-    if isinstance(path_or_store, SessionStore):
+    if isinstance(path_or_store, GitSessionStore):
         return path_or_store
     if isinstance(path_or_store, (str, os.PathLike)):
         return GitSessionStore(path_or_store)
-    raise TypeError(f"expected a path or a SessionStore, not {type(path_or_store).__name__}")
+    raise TypeError("expected a repository path or a GitSessionStore, not "
+                    f"{type(path_or_store).__name__}")
 
 
 def _is_user(item: Any) -> bool:
@@ -77,7 +77,7 @@ class GitSession:
     """An Agents SDK session stored in sessionsgit (see the module docstring)."""
 
     def __init__(self, session_id: str,
-                 path_or_store: str | os.PathLike[str] | SessionStore, *,
+                 path_or_store: str | os.PathLike[str] | GitSessionStore, *,
                  session_settings: SessionSettings | None = None) -> None:
         self.session_id = validate_session_id(session_id)
         self.session_settings = session_settings
@@ -124,9 +124,7 @@ class GitSession:
         concurrent writers (threads, processes) lose nothing."""
         if not items:
             return
-        branch = self._branch
-        await self._run(self.store.append, self.branch_session_id(branch), list(items),
-                        self._mark(branch))
+        await self._run(self.store.append, self.branch_session_id(), list(items))
 
     async def pop_item(self) -> Any | None:
         """Remove and return the latest item of the current branch (a commit: the history keeps
@@ -254,8 +252,7 @@ class GitSession:
         session_id = self.branch_session_id(branch_id)
         if self.store.exists(session_id):
             return True
-        list_deleted = getattr(self.store, "list_deleted", None)
-        return list_deleted is not None and any(d.id == session_id for d in list_deleted())
+        return any(d.id == session_id for d in self.store.list_deleted())
 
     def _create_branch(self, source_branch: str, turn_number: int,
                        branch_name: str | None) -> str:
@@ -320,11 +317,10 @@ class GitSession:
 
     def _added_at(self, session_id: str, indices: list[int], fallback: str) -> dict[int, str]:
         """When each message at ``indices`` was added: the oldest save of the latest unbroken
-        run of saves (newest first) that all held it. Stores without history give ``fallback``."""
-        history = getattr(self.store, "history", None)
-        if history is None or not indices:
-            return {i: fallback for i in indices}
-        records = history(session_id)
+        run of saves (newest first) that all held it."""
+        if not indices:
+            return {}
+        records = self.store.history(session_id)
         times: dict[int, str] = {}
         pending = sorted(indices, reverse=True)
         held = 1 << 62
