@@ -124,7 +124,9 @@ class GitSession:
         concurrent writers (threads, processes) lose nothing."""
         if not items:
             return
-        await self._run(self.store.append, self.branch_session_id(), list(items))
+        branch = self._branch
+        metadata = None if branch == MAIN else self._mark(branch)  # a branch stays marked
+        await self._run(self.store.append, self.branch_session_id(branch), list(items), metadata)
 
     async def pop_item(self) -> Any | None:
         """Remove and return the latest item of the current branch (a commit: the history keeps

@@ -262,6 +262,8 @@ class GitConversationStore(ConversationStore):
 
     def _git_blobs(self, commit_id: pygit2.Oid) -> list[pygit2.Oid]:
         commit = self.repo[commit_id]
+        if not isinstance(commit, pygit2.Commit):
+            raise ValueError(f"{commit_id} is not a commit")
         return layout.read_state(self.repo, commit.tree_id).blobs
 
     def rebuild_index(self) -> int:

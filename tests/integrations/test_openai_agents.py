@@ -295,3 +295,11 @@ def test_importing_sessionsgit_imports_no_framework() -> None:
             "loaded = [m for m in ('agents', 'pydantic_ai', 'openai') if m in sys.modules]; "
             "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_example_runs_offline(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "examples" / "openai_agents_chat.py"
+    out = subprocess.run([sys.executable, str(example), str(tmp_path / "repo.git")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "└─ user:1/trip#rome" in out.stdout and "Rome is sunny too." in out.stdout

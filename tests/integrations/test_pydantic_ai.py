@@ -117,6 +117,7 @@ async def scenario(store: ConversationStore) -> list[Any]:
     out.append(("saved again", canon.entries(await store.save(second))))
     current = await store.load(CID)
     assert current is not None
+    out.append(("resaved, nothing new", await store.save(current)))
     out.append(("history", canon.entries(await store.load_entries(CID))))
     out.append(("window", norm((await store.load(CID, limit=3)).messages)))  # type: ignore[union-attr]
     fork = await store.fork(CID, at=2, new_conversation_id="user:1/trip (fork)")
@@ -278,3 +279,27 @@ def test_test_model_runs_and_sessionsgit_show_renders_the_parts(repo: Path) -> N
     for expected in ("What is the weather?", "get_weather", "Paris", "sunny in Paris",
                      "It is sunny in Paris.", "How are you?", "fine"):
         assert expected in shown.output, shown.output
+
+
+def test_a_head_no_one_has_conflicts(repo: Path) -> None:
+    async def check() -> None:
+        store = GitConversationStore(repo)
+        orphan = ConversationRecord(conversation_id="c", head_id="no-such-entry")
+        with pytest.raises(ConversationConflict):
+            await store.write_record(orphan, expected_revision=None)
+        assert await store.read_record("c") is None
+        assert GitSessionStore(repo).list() == []
+        with pytest.raises(KeyError):
+            await store.read_history("no-such-entry")
+
+    run(check())
+
+
+def test_the_example_runs_offline(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    example = Path(__file__).parents[2] / "examples" / "pydantic_ai_chat.py"
+    out = subprocess.run([sys.executable, str(example), str(tmp_path / "repo.git")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "└─ user:1/trip (ideas)" in out.stdout and "Let us go to Rome" in out.stdout
