@@ -4,6 +4,8 @@ same scenario on pydantic-ai's own InMemoryConversationStore giving the same res
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -296,8 +298,6 @@ def test_a_head_no_one_has_conflicts(repo: Path) -> None:
 
 
 def test_the_example_runs_offline(tmp_path: Path) -> None:
-    import subprocess
-    import sys
     example = Path(__file__).parents[2] / "examples" / "pydantic_ai_chat.py"
     out = subprocess.run([sys.executable, str(example), str(tmp_path / "repo.git")],
                          capture_output=True, text=True, timeout=120)
