@@ -262,10 +262,10 @@ def cli_init() -> None:
 def _hint_ignore(where: Path) -> None:
     """A sessions repository inside a code repository's working tree should be ignored there,
     or ``git add -A`` commits it: say so when it is not."""
-    found = pygit2.discover_repository(str(where.parent))
-    if found is None:
-        return
     with contextlib.suppress(pygit2.GitError, ValueError):
+        found = pygit2.discover_repository(str(where.parent))
+        if found is None:
+            return
         outer = pygit2.Repository(found)
         if outer.workdir is None:
             return

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,10 +27,11 @@ from .errors import (
     SessionsGitError,
 )
 from .ids import new_session_id, validate_session_id
+from .frozen import freeze
 from .metadata import Message
 from .stores.base import SessionStore, fork_slice
 from .stores.file import FileSessionStore
-from .stores.npmrecord import inherited_part
+from .stores.npmrecord import inherited_part, mend_surrogates
 
 Progress = Callable[[int, int], None]
 #: Metadata keys never copied from an imported file (the store owns them, or they are file-only).
@@ -220,6 +220,7 @@ def import_npm_directory(store: SessionStore, directory: str | os.PathLike[str],
         if keep is not None:
             stages.setdefault(session.metadata.parent_id, set()).add(keep)
     imported: set[str] = set()
+    mender = _Mender()
     total = len(ordered)
     for done, session in enumerate(ordered, 1):
         session_id = session.id
@@ -227,9 +228,9 @@ def import_npm_directory(store: SessionStore, directory: str | os.PathLike[str],
             if store.exists(session_id):
                 result.skipped.append((session_id, "already in the repository"))
                 continue
-            messages, metadata = _mended(session, result)
             parent_id = session.metadata.parent_id
             keep = keeps[session_id] if parent_id in imported else None
+            messages, metadata = mender.mend(session, result, parent_id if keep else None, keep)
             if keep is not None:
                 store.fork(parent_id, session_id, at=keep)
             elif parent_id is not None and not session.metadata.detached and \
@@ -268,24 +269,40 @@ def _inherited_count(session: Any, sessions: dict[str, Any]) -> int | None:
     return len(inherited)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+class _Mender:
+    """Makes each source message once into what is saved: read-only (``freeze``: forks share
+    their inherited message objects, so the Git store skips them by identity and a chain of
+    forks imports in linear time) and free of unpaired UTF-16 surrogates (the original cuts
+    auto-labels by code unit, so text can hold half an emoji), which become U+FFFD."""
 
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[Any, int, Any]] = {}
+        self._transcripts: dict[str, list[Message]] = {}
 
-def _mended(session: Any, result: ImportResult) -> tuple[list[Message], dict[str, Any]]:
-    """The session's messages and metadata to save, with every unpaired UTF-16 surrogate (the
-    original cuts auto-labels by code unit, so a label can end in half an emoji) replaced by
-    U+FFFD, and a warning saying where."""
-    metadata = clean_metadata(session.metadata.stored_dict())
-    mended = []
-    for what, value in (("metadata", metadata), ("messages", session.messages)):
-        text = json.dumps(value, ensure_ascii=False)
-        broken = len(_SURROGATE.findall(text))
-        if broken:
-            value = json.loads(_SURROGATE.sub("\ufffd", text))
-            result.warnings.append((session.id, f"replaced {broken} broken UTF-16 code unit(s) "
-                                                f"in its {what} with U+FFFD"))
-        mended.append(value)
-    return mended[1], mended[0]
+    def _one(self, value: Any) -> tuple[Any, int]:
+        key = id(value)
+        if key not in self._done:
+            mended, broken = mend_surrogates(value)
+            self._done[key] = (freeze(mended), broken, value)  # value: keeps id() unique
+        return self._done[key][:2]
+
+    def mend(self, session: Any, result: ImportResult, parent_id: str | None = None,
+             keep: int | None = None) -> tuple[list[Message], dict[str, Any]]:
+        """The session's messages and metadata to save, with a warning for what was mended;
+        a fork's first ``keep`` messages are its parent's, already mended."""
+        metadata, broken_meta = mend_surrogates(clean_metadata(session.metadata.stored_dict()))
+        inherited = self._transcripts[parent_id][:keep] if parent_id and keep else []
+        messages, broken = inherited, 0
+        for message in session.messages[len(inherited):]:
+            mended, count = self._one(message)
+            messages.append(mended)
+            broken += count
+        self._transcripts[session.id] = messages
+        for what, count in (("metadata", broken_meta), ("messages", broken)):
+            if count:
+                result.warnings.append((session.id, f"replaced {count} broken UTF-16 code "
+                                                    f"unit(s) in its {what} with U+FFFD"))
+        return messages, metadata
 
 
 def _parents_first(sessions: list[Any]) -> list[Any]:

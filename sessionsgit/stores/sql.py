@@ -13,6 +13,7 @@ id is safe), an attached fork's row holds only its own messages, custom keys sit
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import os
@@ -80,9 +81,8 @@ class SQLSessionStore(SessionStore):
         damaged = list(getattr(self.adapter, "last_damaged", None) or [])  # rows it skipped
         resolver = Resolver(self._read)
         for row in rows:
-            session_id = row.get("id")
             try:
-                validate_session_id(session_id)
+                session_id = validate_session_id(row.get("id"))
                 metadata = _metadata(session_id, row.get("metadata"))
                 record = Record(metadata, [], is_legacy(row["metadata"]))
                 count = row["metadata"].get("message_count")
@@ -90,12 +90,12 @@ class SQLSessionStore(SessionStore):
                     count = len(resolver.transcript(session_id))
                 found.append(replace(metadata, message_count=count))
             except (InvalidSessionIdError, CorruptSessionError) as exc:
-                damaged.append((str(session_id), exc.reason))
+                damaged.append((str(row.get("id")), exc.reason))
         self.last_damaged = damaged
         self.last_warnings = resolver.warnings
         return sort_newest_first(found)
 
-    def damaged(self) -> list[tuple[str, str]]:
+    def damaged(self) -> builtins.list[tuple[str, str]]:
         """``(id, reason)`` for each row that cannot be read (runs a fresh ``list()``)."""
         self.list()
         return list(self.last_damaged)
@@ -123,6 +123,7 @@ class SQLSessionStore(SessionStore):
             merged = merge_metadata(session_id, existing.metadata if existing else None,
                                     len(stored_messages), metadata)
             encode_metadata(merged)
+            merged.extra = {k: v for k, v in merged.extra.items() if v is not None}  # as stored
             parent = None
             if merged.parent_id is not None and not merged.detached:
                 resolver = Resolver(self._read)
@@ -145,8 +146,10 @@ class SQLSessionStore(SessionStore):
             return None
         if not isinstance(row.get("metadata"), Mapping):
             raise CorruptSessionError(session_id, "metadata is not an object")
+        if not isinstance(row.get("messages"), list):
+            raise CorruptSessionError(session_id, "messages is not a list")
         try:
-            messages = copy_messages(row.get("messages"))
+            messages = copy_messages(row["messages"])
         except SerializationError as exc:
             raise CorruptSessionError(session_id, f"bad messages: {exc}") from None
         return parse_record(session_id, {"metadata": copy.deepcopy(dict(row["metadata"])),
