@@ -267,22 +267,39 @@ class GitConversationStore(ConversationStore):
         return layout.read_state(self.repo, commit.tree_id).blobs
 
     def rebuild_index(self) -> int:
-        """Record where every entry of every conversation (and of every history one left) is
-        stored; returns how many entries were recorded."""
-        rows: list[tuple[str, str, int]] = []
-        for commit_id in self._git_conversation_commits():
-            try:
-                blobs = self._git_blobs(commit_id)
-                for position, blob in enumerate(blobs):
-                    message = codec.loads(self.repo.odb.read(blob)[1], what="message")
-                    if isinstance(message, dict) and isinstance(message.get("id"), str):
-                        rows.append((message["id"], str(commit_id), position))
-            except (KeyError, ValueError, pygit2.GitError, layout.LayoutError):
-                continue  # damaged: `sessionsgit list` reports it
-        self.index.put(rows)
+        """Record where every entry of every conversation is stored, and the last entry of
+        every save in their histories (the tips of the histories they left, which a clone has
+        without the ``refs/sessionsgit-branches/`` refs); returns how many rows were written."""
+        rows: dict[str, tuple[str, str, int]] = {}
+        heads = list(self._git_conversation_heads())
+        for head in heads:  # older saves first, so the heads' own rows win
+            walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL)
+            walker.simplify_first_parent()
+            for commit in walker:
+                for entry_id, position in self._git_entries(commit.id, last_only=True):
+                    rows.setdefault(entry_id, (entry_id, str(commit.id), position))
+        for head in heads:
+            for entry_id, position in self._git_entries(head):
+                rows[entry_id] = (entry_id, str(head), position)
+        self.index.put(rows.values())
         return len(rows)
 
-    def _git_conversation_commits(self) -> Iterator[pygit2.Oid]:
+    def _git_entries(self, commit_id: pygit2.Oid, *, last_only: bool = False
+                     ) -> list[tuple[str, int]]:
+        """(entry id, position) of the messages a save holds (only its last one)."""
+        try:
+            blobs = self._git_blobs(commit_id)
+            start = max(0, len(blobs) - 1) if last_only else 0
+            found = []
+            for position in range(start, len(blobs)):
+                message = codec.loads(self.repo.odb.read(blobs[position])[1], what="message")
+                if isinstance(message, dict) and isinstance(message.get("id"), str):
+                    found.append((message["id"], position))
+            return found
+        except (KeyError, ValueError, pygit2.GitError, layout.LayoutError):
+            return []  # damaged: `sessionsgit list` reports it
+
+    def _git_conversation_heads(self) -> Iterator[pygit2.Oid]:
         for metadata in self.store.list():
             if isinstance(metadata.extra.get(MARK), dict) and metadata.head:
                 yield pygit2.Oid(hex=metadata.head)

@@ -303,3 +303,30 @@ def test_the_example_runs_offline(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "└─ user:1/trip (ideas)" in out.stdout and "Let us go to Rome" in out.stdout
+
+
+def test_a_clone_without_the_branch_refs_can_branch_back(repo: Path, tmp_path: Path) -> None:
+    run(scenario(GitConversationStore(repo)))  # ends with the original deleted: use the fork
+    async def branch_fork() -> list[str]:
+        store = GitConversationStore(repo)
+        fork = await store.load("user:1/trip (fork)")
+        again = await store.branch("user:1/trip (fork)", at=2, expected_revision=fork.revision)
+        await store.save(await make_agent().run("Something else", conversation=again))
+        store.close()
+        return [r.conversation_id for r in await store.list_conversations()]
+
+    assert run(branch_fork()) == ["user:1/trip (fork)"]
+    clone = tmp_path / "clone.git"
+    git("clone", "--bare", "--quiet", str(repo), str(clone))
+    assert git("--git-dir", str(clone), "for-each-ref", BRANCH_PREFIX) == ""
+
+    async def back() -> None:
+        store = GitConversationStore(clone)
+        record = await store.read_record("user:1/trip (fork)")
+        assert record is not None and len(record.branches) == 1
+        back = await store.branch("user:1/trip (fork)", from_entry=record.branches[0],
+                                  expected_revision=record.revision)
+        assert [m.parts[0].content for m in back.messages if isinstance(m, ModelRequest)] == \
+            ["Hello", "And tomorrow?"]
+
+    run(back())
