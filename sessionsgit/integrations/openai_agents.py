@@ -81,8 +81,14 @@ class GitSession:
                  session_settings: SessionSettings | None = None) -> None:
         self.session_id = validate_session_id(session_id)
         self.session_settings = session_settings
+        self._owns_store = not isinstance(path_or_store, GitSessionStore)
         self.store = open_store(path_or_store)
         self._branch = MAIN
+
+    def close(self) -> None:
+        """Close the store if this session opened it (given a store, the caller owns it)."""
+        if self._owns_store:
+            self.store.close()
 
     # ---- names -----------------------------------------------------------------------------
     @property

@@ -90,6 +90,7 @@ class GitConversationStore(ConversationStore):
     """
 
     def __init__(self, path_or_store: str | os.PathLike[str] | GitSessionStore) -> None:
+        self._owns_store = not isinstance(path_or_store, GitSessionStore)
         if isinstance(path_or_store, GitSessionStore):
             self.store = path_or_store
         elif isinstance(path_or_store, (str, os.PathLike)):
@@ -104,7 +105,10 @@ class GitConversationStore(ConversationStore):
         return self.store.repo
 
     def close(self) -> None:
+        """Close the entry table, and the store if this object opened it."""
         self.index.close()
+        if self._owns_store:
+            self.store.close()
 
     # ---- ConversationStore primitives ------------------------------------------------------
     async def read_record(self, conversation_id: str) -> ConversationRecord | None:

@@ -21,7 +21,7 @@ from agents.memory import Session, SessionSettings  # noqa: E402
 from agents.testing import ScriptedModel, assistant_message, function_call  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from sessionsgit import GitSessionStore  # noqa: E402
+from sessionsgit import GitSessionStore, StoreError  # noqa: E402
 from sessionsgit.cli import cli  # noqa: E402
 from sessionsgit.integrations.openai_agents import BranchError, GitSession  # noqa: E402
 from sessionsgit.stores.git import session_ref  # noqa: E402
@@ -65,7 +65,13 @@ def test_it_is_an_agents_sdk_session(repo: Path) -> None:
     assert session.session_id == "chat"
     assert session.session_settings == SessionSettings(limit=3)
     assert isinstance(session.store, GitSessionStore)
-    assert GitSession("chat", session.store).store is session.store
+    shared = GitSession("chat", session.store)
+    assert shared.store is session.store
+    shared.close()  # the caller's store stays open
+    run(session.add_items([user("still open")]))
+    session.close()  # the store it opened is closed
+    with pytest.raises(StoreError):
+        run(session.get_items())
 
 
 def test_runner_run_with_a_tool_call_stores_every_item(repo: Path) -> None:

@@ -312,8 +312,9 @@ def test_a_clone_without_the_branch_refs_can_branch_back(repo: Path, tmp_path: P
         fork = await store.load("user:1/trip (fork)")
         again = await store.branch("user:1/trip (fork)", at=2, expected_revision=fork.revision)
         await store.save(await make_agent().run("Something else", conversation=again))
+        listed = [r.conversation_id for r in await store.list_conversations()]
         store.close()
-        return [r.conversation_id for r in await store.list_conversations()]
+        return listed
 
     assert run(branch_fork()) == ["user:1/trip (fork)"]
     clone = tmp_path / "clone.git"
