@@ -331,3 +331,26 @@ def test_a_clone_without_the_branch_refs_can_branch_back(repo: Path, tmp_path: P
             ["Hello", "And tomorrow?"]
 
     run(back())
+
+
+def test_deferred_tool_requests_and_usage_survive(repo: Path) -> None:
+    from pydantic_ai import DeferredToolRequests
+
+    agent: Agent[None, Any] = Agent(TestModel(), output_type=[str, DeferredToolRequests])
+
+    @agent.tool_plain(requires_approval=True)
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        return "deleted"
+
+    async def check() -> None:
+        result = await agent.run("delete it", conversation=Conversation(conversation_id=CID))
+        assert isinstance(result.output, DeferredToolRequests)
+        await GitConversationStore(repo).save(result)
+        loaded = await GitConversationStore(repo).load(CID)
+        assert loaded is not None
+        assert loaded.deferred_tool_requests == result.output
+        assert loaded.usage == result.usage
+        assert loaded.messages == result.all_messages()
+
+    run(check())
