@@ -47,7 +47,7 @@ from ..metadata import (
     now_iso,
     sort_newest_first,
 )
-from .base import ForkPoint, SessionStore, fork_slice, last_message_id
+from .base import MUST_NOT_EXIST, ForkPoint, SessionStore, fork_slice, last_message_id
 
 logger = logging.getLogger("sessionsgit")
 SESSION_PREFIX = "refs/heads/sessions/"
@@ -644,6 +644,11 @@ class GitSessionStore(SessionStore):
         branch head. A session the instance never touched starts from its current head."""
         head = self._head(session_id)
         snapshot = self._snapshots.get(session_id)
+        if expected_head == MUST_NOT_EXIST:
+            if head is not None:
+                raise SessionConflictError(session_id, f"session {session_id!r} was created "
+                                                       "by another writer meanwhile")
+            return None
         if expected_head is not None:
             if head is None or str(head) != expected_head:
                 raise SessionConflictError(
