@@ -6,9 +6,11 @@ session=...)``) and the branching methods of the SDK's ``AdvancedSQLiteSession``
 names, arguments, results and errors, so code can switch stores unchanged. Items (Responses
 input items, plain JSON dicts) are stored as given, one message each.
 
-Branch ``main`` is the session ``session_id`` itself; a branch ``B`` is the sessionsgit fork
-session ``"<session_id>#B"`` (its ``parent_id`` the session it came from), so ``sessionsgit
-tree`` draws it and ``git merge-base`` finds the branch point. Like ``AdvancedSQLiteSession``,
+Any ``SessionStore`` works (a path opens a ``GitSessionStore``); the Git store adds the history
+that keeps popped and cleared items, and the trash. Branch ``main`` is the session
+``session_id`` itself; a branch ``B`` is the sessionsgit fork session ``"<session_id>#B"`` (its
+``parent_id`` the session it came from), so ``sessionsgit tree`` draws it and ``git
+merge-base`` finds the branch point. Like ``AdvancedSQLiteSession``,
 the current branch is a property of this object (a new ``GitSession`` starts on ``main``).
 """
 
@@ -26,6 +28,7 @@ from agents.memory.session_settings import SessionSettings, resolve_session_limi
 from ..errors import SessionConflictError, SessionsGitError
 from ..ids import validate_session_id
 from ..metadata import Message, SessionMetadata
+from ..stores.base import SessionStore
 from ..stores.git import GitSessionStore
 
 __all__ = ["GitSession", "BranchError"]
@@ -43,13 +46,13 @@ class BranchError(SessionsGitError, ValueError):
     main or current branch deleted): a ``ValueError`` like ``AdvancedSQLiteSession`` raises."""
 
 
-def open_store(path_or_store: str | os.PathLike[str] | GitSessionStore) -> GitSessionStore:
+def open_store(path_or_store: str | os.PathLike[str] | SessionStore) -> SessionStore:
     """A store given as is, or a ``GitSessionStore`` opened (created if missing) at a path."""
-    if isinstance(path_or_store, GitSessionStore):
+    if isinstance(path_or_store, SessionStore):
         return path_or_store
     if isinstance(path_or_store, (str, os.PathLike)):
         return GitSessionStore(path_or_store)
-    raise TypeError("expected a repository path or a GitSessionStore, not "
+    raise TypeError("expected a repository path or a SessionStore, not "
                     f"{type(path_or_store).__name__}")
 
 
@@ -77,11 +80,11 @@ class GitSession:
     """An Agents SDK session stored in sessionsgit (see the module docstring)."""
 
     def __init__(self, session_id: str,
-                 path_or_store: str | os.PathLike[str] | GitSessionStore, *,
+                 path_or_store: str | os.PathLike[str] | SessionStore, *,
                  session_settings: SessionSettings | None = None) -> None:
         self.session_id = validate_session_id(session_id)
         self.session_settings = session_settings
-        self._owns_store = not isinstance(path_or_store, GitSessionStore)
+        self._owns_store = not isinstance(path_or_store, SessionStore)
         self.store = open_store(path_or_store)
         self._branch = MAIN
 
@@ -256,11 +259,13 @@ class GitSession:
         return stored is not None and self._is_branch(stored.metadata, branch_id)
 
     def _branch_used(self, branch_id: str) -> bool:
-        """Whether a branch name was ever used here (live or deleted): names are not reused."""
+        """Whether a branch name was ever used here (live, or deleted into the Git store's trash):
+        names are not reused."""
         session_id = self.branch_session_id(branch_id)
         if self.store.exists(session_id):
             return True
-        return any(d.id == session_id for d in self.store.list_deleted())
+        return isinstance(self.store, GitSessionStore) and \
+            any(d.id == session_id for d in self.store.list_deleted())
 
     def _create_branch(self, source_branch: str, turn_number: int,
                        branch_name: str | None) -> str:
@@ -325,10 +330,10 @@ class GitSession:
 
     def _added_at(self, session_id: str, indices: list[int], fallback: str) -> dict[int, str]:
         """When each message at ``indices`` was added: the oldest save of the latest unbroken
-        run of saves (newest first) that all held it."""
-        if not indices:
-            return {}
-        records = self.store.history(session_id)
+        run of saves (newest first) that all held it (stores without history: ``fallback``)."""
+        if not isinstance(self.store, GitSessionStore):
+            return {i: fallback for i in indices}
+        records = self.store.history(session_id) if indices else []
         times: dict[int, str] = {}
         pending = sorted(indices, reverse=True)
         held = 1 << 62

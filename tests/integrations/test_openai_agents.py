@@ -21,7 +21,12 @@ from agents.memory import Session, SessionSettings  # noqa: E402
 from agents.testing import ScriptedModel, assistant_message, function_call  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from sessionsgit import GitSessionStore, StoreError  # noqa: E402
+from sessionsgit import (  # noqa: E402
+    FileSessionStore,
+    GitSessionStore,
+    InMemorySessionStore,
+    StoreError,
+)
 from sessionsgit.cli import cli  # noqa: E402
 from sessionsgit.integrations.openai_agents import BranchError, GitSession  # noqa: E402
 from sessionsgit.stores.git import session_ref  # noqa: E402
@@ -309,3 +314,19 @@ def test_the_example_runs_offline(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "└─ user:1/trip#rome" in out.stdout and "Rome is sunny too." in out.stdout
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_other_stores_work_too(kind: str, tmp_path: Path) -> None:
+    store = InMemorySessionStore() if kind == "memory" else FileSessionStore(tmp_path)
+    session = GitSession("user:1/trip", store)
+    run(session.add_items([user("a"), reply("b")]))
+    run(session.add_items([user("c"), reply("d")]))
+    assert run(session.create_branch_from_turn(2, "alt")) == "alt"
+    run(session.add_items([user("e")]))
+    assert run(session.get_items()) == [user("a"), reply("b"), user("e")]
+    assert run(session.pop_item()) == user("e")
+    assert [b["branch_id"] for b in run(session.list_branches())] == ["main", "alt"]
+    assert session.store.load("user:1/trip#alt").metadata.parent_id == "user:1/trip"
+    run(session.clear_session())
+    assert run(session.get_items()) == [] and session.current_branch_id == "main"
