@@ -24,7 +24,7 @@ import os
 from typing import Any, Iterator, Sequence
 
 import pygit2
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from pydantic_ai.conversation_store import (
     ConversationConflict,
     ConversationEntry,
@@ -34,7 +34,12 @@ from pydantic_ai.conversation_store import (
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 
 from .. import codec, idcodec
-from ..errors import InvalidRevisionError, SessionConflictError, SessionNotFoundError
+from ..errors import (
+    CorruptSessionError,
+    InvalidRevisionError,
+    SessionConflictError,
+    SessionNotFoundError,
+)
 from ..git import layout
 from ..git.refs import RefMoved, compare_and_swap
 from ..metadata import Message, SessionMetadata
@@ -74,7 +79,10 @@ def record_from_metadata(metadata: SessionMetadata | None) -> ConversationRecord
     not a pydantic-ai conversation."""
     if metadata is None or not isinstance(metadata.extra.get(MARK), dict):
         return None
-    return _RECORD.validate_python({**metadata.extra[MARK], "conversation_id": metadata.id})
+    try:
+        return _RECORD.validate_python({**metadata.extra[MARK], "conversation_id": metadata.id})
+    except ValidationError as exc:
+        raise CorruptSessionError(metadata.id, f"unreadable pydantic-ai record: {exc}") from None
 
 
 def branch_ref(conversation_id: str, tip_id: str) -> str:
@@ -116,8 +124,14 @@ class GitConversationStore(ConversationStore):
 
     async def read_records(self, *, scope: str | None = None,
                            limit: int | None = None) -> Sequence[ConversationRecord]:
-        records = [record for record in map(record_from_metadata, self.store.list())
-                   if record is not None and (scope is None or record.scope == scope)]
+        records = []
+        for metadata in self.store.list():
+            try:
+                record = record_from_metadata(metadata)
+            except CorruptSessionError:
+                continue  # one damaged record does not hide the others
+            if record is not None and (scope is None or record.scope == scope):
+                records.append(record)
         records.sort(key=lambda record: record.updated_at, reverse=True)
         return records[:limit]
 

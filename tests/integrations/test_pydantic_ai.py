@@ -36,7 +36,7 @@ from pydantic_ai.messages import (  # noqa: E402
 from pydantic_ai.models.function import AgentInfo, FunctionModel  # noqa: E402
 from pydantic_ai.models.test import TestModel  # noqa: E402
 
-from sessionsgit import GitSessionStore  # noqa: E402
+from sessionsgit import CorruptSessionError, GitSessionStore  # noqa: E402
 from sessionsgit.cli import cli  # noqa: E402
 from sessionsgit.integrations import pydantic_ai_index  # noqa: E402
 from sessionsgit.integrations.pydantic_ai import BRANCH_PREFIX, GitConversationStore  # noqa: E402
@@ -352,5 +352,18 @@ def test_deferred_tool_requests_and_usage_survive(repo: Path) -> None:
         assert loaded.deferred_tool_requests == result.output
         assert loaded.usage == result.usage
         assert loaded.messages == result.all_messages()
+
+    run(check())
+
+
+def test_a_damaged_record_is_a_typed_error_and_hides_no_other(repo: Path) -> None:
+    async def check() -> None:
+        store = GitConversationStore(repo)
+        result = await make_agent().run("Hello", conversation=Conversation(conversation_id=CID))
+        await store.save(result)
+        GitSessionStore(repo).save("broken", [], {"extra": {"pydantic_ai": {"usage": "junk"}}})
+        with pytest.raises(CorruptSessionError):
+            await store.read_record("broken")
+        assert [r.conversation_id for r in await store.list_conversations()] == [CID]
 
     run(check())
