@@ -1,30 +1,21 @@
-"""Import transcripts into any ``SessionStore``: JSON and JSONL files, and a directory written by
-the npm package's ``FileSessionStore`` (whose attached forks become real forks here).
-
-Accepted files:
-
-* JSON ``{"id", "metadata", "messages"}`` (what ``sessionsgit export --format json`` writes; an
-  npm session file ``{"metadata", "messages"}`` too) or a plain JSON array of messages;
-* JSONL: an optional header line ``{"type": "session", "id", "metadata"}`` (what ``export
-  --format jsonl`` writes), then one message object per line.
+"""Import transcripts into any ``SessionStore``: JSON and JSONL files (their format is
+``sessionsgit.transcripts``, which reads and writes them), and a directory written by the npm
+package's ``FileSessionStore`` (whose attached forks become real forks here).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .codec import loads
 from .errors import (
     CorruptSessionError,
     InvalidRevisionError,
     InvalidSessionIdError,
     SerializationError,
     SessionConflictError,
-    SessionsGitError,
 )
 from .ids import new_session_id, validate_session_id
 from .frozen import freeze
@@ -32,24 +23,13 @@ from .metadata import Message
 from .stores.base import SessionStore, fork_slice
 from .stores.file import FileSessionStore
 from .stores.npmrecord import inherited_part, mend_surrogates
+from .transcripts import (  # noqa: F401  (the parsers' names here before transcripts.py)
+    ImportFormatError, Transcript, is_session_header, parse_document, parse_jsonl, parse_text,
+    parse_transcript, read_transcript)
 
 Progress = Callable[[int, int], None]
 #: Metadata keys never copied from an imported file (the store owns them, or they are file-only).
 _DROPPED_KEYS = frozenset({"id", "head", "message_count", "transcript"})
-_JSONL_SUFFIXES = (".jsonl", ".ndjson")
-
-
-class ImportFormatError(SessionsGitError, ValueError):
-    """A file or directory that holds no transcript sessionsgit can read."""
-
-
-@dataclass
-class Transcript:
-    """A session read from a file: its id if the file names one, metadata and messages."""
-
-    id: str | None
-    metadata: dict[str, Any]
-    messages: list[Message]
 
 
 @dataclass
@@ -60,78 +40,6 @@ class ImportResult:
     imported: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
-
-
-# ---- reading files ------------------------------------------------------------------------
-def read_transcript(path: str | os.PathLike[str]) -> Transcript:
-    """Read one JSON or JSONL transcript file (JSONL by suffix, or when JSON finds extra data)."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"{path}: not UTF-8 text: {exc}") from None
-    return parse_text(text, source=str(path), jsonl=path.suffix.lower() in _JSONL_SUFFIXES)
-
-
-def parse_text(text: str, *, source: str = "input", jsonl: bool = False) -> Transcript:
-    """A transcript from JSON text, or JSONL (when ``jsonl`` or when JSON finds extra data)."""
-    if jsonl:
-        return parse_jsonl(text, source=source)
-    try:
-        data = loads(text, what=source)
-    except SerializationError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data":
-            return parse_jsonl(text, source=source)
-        raise ImportFormatError(str(exc)) from None
-    return parse_document(data, source=source)
-
-
-def parse_document(data: Any, *, source: str = "input") -> Transcript:
-    """A transcript from parsed JSON: ``{"id"?, "metadata"?, "messages"}`` or a message array."""
-    if isinstance(data, list):
-        return Transcript(None, {}, _messages(data, source))
-    if isinstance(data, dict) and "messages" in data:
-        metadata = data.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise ImportFormatError(f"{source}: 'metadata' is not an object")
-        session_id = data.get("id") if isinstance(data.get("id"), str) else metadata.get("id")
-        return Transcript(session_id if isinstance(session_id, str) else None, dict(metadata),
-                          _messages(data["messages"], source))
-    raise ImportFormatError(f"{source}: expected an object with 'messages' or an array of "
-                            "messages")
-
-
-def parse_jsonl(text: str, *, source: str = "input") -> Transcript:
-    """A transcript from JSONL: an optional ``{"type": "session"}`` header, then messages."""
-    items: list[Any] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            items.append(loads(line, what=f"{source}: line {number}"))
-        except SerializationError as exc:
-            raise ImportFormatError(str(exc)) from None
-    session_id, metadata = None, {}
-    if items and is_session_header(items[0]):
-        header = items.pop(0)
-        session_id = header.get("id") if isinstance(header.get("id"), str) else None
-        if isinstance(header.get("metadata"), dict):
-            metadata = dict(header["metadata"])
-        else:
-            metadata = {k: v for k, v in header.items() if k not in ("type", "id")}
-    return Transcript(session_id, metadata, _messages(items, source))
-
-
-def is_session_header(item: Any) -> bool:
-    """Whether a JSONL line is the session header rather than a message."""
-    return isinstance(item, dict) and item.get("type") == "session" and "role" not in item
-
-
-def _messages(items: Any, source: str) -> list[Message]:
-    if not isinstance(items, list) or not all(isinstance(m, dict) for m in items):
-        raise ImportFormatError(f"{source}: messages must be a list of JSON objects")
-    return items
 
 
 def clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
