@@ -23,6 +23,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench.py
 	$(BIN)/python tests/bench/bench_startup.py
+	$(BIN)/python tests/bench/bench_agents.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python tests/bench/bench.py --quick

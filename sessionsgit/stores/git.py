@@ -929,7 +929,7 @@ class GitSessionStore(SessionStore):
 
     def search(self, query: str, *, limit: int = 20, session: str | None = None,
                role: str | None = None, since: Any = None, all_history: bool = False,
-               progress: Callable[[int, int], None] | None = None) -> list[Any]:
+               progress: Callable[[int, int], None] | None = None) -> builtins.list[Any]:
         """Messages matching ``query`` (words and ``"phrases"``, case-insensitive), best
         first, as ``sessionsgit.search.SearchHit``; through an index cached under the git dir
         and brought up to date from the heads that moved. ``all_history`` also searches
@@ -937,6 +937,14 @@ class GitSessionStore(SessionStore):
         from ..search import search_git
         return search_git(self, query, limit=limit, session=session, role=role, since=since,
                           all_history=all_history, progress=progress)
+
+    def head_metadata(self, session_id: str) -> SessionMetadata | None:
+        """The metadata of a session's head commit alone (no tree or message is read), or None
+        when there is no such session: a cheap look at ``head`` and ``extra`` before a write."""
+        validate_session_id(session_id)
+        with self._lock:
+            head = self._head(session_id)
+            return None if head is None else self._metadata_at(session_id, head)
 
 
 # ---- module helpers ---------------------------------------------------------------------
