@@ -149,7 +149,8 @@ class Printed:
     single: bool = False
 
 
-def output_options(table: str | None = None) -> Callable[[Callable[..., Any]], Any]:
+def output_options(table: str | Callable[[Any], str] | None = None
+                   ) -> Callable[[Callable[..., Any]], Any]:
     """Add ``--json``, ``--yaml`` and ``--nl`` to a command returning records (or ``Printed``),
     and print them: by default through ``render.<table>`` (or the ``Printed`` text)."""
 
@@ -162,8 +163,9 @@ def output_options(table: str | None = None) -> Callable[[Callable[..., Any]], A
             result = fn(*args, **kwargs)
             printed = result if isinstance(result, Printed) else Printed(list(result))
             if not chosen:
-                text = printed.text if printed.text is not None or table is None else \
-                    getattr(render, table)(printed.records)
+                renderer = table if callable(table) or table is None else getattr(render, table)
+                text = printed.text if printed.text is not None or renderer is None else \
+                    renderer(printed.records)
                 click.echo(text or "", nl=False)
             elif printed.single and chosen[0] != "nl":
                 value = printed.records[0] if printed.records else {}

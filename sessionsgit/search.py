@@ -497,7 +497,7 @@ class SearchIndex:
         from .git import layout
 
         try:
-            return list(layout.read_state(repo, repo[commit_id].tree_id).blobs)
+            return list(layout.read_state(repo, repo[commit_id].peel(pygit2.Commit).tree_id).blobs)
         except Exception:  # noqa: BLE001 - a damaged session is skipped, never fatal
             return None
 

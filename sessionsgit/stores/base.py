@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import builtins
 import hashlib
 import json
 from typing import Any, Mapping, Sequence
@@ -170,7 +171,7 @@ class SessionStore(abc.ABC):
 
     def search(self, query: str, *, limit: int = 20, session: str | None = None,
                role: str | None = None, since: Any = None, all_history: bool = False
-               ) -> list[Any]:
+               ) -> "builtins.list[Any]":
         """Messages matching ``query`` (words and ``"phrases"``, case-insensitive) as
         ``sessionsgit.search.SearchHit``. This default loads every session; it has no earlier
         saves, so ``all_history`` changes nothing."""
