@@ -494,6 +494,8 @@ class SearchIndex:
 
     @staticmethod
     def _blobs_at(repo: "pygit2.Repository", commit_id: str) -> list[Any] | None:
+        import pygit2
+
         from .git import layout
 
         try:
