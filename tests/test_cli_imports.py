@@ -76,3 +76,11 @@ def test_list_loads_only_what_it_prints(tmp_path: Path) -> None:
         f"cli(['--repo', {str(tmp_path / 'repo')!r}, 'list'], standalone_mode=False)", tmp_path)
     assert "sessionsgit.stores.git" in loaded
     assert sorted(name for name in NOT_FOR_LIST if name in loaded) == []
+
+
+def test_the_lazily_loaded_render_module_is_the_real_one(tmp_path: Path) -> None:
+    code = ("import sessionsgit.cli, sessionsgit.render\n"
+            "from sessionsgit.render import plural\n"
+            "assert sessionsgit.render.plural(2, 'save') == plural(2, 'save') == '2 saves'\n"
+            "assert sessionsgit.cli.render is sessionsgit.render")
+    assert "sessionsgit.render" in loaded_after(code, tmp_path)
