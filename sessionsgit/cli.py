@@ -507,10 +507,7 @@ def cli_append(session: str, text: str | None, role: str | None, json_input: boo
     session_id = _resolve(store, session)
     now = now_ms()
     messages = [stamp_message(message, now=now) for message in messages]
-    # a strict compare-and-swap on the head read here: a held lock or another writer's save
-    # in between is reported (one line), not waited out
-    head = _load(store, session_id).metadata.head
-    store.append(session_id, messages, expected_head=head)
+    store.append(session_id, messages)  # builds on a concurrent writer's save, never fails on one
     for message in messages:
         click.echo(message["id"])
 

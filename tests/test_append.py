@@ -148,3 +148,22 @@ def test_tune_libgit2_false_leaves_process_wide_settings_alone(tmp_path):
         pygit2.option = real
     assert git_module.GitSessionStore(tmp_path / "repo", tune_libgit2=False).load("a").messages \
         == transcript(2)
+
+
+def test_ten_parallel_cli_appends_all_land(tmp_path):
+    """#11.10: ten parallel `sessionsgit append` runs: four failed with "changed by another
+    writer"."""
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    GitSessionStore(repo).save("s", [])
+    processes = [subprocess.Popen([sys.executable, "-m", "sessionsgit", "--repo", str(repo),
+                                   "append", "s", f"message {n}"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for n in range(10)]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    texts = sorted(m["content"][0]["text"] for m in GitSessionStore(repo).load("s").messages)
+    assert texts == sorted(f"message {n}" for n in range(10))

@@ -136,7 +136,8 @@ def test_metadata_the_original_wrote(original, ours):
     listed = {meta.id: meta for meta in ours.list()}
     assert listed["custom"].extra == {"tags": ["a", "b"], "extra": "a note", "head": "x",
                                       "owner": {"team": 7}}
-    assert listed["custom"].head is None
+    assert listed["custom"].head != "x"  # the store's own revision token, not the custom key
+    assert listed["custom"].head == ours.load("custom").metadata.head
     assert listed["fork-a"].label == "renamed fork"
     assert (listed["fork-a"].parent_id, listed["fork-a"].fork_message_id) == ("root", "r3")
     assert listed["child"].detached is True and listed["child"].parent_id == "root"

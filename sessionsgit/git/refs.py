@@ -135,7 +135,8 @@ def current_target(repo: pygit2.Repository, name: str, *, strict: bool = False
         if strict:
             raise ValueError(f"{name} is a symbolic ref, not a commit")
         return None
-    return ref.target
+    target = ref.target
+    return target if isinstance(target, pygit2.Oid) else None
 
 
 def compare_and_swap(repo: pygit2.Repository, name: str, new: pygit2.Oid,

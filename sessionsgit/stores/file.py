@@ -32,7 +32,7 @@ from ..codec import copy_messages, dumps_exact, encode_metadata
 from ..errors import CorruptSessionError
 from ..ids import validate_session_id
 from ..metadata import Message, SessionMetadata, StoredSession, merge_metadata, sort_newest_first
-from .base import SessionStore
+from .base import SessionStore, check_expected_head, revision_token
 from .npmrecord import Record, Resolver, own_messages, parse_record, stored_metadata
 
 try:
@@ -118,7 +118,8 @@ class FileSessionStore(SessionStore):
                 damaged.append((session_id, exc.reason))
                 continue
             found[session_id] = StoredSession(
-                replace(record.metadata, message_count=len(transcript)), list(transcript))
+                replace(record.metadata, message_count=len(transcript),
+                        head=revision_token(record.raw)), list(transcript))
         self.last_damaged = damaged
         self.last_warnings = warnings + resolver.warnings
         return found
@@ -139,11 +140,12 @@ class FileSessionStore(SessionStore):
         transcript = resolver.transcript(session_id)
         for warned_id, reason in resolver.warnings:
             logger.warning("session %r: %s", warned_id, reason)
-        return StoredSession(replace(record.metadata, message_count=len(transcript)),
-                             list(transcript))
+        return StoredSession(replace(record.metadata, message_count=len(transcript),
+                                     head=revision_token(record.raw)), list(transcript))
 
     def save(self, session_id: str, messages: Sequence[Message],
-             metadata: Mapping[str, Any] | SessionMetadata | None = None) -> SessionMetadata:
+             metadata: Mapping[str, Any] | SessionMetadata | None = None, *,
+             expected_head: str | None = None) -> SessionMetadata:
         """Write the session atomically (temp file, fsync, replace) under the lock, as the
         original would: a fork's own messages only, custom keys flat. A damaged existing file
         raises ``CorruptSessionError`` (delete it first to replace it)."""
@@ -151,6 +153,8 @@ class FileSessionStore(SessionStore):
         stored_messages = copy_messages(messages)
         with self._locked():
             existing = self._read(session_id)
+            check_expected_head(session_id, revision_token(existing.raw) if existing else None,
+                                expected_head)
             merged = merge_metadata(session_id, existing.metadata if existing else None,
                                     len(stored_messages), metadata)
             encode_metadata(merged)
@@ -164,6 +168,7 @@ class FileSessionStore(SessionStore):
             text = dumps_exact({"metadata": stored, "messages": own}, indent=2,
                                what=f"session {session_id!r}")[0]
             self._write_atomic(self._path(session_id), text.encode("utf-8"))
+            merged.head = revision_token(stored)
             old_parent = existing.metadata.parent_id if existing else None
             if old_parent is not None and old_parent != merged.parent_id:
                 self._unlink_fork_link(old_parent, session_id)
