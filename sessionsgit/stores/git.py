@@ -313,7 +313,9 @@ class GitSessionStore(SessionStore):
                 try:
                     return self._append_once(session_id, head, items, metadata)
                 except SessionConflictError:
-                    if expected_head is not None or time.monotonic() > deadline:
+                    # retry only on top of another writer's save; a held lock stays an error
+                    if expected_head is not None or time.monotonic() > deadline or \
+                            self._head(session_id) == head:
                         raise
                     time.sleep(0.0005)
 
