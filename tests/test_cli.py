@@ -236,9 +236,8 @@ def test_a_held_ref_lock_names_the_lock_file(run: Cli, repo: Path) -> None:
     session_id = conversation(run)
     gone = run.new("gone")
     run("delete", gone)
-    # (``append`` goes through ``store.append``, which waits a held lock out: a lock file is
-    # taken as a dead writer's once ``stale_lock_seconds`` old; see test_append.py)
-    for ref, args in ((session_id, ["delete", session_id]), (gone, ["restore", gone])):
+    for ref, args in ((session_id, ["append", session_id, "hi"]),
+                      (session_id, ["delete", session_id]), (gone, ["restore", gone])):
         lock = repo / "refs" / "heads" / "sessions" / f"{ref}.lock"
         lock.write_text("")
         try:
