@@ -72,20 +72,10 @@ def _git_dir(path: Path) -> Path | None:
 
 
 def _session_heads(git_dir: Path) -> dict[str, str] | None:
-    """{ref name below the session prefix: head commit hex}, loose refs over packed ones;
-    None when any session ref file does not read as a direct ref."""
-    heads: dict[str, str] = {}
-    packed = git_dir / "packed-refs"
-    if packed.exists():
-        for line in packed.read_bytes().split(b"\n"):
-            if not line or line[:1] in (b"#", b"^"):
-                continue
-            name = line[41:].decode("utf-8")
-            if name.startswith(SESSION_PREFIX):
-                target = _target(line[:40])
-                if target is None or line[40:41] != b" ":
-                    return None
-                heads[name[len(SESSION_PREFIX):]] = target
+    """{ref name below the session prefix: head commit hex}; None when any session ref file
+    does not read as a direct ref. Loose refs are read before ``packed-refs`` and win over it
+    (as git does), so a ref a concurrent ``pack-refs`` moves is seen in one or the other."""
+    loose: dict[str, str] = {}
     root = git_dir / SESSION_PREFIX.rstrip("/")
     pending = [root]
     while pending:
@@ -99,11 +89,27 @@ def _session_heads(git_dir: Path) -> dict[str, str] | None:
             if entry.is_dir(follow_symlinks=False):
                 pending.append(Path(entry.path))
                 continue
-            with open(entry.path, "rb") as handle:
-                target = _target(handle.read(128).strip())
+            try:
+                with open(entry.path, "rb") as handle:
+                    target = _target(handle.read(128).strip())
+            except FileNotFoundError:
+                continue  # packed meanwhile: packed-refs, read next, has it
             if target is None:
                 return None
-            heads[Path(entry.path).relative_to(root).as_posix()] = target
+            loose[Path(entry.path).relative_to(root).as_posix()] = target
+    heads: dict[str, str] = {}
+    packed = git_dir / "packed-refs"
+    if packed.exists():
+        for line in packed.read_bytes().split(b"\n"):
+            if not line or line[:1] in (b"#", b"^"):
+                continue
+            name = line[41:].decode("utf-8")
+            if name.startswith(SESSION_PREFIX):
+                target = _target(line[:40])
+                if target is None or line[40:41] != b" ":
+                    return None
+                heads[name[len(SESSION_PREFIX):]] = target
+    heads.update(loose)
     return heads
 
 
