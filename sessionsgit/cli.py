@@ -36,6 +36,8 @@ def _lazy_module(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)  # as an import would: ``sessionsgit.render``
     return module
 
 
@@ -276,18 +278,31 @@ def cli_new(label: str | None, create: bool) -> None:
 @output_options("sessions_table")
 def cli_list(limit: int | None, all_: bool, deleted: bool) -> Printed:
     """List sessions, most recently updated first."""
-    from .listing import list_sessions
+    records = None if all_ or deleted else _quick_records()
+    if records is None:
+        from .listing import list_sessions
 
-    store = _store()
-    records = list_sessions(store, include_deleted=all_, only_deleted=deleted)
-    if not deleted:
-        _warn_damaged(store)
-    if not records and not deleted:
-        _hint_remote_only(store)
+        store = _store()
+        records = list_sessions(store, include_deleted=all_, only_deleted=deleted)
+        if not deleted:
+            _warn_damaged(store)
+        if not records and not deleted:
+            _hint_remote_only(store)
     shown = records[:limit] if limit is not None else records
     if records and not shown:
         return Printed(shown, f"(0 of {render.plural(len(records), 'session')} shown)\n")
     return Printed(shown)
+
+
+def _quick_records() -> Records | None:
+    """The live sessions read without opening the store (no pygit2: ``quicklist``), or None
+    when the store must answer: it reports damage and hints, this never does."""
+    from .quicklist import quick_list
+
+    state = click.get_current_context().find_object(State)
+    assert state is not None
+    found = None if state.store is not None else quick_list(state.repo)
+    return [meta.to_dict() for meta in found] if found else None
 
 
 @cli.command(name="show")

@@ -15,6 +15,8 @@ CLI) can catch one type::
     │   └── StorePermissionError                     this user may not write (or read) there
     ├── NoActiveSessionError                         manager has no current session
     ├── RemoteError                                  push / fetch / sync failed
+    ├── AmbiguousSessionError (resolve.py, also KeyError)  an id prefix or label naming several
+    ├── ImportFormatError (transcripts.py, also ValueError)  a file that holds no transcript
     └── ProviderError (providers.py)                 a model provider call failed
 """
 

@@ -17,8 +17,9 @@ ALLOWED_THIRD_PARTY = {"click", "yaml"}
 NOT_AT_START = ("yaml", "pygit2", "sessionsgit.providers", "sessionsgit.sync",
                 "sessionsgit.conversation", "sessionsgit.manager", "sessionsgit.stores.sql",
                 "sessionsgit.stores.file", "http.client", "urllib.request")
-#: Modules ``sessionsgit list`` must not load (it does load pygit2 and the Git store).
-NOT_FOR_LIST = ("yaml", "sessionsgit.providers", "sessionsgit.sync", "sessionsgit.conversation",
+#: Modules ``sessionsgit list`` must not load: it reads refs and the list cache as plain files
+#: (``quicklist``); pygit2 and the Git store load only when it cannot vouch for what it sees.
+NOT_FOR_LIST = ("yaml", "pygit2", "sessionsgit.stores.git", "sessionsgit.providers", "sessionsgit.sync", "sessionsgit.conversation",
                 "sessionsgit.manager", "sessionsgit.stores.sql", "sessionsgit.stores.file",
                 "sessionsgit.importers", "sessionsgit.transcripts", "http.client",
                 "urllib.request")
@@ -74,5 +75,21 @@ def test_list_loads_only_what_it_prints(tmp_path: Path) -> None:
     loaded = loaded_after(
         "from sessionsgit.cli import cli\n"
         f"cli(['--repo', {str(tmp_path / 'repo')!r}, 'list'], standalone_mode=False)", tmp_path)
-    assert "sessionsgit.stores.git" in loaded
+    assert "sessionsgit.quicklist" in loaded
     assert sorted(name for name in NOT_FOR_LIST if name in loaded) == []
+    # a store it must open (a fresh repository: no sessions, maybe a hint) loads no more
+    (tmp_path / "repo" / "refs" / "heads" / "sessions" / "one").unlink()
+    loaded = loaded_after(
+        "from sessionsgit.cli import cli\n"
+        f"cli(['--repo', {str(tmp_path / 'repo')!r}, 'list'], standalone_mode=False)", tmp_path)
+    assert "sessionsgit.stores.git" in loaded
+    opened = ("pygit2", "sessionsgit.stores.git")
+    assert sorted(name for name in NOT_FOR_LIST if name in loaded and name not in opened) == []
+
+
+def test_the_lazily_loaded_render_module_is_the_real_one(tmp_path: Path) -> None:
+    code = ("import sessionsgit.cli, sessionsgit.render\n"
+            "from sessionsgit.render import plural\n"
+            "assert sessionsgit.render.plural(2, 'save') == plural(2, 'save') == '2 saves'\n"
+            "assert sessionsgit.cli.render is sessionsgit.render")
+    assert "sessionsgit.render" in loaded_after(code, tmp_path)
