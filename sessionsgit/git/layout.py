@@ -153,3 +153,77 @@ def truncated(repo: pygit2.Repository, state: TreeState, keep: int,
     """The state of the first ``keep`` messages of ``state`` (a fork point), sharing every
     whole chunk with it."""
     return write_state(repo, state.blobs[:keep], session_blob, state, keep)
+
+
+@dataclass
+class AppendedTree:
+    """The tree of a save that appended messages: its root, the message count before the
+    append, and the trees written for it."""
+
+    root: pygit2.Oid
+    count_before: int
+    written: list[pygit2.Oid]
+
+
+def _chunk_ids(repo: pygit2.Repository, root_id: pygit2.Oid | None) -> list[pygit2.Oid]:
+    """The chunk trees of a save, in order, read from its ``messages`` tree alone."""
+    if root_id is None:
+        return []
+    root = repo[root_id]
+    if MESSAGES_DIR not in root:
+        return []
+    entry = root[MESSAGES_DIR]
+    if entry.type != pygit2.enums.ObjectType.TREE:
+        raise LayoutError(f"{MESSAGES_DIR} is not a directory")
+    chunks = []
+    for expected, chunk_entry in enumerate(repo[entry.id]):
+        if chunk_entry.name != chunk_name(expected) or \
+                chunk_entry.type != pygit2.enums.ObjectType.TREE:
+            raise LayoutError(f"unexpected chunk {chunk_entry.name!r} in {MESSAGES_DIR}/")
+        chunks.append(chunk_entry.id)
+    return chunks
+
+
+def count_messages(repo: pygit2.Repository, root_id: pygit2.Oid | None) -> int:
+    """How many messages a save holds, from its ``messages`` tree and last chunk only."""
+    chunks = _chunk_ids(repo, root_id)
+    if not chunks:
+        return 0
+    return (len(chunks) - 1) * CHUNK + len(chunk_blobs(repo, chunks[-1], (len(chunks) - 1) * CHUNK))
+
+
+def append_state(repo: pygit2.Repository, root_id: pygit2.Oid | None, new_blobs: list[pygit2.Oid],
+                 session_blob: pygit2.Oid) -> AppendedTree:
+    """The tree of ``root_id``'s save plus ``new_blobs`` at the end, reading only the root, the
+    ``messages`` tree and the last chunk: no message and no other chunk is read, so appending
+    costs the same at message 100,000 as at message 10 (but for the one ``messages`` tree,
+    an entry per 128 messages)."""
+    chunks = _chunk_ids(repo, root_id)
+    last: list[pygit2.Oid] = []
+    if chunks:
+        last = list(chunk_blobs(repo, chunks[-1], (len(chunks) - 1) * CHUNK))
+        if len(last) < CHUNK or new_blobs:
+            chunks.pop()
+        else:
+            last = []
+    count_before = len(chunks) * CHUNK + len(last)
+    written: list[pygit2.Oid] = []
+    pending = last + list(new_blobs)
+    index = len(chunks) * CHUNK
+    while pending:
+        part, pending = pending[:CHUNK], pending[CHUNK:]
+        chunk_id = _write_tree(repo, [(message_name(index + i), blob, BLOB)
+                                      for i, blob in enumerate(part)])
+        _remember_chunk(chunk_id, tuple(part))
+        chunks.append(chunk_id)
+        written.append(chunk_id)
+        index += len(part)
+    entries = [(SESSION_FILE, session_blob, BLOB)]
+    if chunks:
+        messages_tree = _write_tree(repo, [(chunk_name(c), chunk_id, TREE)
+                                           for c, chunk_id in enumerate(chunks)])
+        written.append(messages_tree)
+        entries.append((MESSAGES_DIR, messages_tree, TREE))
+    root_tree = _write_tree(repo, entries)
+    written.append(root_tree)
+    return AppendedTree(root_tree, count_before, written)

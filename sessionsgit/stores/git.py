@@ -108,7 +108,8 @@ class _Snapshot:
     the object ids of its tree, and (when known) exact copies of its messages."""
 
     head: pygit2.Oid
-    tree: layout.TreeState
+    #: None after an ``append`` (which never reads the whole tree): read when first needed
+    tree: layout.TreeState | None
     metadata: SessionMetadata
     values: list[Message] | None
     #: whether ``values`` share leaves with the caller's messages (fast comparisons)
@@ -257,6 +258,61 @@ class GitSessionStore(SessionStore):
             self._snapshots[session_id] = _Snapshot(commit, tree, merged, values, True)
             return _copy_metadata(merged)
 
+    def append(self, session_id: str, messages: Sequence[Message],
+               metadata: Mapping[str, Any] | SessionMetadata | None = None, *,
+               expected_head: str | None = None) -> SessionMetadata:
+        """Add ``messages`` at the end of the session (created if missing) in one commit,
+        reading only its head commit, ``messages`` tree and last chunk: the cost does not grow
+        with the transcript. Without ``expected_head`` a concurrent writer's commit is built
+        upon (the append is retried on top of it, so concurrent appends all land, each in its
+        own order); with it, the session must still be at that head (a compare-and-swap,
+        ``SessionConflictError`` otherwise)."""
+        validate_session_id(session_id)
+        items = as_message_list(messages)
+        deadline = time.monotonic() + _APPEND_RETRY_SECONDS
+        with self._lock:
+            while True:
+                head = self._head(session_id)
+                if expected_head is not None and (head is None or str(head) != expected_head):
+                    raise SessionConflictError(
+                        session_id, f"session {session_id!r} is no longer at "
+                                    f"{expected_head[:12]}: another writer saved it")
+                try:
+                    return self._append_once(session_id, head, items, metadata)
+                except SessionConflictError:
+                    if expected_head is not None or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.0005)
+
+    def _append_once(self, session_id: str, head: pygit2.Oid | None, items: list[Any],
+                     metadata: Mapping[str, Any] | SessionMetadata | None) -> SessionMetadata:
+        """One attempt of ``append`` on top of ``head`` (None: create the session)."""
+        base = self._metadata_at(session_id, head) if head is not None else None
+        try:
+            root_id = self.repo[head].tree_id if head is not None else None
+            count = layout.count_messages(self.repo, root_id)
+        except (KeyError, ValueError, pygit2.GitError, layout.LayoutError) as exc:
+            raise CorruptSessionError(session_id, f"unreadable tree at {head}: {exc}") from None
+        encoded = [encode_message(message, count + i) for i, message in enumerate(items)]
+        merged = merge_metadata(session_id, base, count + len(items), metadata)
+        encode_metadata(merged)
+        session_json = _tree_metadata(merged)
+
+        def write_tree() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+            blobs = []
+            for data, _parsed in encoded:
+                blobs.append(self.repo.create_blob(data))
+                blobcache.shared.put(blobs[-1], data)
+            session_blob = self.repo.create_blob(session_json)
+            tree = layout.append_state(self.repo, root_id, blobs, session_blob)
+            return tree.root, blobs + [session_blob] + tree.written
+
+        subject = (commitmeta.save_subject([parsed for _data, parsed in encoded]) if encoded
+                   else "metadata")
+        commit = self._commit(session_id, head, write_tree, merged, subject, expected=head)
+        self._snapshots[session_id] = _Snapshot(commit, None, merged, None)  # tree read lazily
+        return _copy_metadata(merged)
+
     def rename(self, session_id: str, label: str | None) -> SessionMetadata:
         """A new commit with the same tree and the new label, so the history shows the rename."""
         validate_session_id(session_id)
@@ -370,7 +426,7 @@ class GitSessionStore(SessionStore):
             if self._head(child_id) is not None:
                 raise SessionConflictError(child_id, f"session {child_id!r} already exists")
             known = self._snapshots.get(parent_id)
-            if known is not None and known.head == parent_head:  # saved or loaded here: no reads
+            if known is not None and known.head == parent_head and known.tree is not None:
                 parent_meta, parent_tree = known.metadata, known.tree
             else:
                 parent_meta = self._metadata_at(parent_id, parent_head)
@@ -589,6 +645,8 @@ class GitSessionStore(SessionStore):
                 raise SessionConflictError(
                     session_id, f"session {session_id!r} was changed by another writer since "
                                 "this store last read it; load it again")
+            if snapshot.tree is None:
+                snapshot.tree = self._tree_state(session_id, head)
             return snapshot
         if head is None:
             return None
@@ -728,6 +786,8 @@ _T = TypeVar("_T")
 #: Attempts at writing a save's objects when the file system fails transiently (a fan-out
 #: directory removed by ``git prune-packed`` between libgit2's mkdir and rename).
 _OBJECT_WRITE_ATTEMPTS = 5
+#: How long ``append`` keeps building on top of concurrent writers' commits before giving up.
+_APPEND_RETRY_SECONDS = 30.0
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
