@@ -29,8 +29,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, TypeVar
 
 import pygit2
-from langchain_core.load import dumpd, load
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -584,13 +583,13 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         return commit
 
     def _message_blob(self, message: BaseMessage, index: int) -> pygit2.Oid:
-        """One message as a readable JSON blob (LangChain's serialized form), encoded once per
-        message id in this process."""
+        """One message as a readable JSON blob (LangChain's ``message_to_dict`` form), encoded
+        once per message id in this process."""
         key = message.id
         cached = self._message_blobs.get(key) if key else None
         if cached is not None and cached[0] == message:
             return cached[1]
-        data, _parsed = encode_message(dumpd(message), index)
+        data, _parsed = encode_message(message_to_dict(message), index)
         blob = self.repo.create_blob(data)
         self._loose += 1
         if key:
@@ -648,7 +647,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         messages = values.get(MESSAGES_CHANNEL)
         if MESSAGES_CHANNEL in new_versions and _is_transcript(messages) and messages:
             try:
-                return summary(dumpd(messages[-1]), 72, words=True) or step
+                return summary(message_to_dict(messages[-1]), 72, words=True) or step
             except (TypeError, ValueError):
                 return step
         return step
@@ -859,7 +858,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _transcript(self, commit: pygit2.Oid) -> list[BaseMessage]:
         state = layout.read_state(self.repo, self.repo[commit].tree_id)
         read = self.repo.odb.read
-        return [load(json.loads(read(blob)[1])) for blob in state.blobs]
+        return messages_from_dict(json.loads(b"[" + b",".join(read(blob)[1] for blob in state.blobs)
+                                             + b"]"))
 
     # ---- blobs -------------------------------------------------------------------------------
     def _typed_blob(self, value: Any, header: dict[str, Any], *, allow_json: bool = True
