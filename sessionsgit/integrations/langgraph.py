@@ -8,8 +8,8 @@ lives in the commit's ``langgraph/`` subtree::
 
     session.json, messages/0000/000000.json …    (root namespace, as every session)
     langgraph/checkpoint                          the checkpoint record (no channel values)
-    langgraph/metadata                            its metadata
-    langgraph/channels/<channel>                  one blob per channel value (reused while
+                                                  and its metadata
+    langgraph/channel.<name>                      one blob per channel value (reused while
                                                   its version is unchanged)
     langgraph/parent-writes/<task>.<idx>          the pending writes of the parent checkpoint
 
@@ -72,6 +72,10 @@ LG_DIR = "langgraph"
 MESSAGES_CHANNEL = "messages"
 #: The type a channel blob names when its value is the session transcript (``messages/``).
 TRANSCRIPT = "sessionsgit-transcript"
+#: The checkpoint record and its metadata, one blob in ``langgraph/``.
+RECORD = "checkpoint"
+#: Each channel value is ``langgraph/channel.<name>``.
+CHANNEL_PREFIX = "channel."
 _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
 _BLOB = pygit2.GIT_FILEMODE_BLOB
 _TREE = pygit2.GIT_FILEMODE_TREE
@@ -112,6 +116,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         #: thread -> the leaf commits its index was last completed for by a walk
         self._complete: dict[str, frozenset[pygit2.Oid]] = {}
         self._loose = 0
+        self._known: set[pygit2.Oid] = set()
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -523,20 +528,20 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         versions = checkpoint["channel_versions"]
         parent_commit = repo[parent] if parent is not None else None
         parent_versions: dict[str, Any] = {}
-        parent_channels: pygit2.Tree | None = None
+        parent_lg: pygit2.Tree | None = None
         if parent_commit is not None:
-            tree_id = self._entry(parent, LG_DIR, "channels")
-            parent_channels = repo[tree_id] if tree_id is not None else None
+            tree_id = self._entry(parent, LG_DIR)
+            parent_lg = repo[tree_id] if tree_id is not None else None
             record = self._record(parent)
             parent_versions = dict(record.get("channel_versions") or {}) if record else {}
-        channels = repo.TreeBuilder()
+        lg = repo.TreeBuilder()
         transcript: list[pygit2.Oid] | None = None
         messages_tree: pygit2.Oid | None = None
         for channel, version in versions.items():
-            name = idcodec.encode(str(channel), idcodec.FILE)
-            if channel not in new_versions and parent_channels is not None and \
-                    parent_versions.get(channel) == version and name in parent_channels:
-                channels.insert(name, parent_channels[name].id, _BLOB)
+            name = CHANNEL_PREFIX + idcodec.encode(str(channel), idcodec.FILE)
+            if channel not in new_versions and parent_lg is not None and \
+                    parent_versions.get(channel) == version and name in parent_lg:
+                lg.insert(name, parent_lg[name].id, _BLOB)
                 if not ns and channel == MESSAGES_CHANNEL and parent_commit is not None:
                     messages_tree = self._entry(parent, layout.MESSAGES_DIR)
                     transcript = []  # unchanged: the parent's messages/ tree as it is
@@ -544,18 +549,16 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             if channel not in values:
                 continue  # a channel with no value at this version
             value = values[channel]
-            header = {"channel": channel, "version": version}
+            header = {"channel": channel}  # the version is in the record: equal values share
             if not ns and channel == MESSAGES_CHANNEL and _is_transcript(value):
                 transcript = [self._message_blob(message, i) for i, message in enumerate(value)]
-                header["type"] = TRANSCRIPT
-                channels.insert(name, repo.create_blob(_header(header)), _BLOB)
+                lg.insert(name, self._known_blob(_header({**header, "type": TRANSCRIPT})),
+                          _BLOB)
                 continue
-            channels.insert(name, self._typed_blob(value, header, allow_json=False), _BLOB)
+            lg.insert(name, self._typed_blob(value, header, allow_json=False), _BLOB)
         record = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-        lg = repo.TreeBuilder()
-        lg.insert("checkpoint", self._typed_blob(record, {}), _BLOB)
-        lg.insert("metadata", self._typed_blob(metadata, {}), _BLOB)
-        lg.insert("channels", channels.write(), _TREE)
+        lg.insert(RECORD, self._typed_blob({"checkpoint": record, "metadata": metadata}, {}),
+                  _BLOB)
         if parent_writes is not None:
             lg.insert("parent-writes", parent_writes[0], _TREE)
         root = repo.TreeBuilder()
@@ -571,7 +574,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             session_meta = self._session_metadata(thread_id, parent_commit, count)
             session_json = {key: getattr(session_meta, key) for key in _TREE_FIELDS}
             text = dumps_exact(session_json, indent=2, what="metadata")[0] + "\n"
-            root.insert(layout.SESSION_FILE, repo.create_blob(text.encode()), _BLOB)
+            root.insert(layout.SESSION_FILE, self._known_blob(text.encode()), _BLOB)
             if messages_tree is not None:
                 root.insert(layout.MESSAGES_DIR, messages_tree, _TREE)
             subject = self._subject(values, new_versions, metadata)
@@ -809,13 +812,15 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         except (KeyError, ValueError):
             return None
 
-    def _record(self, commit: pygit2.Oid) -> dict[str, Any] | None:
-        blob = self._entry(commit, LG_DIR, "checkpoint")
-        return None if blob is None else self._load_blob(blob)[1]
+    def _record_and_metadata(self, commit: pygit2.Oid) -> dict[str, Any]:
+        blob = self._entry(commit, LG_DIR, RECORD)
+        return {} if blob is None else self._load_blob(blob)[1]
+
+    def _record(self, commit: pygit2.Oid) -> dict[str, Any]:
+        return self._record_and_metadata(commit).get("checkpoint") or {}
 
     def _metadata(self, commit: pygit2.Oid) -> dict[str, Any]:
-        blob = self._entry(commit, LG_DIR, "metadata")
-        return {} if blob is None else self._load_blob(blob)[1]
+        return self._record_and_metadata(commit).get("metadata") or {}
 
     def _writes_tree(self, thread_id: str, ns: str, checkpoint_id: str
                      ) -> tuple[pygit2.Oid, bool] | None:
@@ -830,10 +835,13 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         trailer = commit_trailer(self.repo, commit)
         if trailer is None:
             raise StoreError(f"commit {commit} of thread {thread_id!r} is no checkpoint")
-        record = self._record(commit) or {}
+        both = self._record_and_metadata(commit)
+        record = both.get("checkpoint") or {}
         channel_values: dict[str, Any] = {}
-        channels = self._entry(commit, LG_DIR, "channels")
-        for entry in self.repo[channels] if channels is not None else []:
+        lg = self._entry(commit, LG_DIR)
+        for entry in self.repo[lg] if lg is not None else []:
+            if not entry.name.startswith(CHANNEL_PREFIX):
+                continue
             header, value = self._load_blob(entry.id)
             if header.get("type") == TRANSCRIPT:
                 value = self._transcript(commit)
@@ -849,7 +857,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         return CheckpointTuple(
             config={"configurable": {**address, "checkpoint_id": trailer.checkpoint_id}},
             checkpoint={**record, "channel_values": channel_values},  # type: ignore[typeddict-item]
-            metadata=self._metadata(commit),  # type: ignore[arg-type]
+            metadata=both.get("metadata") or {},  # type: ignore[arg-type]
             parent_config=({"configurable": {**address, "checkpoint_id": trailer.parent_id}}
                            if trailer.parent_id else None),
             pending_writes=writes,
@@ -874,6 +882,17 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 pass
         kind, data = self.serde.dumps_typed(value)
         return self.repo.create_blob(_header({**header, "type": kind}) + data)
+
+    def _known_blob(self, data: bytes) -> pygit2.Oid:
+        """A blob that is usually already stored (the same bytes every checkpoint): written only
+        when this process has not seen it yet."""
+        oid = pygit2.hash(data)
+        if oid not in self._known:
+            oid = self.repo.create_blob(data)
+            if len(self._known) > 1000:
+                self._known.clear()
+            self._known.add(oid)
+        return oid
 
     def _load_blob(self, blob: pygit2.Oid) -> tuple[dict[str, Any], Any]:
         data = self.repo.odb.read(blob)[1]
