@@ -51,7 +51,7 @@ from ..git import commitmeta, layout
 from ..git.identity import signatures
 from ..git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if, read_refs
 from ..messages import summary
-from ..metadata import SessionMetadata, merge_metadata
+from ..metadata import SessionMetadata, fork_metadata, merge_metadata
 from ..stores.git import GitSessionStore, session_ref
 from .langgraph_refs import (
     LANGGRAPH_PREFIX,
@@ -80,6 +80,7 @@ _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra
 _BLOB = pygit2.GIT_FILEMODE_BLOB
 _TREE = pygit2.GIT_FILEMODE_TREE
 _ATTEMPTS = 50
+_MESSAGE_CACHE = 50_000
 _T = TypeVar("_T")
 
 
@@ -117,6 +118,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         self._complete: dict[str, frozenset[pygit2.Oid]] = {}
         self._loose = 0
         self._known: set[pygit2.Oid] = set()
+        #: blob -> the message it holds (handed out as shallow copies)
+        self._messages_by_blob: dict[pygit2.Oid, BaseMessage] = {}
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -277,12 +280,27 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 dst = dst_prefix + name[len(src_prefix):]
                 self._cas(dst, oid, current_target(self.repo, dst))
             self.index.copy(source, target)
-            if self.store.exists(source):
-                existing = current_target(self.repo, session_ref(target))
-                if existing is not None:
-                    self.store.delete(target)
-                self.store.fork(source, target)
+            head = current_target(self.repo, session_ref(source))
+            if head is not None:
+                if current_target(self.repo, session_ref(target)) is not None:
+                    self.store.delete(target)  # the copy replaces it; the trash keeps it
+                self._fork_commit(source, target, head)
             self._complete.pop(target, None)
+
+    def _fork_commit(self, source: str, target: str, head: pygit2.Oid) -> None:
+        """The target's session branch: one commit on the source's head with the same tree
+        and fork metadata (as ``sessionsgit fork`` makes), reading no message."""
+        commit = self.repo[head]
+        data = commitmeta.parse(commit.raw_message) or {}
+        data.pop("id", None)
+        parent_meta = SessionMetadata.from_dict(data, session_id=source)
+        given = fork_metadata(parent_meta, target, detached=False, fork_message_id=None,
+                              given=None)
+        meta = merge_metadata(target, None, parent_meta.message_count, given)
+        author, committer = signatures(self.repo)
+        message = commitmeta.compose(f"copy of {source}", meta)
+        fork = self.repo.create_commit(None, author, committer, message, commit.tree_id, [head])
+        self._cas(session_ref(target), fork, None)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Drop every checkpoint (and its writes) whose metadata ``run_id`` is one of
@@ -599,6 +617,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             if len(self._message_blobs) >= 20_000:
                 self._message_blobs.clear()
             self._message_blobs[key] = (message.model_copy(deep=True), blob)
+            self._messages_by_blob.setdefault(blob, self._message_blobs[key][0])
         return blob
 
     def _messages_tree(self, blobs: list[pygit2.Oid], parent: pygit2.Oid | None) -> pygit2.Oid:
@@ -864,10 +883,21 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         )
 
     def _transcript(self, commit: pygit2.Oid) -> list[BaseMessage]:
+        """The messages of a checkpoint: a shallow copy of each message this process already
+        read or wrote (by blob id, so never stale), the rest parsed from their blobs."""
         state = layout.read_state(self.repo, self.repo[commit].tree_id)
-        read = self.repo.odb.read
-        return messages_from_dict(json.loads(b"[" + b",".join(read(blob)[1] for blob in state.blobs)
-                                             + b"]"))
+        missing = [blob for blob in state.blobs if blob not in self._messages_by_blob]
+        if missing:
+            read = self.repo.odb.read
+            parsed = messages_from_dict(json.loads(
+                b"[" + b",".join(read(blob)[1] for blob in missing) + b"]"))
+            if len(self._messages_by_blob) + len(missing) > _MESSAGE_CACHE:
+                self._messages_by_blob.clear()
+            self._messages_by_blob.update(zip(missing, parsed))
+            if any(blob not in self._messages_by_blob for blob in state.blobs):
+                return messages_from_dict(json.loads(
+                    b"[" + b",".join(read(blob)[1] for blob in state.blobs) + b"]"))
+        return [self._messages_by_blob[blob].model_copy() for blob in state.blobs]
 
     # ---- blobs -------------------------------------------------------------------------------
     def _typed_blob(self, value: Any, header: dict[str, Any], *, allow_json: bool = True
