@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench.py
+	$(BIN)/python tests/bench/bench_langgraph.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python tests/bench/bench.py --quick

@@ -78,6 +78,25 @@ def test_import_sessionsgit_never_imports_langgraph() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## LangGraph"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", section.index(
+        "```python\n") + 10)]
+    assert len(code.strip().splitlines()) <= 12
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert "Take tram 28." in show(tmp_path / "threads.git", THREAD)
+
+
+def test_example_script_runs(tmp_path: Path) -> None:
+    script = Path(__file__).parents[2] / "examples" / "langgraph_chat.py"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "demo.git")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "fork: Porto is lovely too." in out
+    fsck_clean(tmp_path / "demo.git")
+
+
 def test_conformance_suite_passes_every_capability(tmp_path: Path) -> None:
     from langgraph.checkpoint.conformance import checkpointer_test, validate
 
