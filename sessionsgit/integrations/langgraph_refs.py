@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ def commit_trailer(repo: pygit2.Repository, commit_id: pygit2.Oid) -> Trailer | 
 
 @dataclass
 class _Cache:
-    stamp: tuple[int, int] = (0, 0)  # (inode, bytes read)
+    token: bytes = b""  # the file's first line: a file made anew (a thread deleted and
+    offset: int = 0     # created again) never passes for the one already read
     commits: dict[tuple[str, str], str] = field(default_factory=dict)
     writes: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -120,18 +122,18 @@ class ThreadIndex:
         path = self.path(thread_id)
         try:
             with open(path, "rb") as handle:
-                inode = os.fstat(handle.fileno()).st_ino
-                if inode != cache.stamp[0]:
-                    cache.stamp, cache.commits, cache.writes = (inode, 0), {}, {}
-                handle.seek(cache.stamp[1])
+                token = handle.readline()
+                if token != cache.token or not token.endswith(b"\n"):
+                    cache = self._caches[thread_id] = _Cache(token, len(token))
+                handle.seek(cache.offset)
                 data = handle.read()
         except FileNotFoundError:
-            cache.stamp, cache.commits, cache.writes = (0, 0), {}, {}
-            return cache
+            self._caches[thread_id] = _Cache()
+            return self._caches[thread_id]
         complete = data[:data.rfind(b"\n") + 1]  # a line being appended is read next time
         for line in complete.splitlines():
             self._apply(cache, line)
-        cache.stamp = (cache.stamp[0], cache.stamp[1] + len(complete))
+        cache.offset += len(complete)
         return cache
 
     @staticmethod
@@ -161,8 +163,24 @@ class ThreadIndex:
             return
         data = b"".join(json.dumps(e, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
                         for e in entries)
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path(thread_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._write(self.path(thread_id), data)
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Append ``data``; a new file is made whole (a random first line, then ``data``) and
+        linked into place, so no reader sees it without its first line."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            self.root.mkdir(parents=True, exist_ok=True)
+            temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+            temp.write_bytes(json.dumps(["H", uuid.uuid4().hex]).encode() + b"\n" + data)
+            try:
+                os.link(temp, path)
+                return
+            except FileExistsError:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            finally:
+                temp.unlink()
         try:
             os.write(fd, data)
         finally:
@@ -182,10 +200,6 @@ class ThreadIndex:
             data = self.path(source).read_bytes()
         except FileNotFoundError:
             return
+        _token, _, lines = data.partition(b"\n")
         self.forget(target)
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path(target), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, data[:data.rfind(b"\n") + 1])
-        finally:
-            os.close(fd)
+        self._write(self.path(target), lines[:lines.rfind(b"\n") + 1])

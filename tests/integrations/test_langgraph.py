@@ -328,3 +328,18 @@ def test_a_session_that_is_no_thread_is_left_alone(repo: Path) -> None:
     with pytest.raises(SessionConflictError):
         graph.invoke({"messages": [HumanMessage("hi")]}, config("notes"))
     assert store.load("notes").messages == [{"role": "user", "content": "mine"}]
+
+
+def test_the_index_is_a_cache_and_never_outlives_its_thread(repo: Path) -> None:
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+    writer, reader = GitCheckpointSaver(repo), GitCheckpointSaver(repo)
+    old = writer.put(generate_config("t"), generate_checkpoint(), generate_metadata(), {})
+    assert reader.get_tuple(old) is not None  # the reader has read the index now
+    for index in (repo / "sessionsgit" / "langgraph").iterdir():
+        index.unlink()
+    assert GitCheckpointSaver(repo).get_tuple(old).config == old  # found by walking the thread
+    writer.delete_thread("t")
+    writer.put(generate_config("t"), generate_checkpoint(), generate_metadata(), {})
+    assert reader.get_tuple(old) is None  # the same thread id, made anew
+    assert len(list(reader.list(config("t")))) == 1
