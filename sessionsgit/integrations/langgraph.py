@@ -20,6 +20,7 @@ extra (``pip install 'sessionsgit[langgraph]'``).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import heapq
 import json
 import os
@@ -145,7 +146,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         yield from found
 
     def _list(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
-              before: RunnableConfig | None, limit: int | None) -> builtin_list[CheckpointTuple]:
+              before: RunnableConfig | None, limit: int | None) -> builtins.list[CheckpointTuple]:
         if config is not None:
             threads = [str(config["configurable"]["thread_id"])]
             wanted_ns = config["configurable"].get("checkpoint_ns")
@@ -153,7 +154,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         else:
             threads, wanted_ns, wanted_id = self._threads(), None, None
         before_id = get_checkpoint_id(before) if before else None
-        found: builtin_list[CheckpointTuple] = []
+        found: builtins.list[CheckpointTuple] = []
         for thread_id in threads:
             by_ns = self._leaves_by_ns(thread_id)
             for ns in sorted(by_ns):
@@ -183,13 +184,13 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             parent = self._find(thread_id, ns, parent_id) if parent_id else None
             writes_name = writes_ref(thread_id, ns, parent_id) if parent_id else None
             parent_writes = self._writes_tree(thread_id, ns, parent_id) if parent_id else None
-            full_metadata = get_checkpoint_metadata(config, metadata)
+            full_metadata = dict(get_checkpoint_metadata(config, metadata))
             commit = self._write_checkpoint(thread_id, ns, checkpoint, full_metadata,
                                             new_versions, parent, parent_id, parent_writes)
             self._move_leaf(thread_id, ns, checkpoint_id, commit, parent)
             if not ns:
                 self._advance_session(thread_id, checkpoint_id, commit)
-            entries: list[list[Any]] = [["C", ns, checkpoint_id, str(commit)]]
+            entries: builtins.list[builtins.list[Any]] = [["C", ns, checkpoint_id, str(commit)]]
             if parent_writes is not None:
                 entries.append(["W", ns, parent_id, str(parent_writes[0])])
             self.index.append(thread_id, entries)
@@ -215,7 +216,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 if base is None:
                     found = self.index.writes_tree(thread_id, ns, checkpoint_id)
                     base = pygit2.Oid(hex=found) if found else None
-                builder = self.repo.TreeBuilder(self.repo[base]) if base else \
+                builder = self.repo.TreeBuilder(self._tree(base)) if base else \
                     self.repo.TreeBuilder()
                 changed = False
                 for idx, (channel, value) in enumerate(writes):
@@ -290,7 +291,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _fork_commit(self, source: str, target: str, head: pygit2.Oid) -> None:
         """The target's session branch: one commit on the source's head with the same tree
         and fork metadata (as ``sessionsgit fork`` makes), reading no message."""
-        commit = self.repo[head]
+        commit = self._commit(head)
         data = commitmeta.parse(commit.raw_message) or {}
         data.pop("id", None)
         parent_meta = SessionMetadata.from_dict(data, session_id=source)
@@ -347,7 +348,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
                     before: RunnableConfig | None = None, limit: int | None = None
                     ) -> AsyncIterator[CheckpointTuple]:
-        items = await _in_thread(lambda: builtin_list(
+        items = await _in_thread(lambda: builtins.list(
             self.list(config, filter=filter, before=before, limit=limit)))
         for item in items:
             yield item
@@ -396,7 +397,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         except (OSError, ValueError) as exc:
             raise StoreError(f"cannot read the refs of {self.store.path}: {exc}") from None
 
-    def _threads(self) -> list[str]:
+    def _threads(self) -> builtins.list[str]:
         """Every thread with checkpoint refs (ids read back from their encoded names)."""
         names = {name[len(LANGGRAPH_PREFIX):].split("/", 1)[0]
                  for name in read_refs(self.repo.path, LANGGRAPH_PREFIX)[0]}
@@ -405,14 +406,15 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             thread_id = idcodec.decode(name)
             if thread_id is None:  # a hashed (very long) id: its session branch names it
                 target = current_target(self.repo, "refs/heads/sessions/" + name)
-                data = commitmeta.parse(self.repo[target].raw_message) if target else None
-                thread_id = (data or {}).get("id")
-                if not idcodec.matches(name, thread_id):
+                data = commitmeta.parse(self._commit(target).raw_message) if target else None
+                found = (data or {}).get("id")
+                if not isinstance(found, str) or not idcodec.matches(name, found):
                     continue
+                thread_id = found
             threads.append(thread_id)
         return threads
 
-    def _leaves_by_ns(self, thread_id: str) -> dict[str, list[tuple[pygit2.Oid, Trailer]]]:
+    def _leaves_by_ns(self, thread_id: str) -> dict[str, builtins.list[tuple[pygit2.Oid, Trailer]]]:
         """The leaf commits of each namespace of a thread. A thread with no leaf refs but a
         session branch (pulled from a remote, restored from the trash) gets them back from
         the branch: its checkpoint commit, and every parent of a delete commit."""
@@ -427,25 +429,25 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 except RefMoved:
                     pass
                 refs[name] = commit
-        by_ns: dict[str, list[tuple[pygit2.Oid, Trailer]]] = {}
+        by_ns: dict[str, builtins.list[tuple[pygit2.Oid, Trailer]]] = {}
         for commit in dict.fromkeys(refs.values()):
-            trailer = commit_trailer(self.repo, commit)
-            if trailer is not None:
-                by_ns.setdefault(trailer.checkpoint_ns, []).append((commit, trailer))
+            leaf = commit_trailer(self.repo, commit)
+            if leaf is not None:
+                by_ns.setdefault(leaf.checkpoint_ns, []).append((commit, leaf))
         return by_ns
 
-    def _session_leaves(self, head: pygit2.Oid) -> list[tuple[pygit2.Oid, Trailer]] | None:
+    def _session_leaves(self, head: pygit2.Oid) -> builtins.list[tuple[pygit2.Oid, Trailer]] | None:
         """The checkpoint commits a session branch leads to through commits that are not
         checkpoints (fork, rename, delete commits); None when it leads to none (a session
         that is no LangGraph thread)."""
-        found: list[tuple[pygit2.Oid, Trailer]] = []
+        found: builtins.list[tuple[pygit2.Oid, Trailer]] = []
         pending, seen = [head], 0
         while pending and seen < 64:
             oid = pending.pop()
             seen += 1
             try:
-                commit = self.repo[oid]
-            except (KeyError, ValueError):
+                commit = self._commit(oid)
+            except (KeyError, ValueError, StoreError):
                 continue
             trailer = parse_trailer(commit.raw_message)
             if trailer is not None:
@@ -482,7 +484,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         leaves = frozenset(c for items in by_ns.values() for c, _t in items)
         if self._complete.get(thread_id) == leaves:
             return None
-        entries: list[list[Any]] = []
+        entries: builtins.list[builtins.list[Any]] = []
         result = None
         for commit, trailer in self._walk_all(leaves):
             key = (trailer.checkpoint_ns, trailer.checkpoint_id)
@@ -507,14 +509,14 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             if oid in seen:
                 continue
             seen.add(oid)
-            commit = self.repo[oid]
+            commit = self._commit(oid)
             trailer = parse_trailer(commit.raw_message)
             if trailer is None:
                 continue
             yield oid, trailer
             stack.extend(commit.parent_ids)
 
-    def _walk_newest_first(self, leaves: list[tuple[pygit2.Oid, Trailer]]
+    def _walk_newest_first(self, leaves: builtins.list[tuple[pygit2.Oid, Trailer]]
                            ) -> Iterator[tuple[pygit2.Oid, Trailer]]:
         """Every checkpoint reachable from ``leaves``, newest id first, reading only as many
         commits as the caller consumes (a parent's id is older than its child's)."""
@@ -527,7 +529,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             if trailer.checkpoint_id not in seen_ids:
                 seen_ids.add(trailer.checkpoint_id)
                 yield oid, trailer
-            for parent in self.repo[oid].parent_ids:
+            for parent in self._commit(oid).parent_ids:
                 if parent in seen:
                     continue
                 seen.add(parent)
@@ -544,16 +546,16 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         repo = self.repo
         values = checkpoint["channel_values"]
         versions = checkpoint["channel_versions"]
-        parent_commit = repo[parent] if parent is not None else None
+        parent_commit = self._commit(parent) if parent is not None else None
         parent_versions: dict[str, Any] = {}
         parent_lg: pygit2.Tree | None = None
-        if parent_commit is not None:
+        if parent is not None:
             tree_id = self._entry(parent, LG_DIR)
-            parent_lg = repo[tree_id] if tree_id is not None else None
+            parent_lg = self._tree(tree_id) if tree_id is not None else None
             record = self._record(parent)
             parent_versions = dict(record.get("channel_versions") or {}) if record else {}
         lg = repo.TreeBuilder()
-        transcript: list[pygit2.Oid] | None = None
+        transcript: builtins.list[pygit2.Oid] | None = None
         messages_tree: pygit2.Oid | None = None
         for channel, version in versions.items():
             name = CHANNEL_PREFIX + idcodec.encode(str(channel), idcodec.FILE)
@@ -620,12 +622,12 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             self._messages_by_blob.setdefault(blob, self._message_blobs[key][0])
         return blob
 
-    def _messages_tree(self, blobs: list[pygit2.Oid], parent: pygit2.Oid | None) -> pygit2.Oid:
+    def _messages_tree(self, blobs: builtins.list[pygit2.Oid], parent: pygit2.Oid | None) -> pygit2.Oid:
         """The ``messages/`` tree of a transcript, reusing every full chunk the parent's has."""
-        old_chunks: list[pygit2.Oid] = []
+        old_chunks: builtins.list[pygit2.Oid] = []
         old_tree = self._entry(parent, layout.MESSAGES_DIR) if parent is not None else None
         if old_tree is not None:
-            old_chunks = [entry.id for entry in self.repo[old_tree]]
+            old_chunks = [entry.id for entry in self._tree(old_tree)]
         chunks = []
         for number in range((len(blobs) + layout.CHUNK - 1) // layout.CHUNK):
             lo = number * layout.CHUNK
@@ -643,10 +645,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _message_count(self, messages_tree: pygit2.Oid | None) -> int:
         if messages_tree is None:
             return 0
-        chunks = list(self.repo[messages_tree])
+        chunks = builtins.list(self._tree(messages_tree))
         if not chunks:
             return 0
-        return (len(chunks) - 1) * layout.CHUNK + len(self.repo[chunks[-1].id])
+        return (len(chunks) - 1) * layout.CHUNK + len(self._tree(chunks[-1].id))
 
     def _session_metadata(self, thread_id: str, parent: pygit2.Commit | None,
                           count: int) -> SessionMetadata:
@@ -714,11 +716,11 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         raise SessionConflictError(thread_id, f"the leaf of {checkpoint_id} kept moving")
 
     def _tombstone(self, thread_id: str, head: pygit2.Oid | None,
-                   others: list[pygit2.Oid]) -> None:
+                   others: builtins.list[pygit2.Oid]) -> None:
         """A commit on the session branch whose parents are the head and every other leaf,
         so moving the branch to the trash keeps all of them."""
         base = head if head is not None else others[0]
-        data = commitmeta.parse(self.repo[base].raw_message) if head is not None else None
+        data = commitmeta.parse(self._commit(base).raw_message) if head is not None else None
         if data is not None:
             data.pop("id", None)
             meta = SessionMetadata.from_dict(data, session_id=thread_id)
@@ -729,7 +731,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         parents = ([head] if head is not None else []) + others
         commit = self.repo.create_commit(None, author, committer,
                                          commitmeta.compose(subject, meta),
-                                         self.repo[base].tree_id, parents)
+                                         self._commit(base).tree_id, parents)
         try:
             self._cas(session_ref(thread_id), commit, head)
         except RefMoved:
@@ -750,29 +752,27 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         for oid in set(refs.values()):
             walker.push(oid)
         new_of: dict[pygit2.Oid, pygit2.Oid | None] = {}
-        dropped: list[tuple[pygit2.Oid, Trailer]] = []
+        dropped: builtins.list[tuple[pygit2.Oid, Trailer]] = []
         kept_ids: dict[tuple[str, str], pygit2.Oid] = {}
-        entries: list[list[Any]] = []
+        entries: builtins.list[builtins.list[Any]] = []
         for commit in walker:
             trailer = parse_trailer(commit.raw_message)
-            parents = [new_of.get(p, p) for p in commit.parent_ids]
-            parents = [p for p in parents if p is not None]
+            parents = [q for p in commit.parent_ids if (q := new_of.get(p, p)) is not None]
             if trailer is not None and drop(commit.id, trailer, latest):
                 new_of[commit.id] = parents[0] if parents else None
                 dropped.append((commit.id, trailer))
                 entries.append(["D", trailer.checkpoint_ns, trailer.checkpoint_id])
                 continue
-            if parents == list(commit.parent_ids):
-                new_of[commit.id] = commit.id
-            else:
-                new_of[commit.id] = self.repo.create_commit(
+            kept = commit.id
+            if parents != builtins.list(commit.parent_ids):
+                kept = self.repo.create_commit(
                     None, commit.author, commit.committer, commit.raw_message.decode("utf-8"),
                     commit.tree_id, parents)
                 if trailer is not None:
-                    entries.append(["C", trailer.checkpoint_ns, trailer.checkpoint_id,
-                                    str(new_of[commit.id])])
+                    entries.append(["C", trailer.checkpoint_ns, trailer.checkpoint_id, str(kept)])
+            new_of[commit.id] = kept
             if trailer is not None:
-                kept_ids[(trailer.checkpoint_ns, trailer.checkpoint_id)] = new_of[commit.id]
+                kept_ids[(trailer.checkpoint_ns, trailer.checkpoint_id)] = kept
         if not dropped:
             return
         # writes a dropped child held for a kept parent get a ref of their own again
@@ -820,13 +820,25 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                     pass  # a newer put moved it meanwhile
 
     # ---- reading a checkpoint ---------------------------------------------------------------
+    def _commit(self, oid: pygit2.Oid) -> pygit2.Commit:
+        found = self.repo[oid]
+        if not isinstance(found, pygit2.Commit):
+            raise StoreError(f"{oid} in {self.store.path} is not a commit")
+        return found
+
+    def _tree(self, oid: pygit2.Oid) -> pygit2.Tree:
+        found = self.repo[oid]
+        if not isinstance(found, pygit2.Tree):
+            raise StoreError(f"{oid} in {self.store.path} is not a tree")
+        return found
+
     def _entry(self, commit: pygit2.Oid | None, *path: str) -> pygit2.Oid | None:
         if commit is None:
             return None
         try:
-            tree = self.repo[commit].tree
+            tree = self._commit(commit).tree
             for part in path[:-1]:
-                tree = self.repo[tree[part].id]
+                tree = self._tree(tree[part].id)
             return tree[path[-1]].id
         except (KeyError, ValueError):
             return None
@@ -858,17 +870,17 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         record = both.get("checkpoint") or {}
         channel_values: dict[str, Any] = {}
         lg = self._entry(commit, LG_DIR)
-        for entry in self.repo[lg] if lg is not None else []:
-            if not entry.name.startswith(CHANNEL_PREFIX):
+        for entry in self._tree(lg) if lg is not None else []:
+            if not (entry.name or "").startswith(CHANNEL_PREFIX):
                 continue
             header, value = self._load_blob(entry.id)
             if header.get("type") == TRANSCRIPT:
                 value = self._transcript(commit)
             channel_values[header["channel"]] = value
-        writes: list[tuple[str, str, Any]] = []
+        writes: builtins.list[tuple[str, str, Any]] = []
         found = self._writes_tree(thread_id, trailer.checkpoint_ns, trailer.checkpoint_id)
         if found is not None:
-            loaded = [self._load_blob(entry.id) for entry in self.repo[found[0]]]
+            loaded = [self._load_blob(entry.id) for entry in self._tree(found[0])]
             loaded.sort(key=lambda item: writes_sort_key(item[0].get("path", ""),
                                                          item[0]["task_id"], item[0]["idx"]))
             writes = [(h["task_id"], h["channel"], v) for h, v in loaded]
@@ -882,10 +894,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             pending_writes=writes,
         )
 
-    def _transcript(self, commit: pygit2.Oid) -> list[BaseMessage]:
+    def _transcript(self, commit: pygit2.Oid) -> builtins.list[BaseMessage]:
         """The messages of a checkpoint: a shallow copy of each message this process already
         read or wrote (by blob id, so never stale), the rest parsed from their blobs."""
-        state = layout.read_state(self.repo, self.repo[commit].tree_id)
+        state = layout.read_state(self.repo, self._commit(commit).tree_id)
         missing = [blob for blob in state.blobs if blob not in self._messages_by_blob]
         if missing:
             read = self.repo.odb.read
@@ -946,7 +958,6 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-builtin_list = list
 
 
 def _address(config: RunnableConfig) -> tuple[str, str, str | None]:
@@ -963,7 +974,7 @@ def _header(data: dict[str, Any]) -> bytes:
 
 
 def _is_transcript(value: Any) -> bool:
-    return isinstance(value, builtin_list) and all(isinstance(m, BaseMessage) for m in value)
+    return isinstance(value, builtins.list) and all(isinstance(m, BaseMessage) for m in value)
 
 
 def _matches(metadata: dict[str, Any], filter: dict[str, Any]) -> bool:
