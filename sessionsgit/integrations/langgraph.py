@@ -253,7 +253,9 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             head = current_target(self.repo, session_ref(thread_id))
             if head is not None and not leaves and self._session_leaves(head) is None:
                 return  # a session that is no LangGraph thread: not ours to delete
-            if head is None and not leaves:
+            if head is None and not leaves:  # nothing to keep: at most writes of nothing
+                for name, oid in refs.items():
+                    self._drop(name, oid)
                 self.index.forget(thread_id)
                 return
             others = [oid for oid in dict.fromkeys(leaves) if oid != head]

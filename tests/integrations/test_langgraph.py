@@ -294,7 +294,7 @@ def test_soak_200_turns_async_durability_loses_nothing(repo: Path) -> None:
     fsck_clean(repo)
 
 
-def test_two_processes_on_one_thread_lose_nothing(repo: Path) -> None:
+def test_two_processes_on_one_thread_and_their_own_lose_nothing(repo: Path) -> None:
     GitCheckpointSaver(repo)  # create the repository
     script = textwrap.dedent(f"""
         import sys
@@ -310,6 +310,11 @@ def test_two_processes_on_one_thread_lose_nothing(repo: Path) -> None:
             parent = saver.put(cfg, generate_checkpoint(channel_values={{"x": i}},
                                                         channel_versions={{"x": i + 1}}),
                                generate_metadata(step=i, writer=sys.argv[1]), {{"x": i + 1}})
+            saver.put_writes(parent, [("x", i)], f"task-{{sys.argv[1]}}")
+            own = generate_config("own-" + sys.argv[1])
+            if i:
+                own["configurable"]["checkpoint_id"] = mine["configurable"]["checkpoint_id"]
+            mine = saver.put(own, generate_checkpoint(), generate_metadata(step=i), {{}})
     """)
     workers = [subprocess.Popen([sys.executable, "-c", script, str(n)]) for n in range(2)]
     assert all(w.wait(timeout=120) == 0 for w in workers)
@@ -317,6 +322,9 @@ def test_two_processes_on_one_thread_lose_nothing(repo: Path) -> None:
     found = list(saver.list(config("shared")))
     assert len(found) == 80
     assert {c.metadata["writer"] for c in found} == {"0", "1"}
+    assert all(len(c.pending_writes) == 1 for c in found)
+    for n in range(2):  # and each its own thread beside it
+        assert len(list(saver.list(config(f"own-{n}")))) == 40
     fsck_clean(repo)
 
 
