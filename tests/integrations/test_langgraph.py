@@ -351,3 +351,26 @@ def test_the_index_is_a_cache_and_never_outlives_its_thread(repo: Path) -> None:
     writer.put(generate_config("t"), generate_checkpoint(), generate_metadata(), {})
     assert reader.get_tuple(old) is None  # the same thread id, made anew
     assert len(list(reader.list(config("t")))) == 1
+
+
+def test_a_thread_pushed_and_pulled_reads_back_elsewhere(tmp_path: Path) -> None:
+    from sessionsgit import sync
+
+    here, remote, there = tmp_path / "here.git", tmp_path / "remote.git", tmp_path / "there.git"
+    graph = chat_graph(GitCheckpointSaver(here), answers("hello", "again"))
+    graph.invoke({"messages": [HumanMessage("hi")]}, config())
+    graph.invoke({"messages": [HumanMessage("more")]}, config())
+    ours = [c.checkpoint["id"] for c in GitCheckpointSaver(here).list(config())]
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    sync.add_remote(GitSessionStore(here), "origin", str(remote))
+    sync.push(GitSessionStore(here), "origin")
+    elsewhere = GitSessionStore(there)
+    sync.add_remote(elsewhere, "origin", str(remote))
+    sync.pull(elsewhere, "origin")
+    saver = GitCheckpointSaver(elsewhere)
+    assert [c.checkpoint["id"] for c in saver.list(config())] == ours
+    graph = chat_graph(saver, answers("from there"))
+    result = graph.invoke({"messages": [HumanMessage("and there?")]}, config())
+    assert [m.content for m in result["messages"]] == ["hi", "hello", "more", "again",
+                                                       "and there?", "from there"]
+    fsck_clean(there)
