@@ -117,6 +117,9 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         self._message_blobs: dict[str, tuple[BaseMessage, pygit2.Oid]] = {}
         #: thread -> the leaf commits its index was last completed for by a walk
         self._complete: dict[str, frozenset[pygit2.Oid]] = {}
+        #: thread -> its leaf refs as this process last moved them (a stale view only costs a
+        #: failed compare-and-swap and a fresh read)
+        self._leaf_refs: dict[str, dict[str, pygit2.Oid]] = {}
         self._loose = 0
         self._known: set[pygit2.Oid] = set()
         #: blob -> the message it holds (handed out as shallow copies)
@@ -267,6 +270,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 self._drop(name, oid)
             self.index.forget(thread_id)
             self._complete.pop(thread_id, None)
+            self._leaf_refs.pop(thread_id, None)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """O(1) in the thread's length: the target gets refs to the same commits (every
@@ -289,6 +293,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                     self.store.delete(target)  # the copy replaces it; the trash keeps it
                 self._fork_commit(source, target, head)
             self._complete.pop(target, None)
+            self._leaf_refs.pop(target, None)
 
     def _fork_commit(self, source: str, target: str, head: pygit2.Oid) -> None:
         """The target's session branch: one commit on the source's head with the same tree
@@ -422,6 +427,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         the branch: its checkpoint commit, and every parent of a delete commit."""
         refs = {n: o for n, o in self._thread_refs(thread_id).items() if not is_writes_ref(n)}
         if not refs:
+            self._leaf_refs.pop(thread_id, None)
             head = current_target(self.repo, session_ref(thread_id))
             recovered = self._session_leaves(head) if head is not None else None
             for commit, trailer in recovered or []:
@@ -461,7 +467,9 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _check_is_thread(self, thread_id: str) -> None:
         """Refuse to write checkpoints onto a session that is not a LangGraph thread."""
         head = current_target(self.repo, session_ref(thread_id))
-        if head is None or self._thread_refs(thread_id):
+        if head is None or commit_trailer(self.repo, head) is not None:
+            return  # a new thread, or one whose branch is at a checkpoint (the usual case)
+        if self._thread_refs(thread_id):
             return
         if self._session_leaves(head) is None:
             raise SessionConflictError(
@@ -699,21 +707,26 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         """Advance the leaf ref that points at the parent, else start a new leaf (a fork, a
         first checkpoint, or a writer that lost the race for the parent's leaf)."""
         prefix = leaves_prefix(thread_id, ns)
+        refs = self._leaf_refs.pop(thread_id, None)  # as this process last left them
         for _attempt in range(_ATTEMPTS):
-            refs = {n: o for n, o in self._thread_refs(thread_id).items() if not is_writes_ref(n)}
+            if refs is None:
+                refs = {n: o for n, o in self._thread_refs(thread_id).items()
+                        if not is_writes_ref(n)}
             before = frozenset(refs.values())
             match = next((n for n, o in refs.items() if o == parent and n.startswith(prefix)),
                          None) if parent is not None else None
             name = match or prefix + checkpoint_id
             try:
                 self._cas(name, commit, refs.get(name))
-            except RefMoved:
+            except RefMoved:  # another process moved a leaf: read them all again
+                refs = None
                 continue
             if self._complete.get(thread_id) == before:
                 after = set(before) | {commit}
                 if match:
                     after.discard(refs[match])
                 self._complete[thread_id] = frozenset(after)
+            self._leaf_refs[thread_id] = {**refs, name: commit}
             return
         raise SessionConflictError(thread_id, f"the leaf of {checkpoint_id} kept moving")
 
@@ -813,6 +826,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                     raise SessionConflictError(thread_id, f"thread {thread_id!r} changed while "
                                                           "being pruned; try again") from None
         self._complete.pop(thread_id, None)
+        self._leaf_refs.pop(thread_id, None)
         if root:
             newest = max(root, key=lambda item: item[1].checkpoint_id)[0]
             if head != newest:
