@@ -1,39 +1,53 @@
-"""The ``sessionsgit`` command line: parsing, output and error translation only."""
+"""The ``sessionsgit`` command line: parsing, output and error translation only.
+
+Everything it does is a library call (``sessionsgit``'s public API). It imports only what a
+command needs, when it runs: ``--help`` loads no Git code, ``list`` no yaml, sync or provider
+code (see ``tests/test_cli_imports.py``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import functools
+import importlib.util
 import os
-import re
 import sys
-import time
-import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import click
-import pygit2
 
-from . import (
-    GitSessionStore,
-    InvalidRevisionError,
-    InvalidSessionIdError,
-    SessionConflictError,
-    SessionNotFoundError,
-    SessionsGitError,
-    StoredSession,
-    __version__,
-)
-from . import codec, render
-from .importers import ImportResult, import_path, import_transcript, parse_text
-from .msgdiff import diff_messages
-from .resolve import resolve_session
+from . import __version__
+from .errors import (InvalidRevisionError, SessionConflictError, SessionNotFoundError,
+                     SessionsGitError)
+from .resolve import resolve_deleted_id, resolve_id, resolve_revision
+
+
+def _lazy_module(name: str) -> Any:
+    """``name`` imported on first attribute access (the stdlib's ``LazyLoader`` recipe), so
+    ``--help`` and commands that print nothing formatted never load it."""
+    found = sys.modules.get(name)
+    if found is not None:
+        return found
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    from . import render
+    from .metadata import StoredSession
+    from .stores.git import GitSessionStore
+else:
+    render = _lazy_module(f"{__package__}.render")
 
 DEFAULT_REPO = "./.sessions"
 ROLES = ("user", "assistant", "system", "tool")
-_RELATIVE_REV = re.compile(r"~(\d*)|(\^+)")
 
 Records = list[dict[str, Any]]
 Progress = Callable[[int, int], None]
@@ -41,7 +55,8 @@ Progress = Callable[[int, int], None]
 
 # ---- error translation, once for every command -----------------------------------------
 class SessionsGroup(click.Group):
-    """A click group that turns library, OS and pygit2 errors into one ``Error: ...`` line."""
+    """A click group that turns library errors, and OS errors of the files the CLI itself
+    reads and writes (``import PATH``, ``export -o``), into one ``Error: ...`` line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -50,8 +65,6 @@ class SessionsGroup(click.Group):
             raise click.ClickException(_one_line(str(exc))) from None
         except OSError as exc:
             raise click.ClickException(_one_line(_os_error(exc))) from None
-        except pygit2.GitError as exc:
-            raise click.ClickException(_one_line(f"git: {exc}")) from None
 
 
 def _one_line(text: str) -> str:
@@ -73,10 +86,10 @@ class State:
     """What the global options chose: the repository path (and the store, once opened)."""
 
     repo: Path
-    store: GitSessionStore | None = None
+    store: "GitSessionStore | None" = None
 
 
-def _store(create: bool = False) -> GitSessionStore:
+def _store(create: bool = False) -> "GitSessionStore":
     """The store at ``--repo``; a missing repository is an error unless ``create`` (only
     ``init`` and an explicit ``--create`` make one, so a mistyped path is not a new home)."""
     ctx = click.get_current_context()
@@ -87,73 +100,38 @@ def _store(create: bool = False) -> GitSessionStore:
             raise click.ClickException(
                 f"no sessions repository at {state.repo}; run `sessionsgit init` (or pass "
                 "--create to new, chat or import)")
+        from .stores.git import GitSessionStore
+
         state.store = GitSessionStore(state.repo, create=create)
         ctx.find_root().call_on_close(state.store.close)
     return state.store
 
 
-def _resolve(store: GitSessionStore, argument: str, *, deleted: bool = False) -> str:
+def _resolve(store: "GitSessionStore", argument: str, *, deleted: bool = False) -> str:
     """A session argument (id, unique id prefix or label) as a session id."""
-    if not deleted:
-        with contextlib.suppress(InvalidSessionIdError):
-            if store.exists(argument):
-                return argument
-        return resolve_session(argument, store.list())
-    return resolve_session(argument, [d.metadata for d in store.list_deleted()],
-                           what="deleted session")
+    return resolve_deleted_id(store, argument) if deleted else resolve_id(store, argument)
 
 
-def _session_and_rev(store: GitSessionStore, argument: str) -> tuple[str, str | None]:
-    """``SESSION`` or ``SESSION@REV`` as (id, revision or None)."""
-    try:
-        return _resolve(store, argument), None
-    except SessionNotFoundError:
-        name, _, rev = argument.rpartition("@")
-        if not name or not rev:
-            raise
-        return _resolve(store, name), rev
-
-
-def _commit_of(store: GitSessionStore, session_id: str, rev: str | None) -> str | None:
-    """A revision for ``store.load(at=...)``: ``~N`` / ``^`` count saves back from the head;
-    anything else is a commit-ish in the session's history."""
-    if rev is None:
-        return None
-    match = _RELATIVE_REV.fullmatch(rev)
-    if match is None:
-        return rev
-    back = int(match.group(1) or 1) if match.group(2) is None else len(match.group(2))
-    history = store.history(session_id)
-    if back >= len(history):
-        raise InvalidRevisionError(f"{session_id} has only {len(history)} saves; {rev!r} goes "
-                                   "further back")
-    return history[back].commit
-
-
-def _load(store: GitSessionStore, session_id: str, rev: str | None = None) -> StoredSession:
-    session = store.load(session_id, at=_commit_of(store, session_id, rev))
+def _load(store: "GitSessionStore", session_id: str, rev: str | None = None
+          ) -> "StoredSession":
+    """The session (at save ``rev``: ``~N`` or a commit prefix); gone is an error."""
+    session = store.load(session_id, at=rev)
     if session is None:
         raise SessionNotFoundError(session_id)
     return session
 
 
-def _warn_damaged(store: GitSessionStore) -> None:
+def _warn_damaged(store: "GitSessionStore") -> None:
     for session_id, reason in store.last_damaged:
         click.echo(f"warning: skipped damaged session {session_id}: {reason}", err=True)
 
 
-def _hint_remote_only(store: GitSessionStore) -> None:
+def _hint_remote_only(store: "GitSessionStore") -> None:
     """A plain ``git clone`` puts sessions under ``refs/remotes/<remote>/sessions/``, where
     they are not this store's: say so, and how to take them in, instead of a bare "none"."""
-    found: dict[str, int] = {}
-    for name in store.repo.references:
-        parts = name.split("/")
-        if len(parts) == 5 and parts[:2] == ["refs", "remotes"] and parts[3] == "sessions":
-            found[parts[2]] = found.get(parts[2], 0) + 1
-    for remote, count in sorted(found.items()):
-        with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
-            if _sync().fetch_refspec(remote) in store.repo.remotes[remote].fetch_refspecs:
-                continue  # a remote of sessionsgit's own: its sessions were deleted here
+    from .hints import remote_only_sessions
+
+    for remote, count in sorted(remote_only_sessions(store).items()):
         click.echo(f"hint: {render.plural(count, 'session')} under refs/remotes/{remote}/"
                    f"sessions/ (a plain `git clone`?) are not local sessions yet: run "
                    f"`sessionsgit pull {remote}` to take them in (or clone with "
@@ -171,10 +149,9 @@ class Printed:
     single: bool = False
 
 
-def output_options(table: Callable[[Records], str] | None = None
-                   ) -> Callable[[Callable[..., Any]], Any]:
+def output_options(table: str | None = None) -> Callable[[Callable[..., Any]], Any]:
     """Add ``--json``, ``--yaml`` and ``--nl`` to a command returning records (or ``Printed``),
-    and print them: by default through ``table`` (or the ``Printed`` text)."""
+    and print them: by default through ``render.<table>`` (or the ``Printed`` text)."""
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -185,8 +162,8 @@ def output_options(table: Callable[[Records], str] | None = None
             result = fn(*args, **kwargs)
             printed = result if isinstance(result, Printed) else Printed(list(result))
             if not chosen:
-                text = printed.text if printed.text is not None or table is None else table(
-                    printed.records)
+                text = printed.text if printed.text is not None or table is None else \
+                    getattr(render, table)(printed.records)
                 click.echo(text or "", nl=False)
             elif printed.single and chosen[0] != "nl":
                 value = printed.records[0] if printed.records else {}
@@ -253,7 +230,7 @@ def cli_init() -> None:
     assert state is not None
     existed = state.repo.is_dir() and any(state.repo.iterdir())
     store = _store(create=True)
-    where = Path(store.repo.path).resolve()
+    where = store.path.resolve()
     click.echo(f"{'Reinitialized existing' if existed else 'Initialized empty'} sessions "
                f"repository in {where}")
     _hint_ignore(where)
@@ -262,17 +239,13 @@ def cli_init() -> None:
 def _hint_ignore(where: Path) -> None:
     """A sessions repository inside a code repository's working tree should be ignored there,
     or ``git add -A`` commits it: say so when it is not."""
-    found = pygit2.discover_repository(str(where.parent))
-    if found is None:
-        return
-    with contextlib.suppress(pygit2.GitError, ValueError):
-        outer = pygit2.Repository(found)
-        if outer.workdir is None:
-            return
-        relative = where.relative_to(Path(outer.workdir).resolve()).as_posix()
-        if relative and not outer.path_is_ignored(relative + "/"):
-            click.echo(f"hint: {where} is inside the Git working tree {outer.workdir}; add "
-                       f"`{relative}/` to its .gitignore", err=True)
+    from .hints import unignored_in_worktree
+
+    found = unignored_in_worktree(where)
+    if found is not None:
+        workdir, relative = found
+        click.echo(f"hint: {where} is inside the Git working tree {workdir}/; add "
+                   f"`{relative}/` to its .gitignore", err=True)
 
 
 _CREATE = click.option("--create", is_flag=True,
@@ -284,8 +257,10 @@ _CREATE = click.option("--create", is_flag=True,
 @_CREATE
 def cli_new(label: str | None, create: bool) -> None:
     """Create an empty session and print its id."""
+    from .ids import new_session_id
+
     store = _store(create=create)
-    session_id = str(uuid.uuid4())
+    session_id = new_session_id()
     store.save(session_id, [], {"label": label} if label else None)
     click.echo(session_id)
 
@@ -296,33 +271,21 @@ def cli_new(label: str | None, create: bool) -> None:
               help="Include every deleted version (marked), even of ids that are live again.")
 @click.option("--deleted", is_flag=True,
               help="Only deleted sessions: every version `restore --version N` can bring back.")
-@output_options(render.sessions_table)
+@output_options("sessions_table")
 def cli_list(limit: int | None, all_: bool, deleted: bool) -> Printed:
     """List sessions, most recently updated first."""
+    from .listing import list_sessions
+
     store = _store()
-    records = [] if deleted else [meta.to_dict() for meta in store.list()]
+    records = list_sessions(store, include_deleted=all_, only_deleted=deleted)
     if not deleted:
         _warn_damaged(store)
     if not records and not deleted:
         _hint_remote_only(store)
-    if all_ or deleted:
-        for record in records:
-            record["deleted"] = False
-        records = render.newest_first(records + _deleted_records(store))
     shown = records[:limit] if limit is not None else records
     if records and not shown:
         return Printed(shown, f"(0 of {render.plural(len(records), 'session')} shown)\n")
     return Printed(shown)
-
-
-def _deleted_records(store: GitSessionStore) -> Records:
-    """Every deleted version, numbered per id from 1 (the latest deletion)."""
-    records, versions = [], {}
-    for deleted in store.list_deleted():
-        versions[deleted.id] = versions.get(deleted.id, 0) + 1
-        records.append({**deleted.metadata.to_dict(), "deleted": True,
-                        "deleted_at": deleted.deleted_at, "version": versions[deleted.id]})
-    return records
 
 
 @cli.command(name="show")
@@ -341,7 +304,7 @@ def cli_show(session: str, at: str | None, format_: str | None, json_: bool) -> 
         raise click.UsageError("give --json or --format, not both")
     format_ = "json" if json_ else format_ or "text"
     store = _store()
-    session_id, rev = _session_and_rev(store, session)
+    session_id, rev = resolve_revision(store, session)
     if rev is not None and at is not None:
         raise click.UsageError("give the revision either as SESSION@REV or as --at, not both")
     click.echo(render.render_session(_load(store, session_id, at or rev), format_), nl=False)
@@ -350,7 +313,7 @@ def cli_show(session: str, at: str | None, format_: str | None, json_: bool) -> 
 @cli.command(name="log")
 @click.argument("session")
 @click.option("--limit", "-n", type=click.IntRange(min=0), help="Show at most N saves.")
-@output_options(render.log_table)
+@output_options("log_table")
 def cli_log(session: str, limit: int | None) -> Records:
     """List a session's saves, newest first.
 
@@ -370,8 +333,10 @@ def cli_diff(old: str, new: str | None, stat: bool) -> Printed:
 
     OLD and NEW are sessions, SESSION@REV saves, or (NEW only) a revision of OLD's session.
     With one argument, compare the session's head (or the given save) with the save before."""
+    from .msgdiff import diff_messages
+
     store = _store()
-    old_id, old_rev = _session_and_rev(store, old)
+    old_id, old_rev = resolve_revision(store, old)
     if new is None:
         after = _load(store, old_id, old_rev)
         history = [record.commit for record in store.history(old_id)]
@@ -397,14 +362,14 @@ def cli_diff(old: str, new: str | None, stat: bool) -> Printed:
     return Printed(diff.to_dict()["changes"], text)
 
 
-def _name(session: StoredSession) -> str:
+def _name(session: "StoredSession") -> str:
     return f"{render.short_id(session.id)}@{render.short_id(session.metadata.head)}"
 
 
-def _load_other(store: GitSessionStore, old_id: str, argument: str) -> StoredSession:
+def _load_other(store: "GitSessionStore", old_id: str, argument: str) -> "StoredSession":
     """``diff``'s NEW: a session, SESSION@REV, or else a revision of OLD's session."""
     try:
-        session_id, rev = _session_and_rev(store, argument)
+        session_id, rev = resolve_revision(store, argument)
     except SessionNotFoundError:
         try:
             return _load(store, old_id, argument)
@@ -426,20 +391,20 @@ def cli_fork(session: str, at: str | None, label: str | None, detached: bool) ->
 
     SESSION@REV forks at that save (like --at REV)."""
     store = _store()
-    session_id, rev = _session_and_rev(store, session)
+    session_id, rev = resolve_revision(store, session)
     if rev is not None and at is not None:
         raise click.UsageError("give the fork point either as SESSION@REV or as --at, not both")
     at = at or rev
-    point: int | str | None = None
-    if at is not None:
-        point = int(at) if at.isascii() and at.isdigit() else _commit_of(store, session_id, at)
+    point: int | str | None = at
+    if at is not None and at.isascii() and at.isdigit():
+        point = int(at)
     new_id = store.fork(session_id, at=point, detached=detached,
                         metadata={"label": label} if label else None)
     click.echo(new_id)
 
 
 @cli.command(name="tree")
-@output_options(render.tree_text)
+@output_options("tree_text")
 def cli_tree() -> Records:
     """Show the fork tree of all sessions.
 
@@ -485,15 +450,11 @@ def cli_restore(session: str, as_id: str | None, version: int | None) -> None:
     """Bring back a deleted session.
 
     SESSION is the deleted session's id, id prefix or label."""
+    from .listing import deleted_version_ref
+
     store = _store()
     session_id = _resolve(store, session, deleted=True)
-    ref = None
-    if version is not None:
-        refs = [d.ref for d in store.list_deleted() if d.id == session_id]
-        if version > len(refs):
-            raise click.ClickException(f"{session_id} has {len(refs)} deleted "
-                                       f"version{'s' if len(refs) != 1 else ''}, not {version}")
-        ref = refs[version - 1]
+    ref = None if version is None else deleted_version_ref(store, session_id, version)
     store.restore(session_id, ref, as_id=as_id)
     click.echo(f"Restored {session_id}" + (f" as {as_id}" if as_id else ""))
 
@@ -509,7 +470,7 @@ def cli_purge(session: str | None, all_: bool) -> None:
     if (session is None) == (not all_):
         raise click.ClickException("give a deleted SESSION to purge, or --all for every one")
     store = _store()
-    session_id = None if all_ else _resolve(store, session, deleted=True)
+    session_id = None if session is None else _resolve(store, session, deleted=True)
     dropped = store.purge(session_id)
     click.echo(f"Purged {render.plural(dropped, 'deleted version')}"
                + (f" of {session_id}" if session_id else ""))
@@ -538,14 +499,13 @@ def cli_append(session: str, text: str | None, role: str | None, json_input: boo
     else:
         raw = sys.stdin.read() if from_stdin else text
         messages = [_text_message(role or "user", (raw or "").rstrip("\n"))]
+    from .stamps import now_ms, stamp_message
+
     store = _store()
     session_id = _resolve(store, session)
-    now = time.time_ns() // 1_000_000
-    for message in messages:
-        message.setdefault("id", uuid.uuid4().hex)
-        message.setdefault("timestamp", now)
-    current = _load(store, session_id)
-    store.save(session_id, current.messages + messages)
+    now = now_ms()
+    messages = [stamp_message(message, now=now) for message in messages]
+    store.append(session_id, messages)  # builds on a concurrent writer's save, never fails on one
     for message in messages:
         click.echo(message["id"])
 
@@ -558,8 +518,10 @@ def _text_message(role: str, text: str) -> dict[str, Any]:
 
 def _json_messages(raw: str) -> list[dict[str, Any]]:
     """``append --json`` input: a message or an array of messages, each checked."""
+    from .codec import loads
+
     try:
-        data = codec.loads(raw, what="stdin")
+        data = loads(raw, what="stdin")
     except ValueError as exc:
         raise click.ClickException(f"stdin is not valid JSON: {exc}") from None
     messages = data if isinstance(data, list) else [data]
@@ -604,6 +566,7 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
     from .conversation import Conversation
     from .manager import SessionManager
     from .providers import EchoProvider, OpenAICompatibleProvider, ProviderError
+    from .stamps import stamp_message
 
     if new and session is not None:
         raise click.UsageError(f"--new starts a new session, so SESSION {session!r} is not "
@@ -629,7 +592,8 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
     unanswered: list[str] = []
     prompts = 0
     with manager, conversation:
-        session_id = manager.start_new(label) if new else manager.load(_resolve(store, session))
+        session_id = (manager.start_new(label) if session is None
+                      else manager.load(_resolve(store, session)))
         stdin = sys.stdin
         interactive = stdin.isatty()
         click.echo(f"Session {session_id} ({backend.name}/{backend.model}); "
@@ -651,7 +615,7 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
                 reply = conversation.prompt(prompt)
             except SessionConflictError:
                 # another writer moved the session: keep this exchange, after its news
-                _append_after(store, session_id, conversation.messages[before:])
+                store.append(session_id, conversation.messages[before:])
                 manager.load(session_id)
                 click.echo(f"note: session {session_id} was changed by another writer; "
                            "reloaded it and appended this exchange after the new messages",
@@ -659,7 +623,7 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
                 reply = conversation.messages[-1]
             except ProviderError as exc:
                 # no reply: the prompt is still kept, so nothing typed is lost
-                _append_after(store, session_id, [_stamped(_text_message("user", prompt))])
+                store.append(session_id, [stamp_message(_text_message("user", prompt))])
                 manager.load(session_id)
                 unanswered.append(_one_line(str(exc)))
                 if interactive:
@@ -671,25 +635,6 @@ def cli_chat(session: str | None, new: bool, label: str | None, provider: str | 
         raise click.ClickException(
             f"{len(unanswered)} of {prompts} prompts got no reply (saved in session "
             f"{session_id} without one): {unanswered[0]}")
-
-
-def _stamped(message: dict[str, Any]) -> dict[str, Any]:
-    return {**message, "id": uuid.uuid4().hex, "timestamp": time.time_ns() // 1_000_000}
-
-
-def _append_after(store: GitSessionStore, session_id: str, messages: Sequence[Any],
-                  attempts: int = 10) -> None:
-    """Append ``messages`` to the session as it is now (another writer may have moved it),
-    retrying while writers keep racing."""
-    for attempt in range(attempts):
-        current = _load(store, session_id)
-        try:
-            store.save(session_id, current.messages + list(messages),
-                       expected_head=current.metadata.head)
-            return
-        except SessionConflictError:
-            if attempt == attempts - 1:
-                raise
 
 
 @cli.command(name="export")
@@ -704,9 +649,13 @@ def cli_export(session: str, format_: str, at: str | None, output: Path | None) 
     """Export a session as JSON, JSONL, Markdown or YAML.
 
     SESSION@REV (or --at) exports that save."""
+    from .transcripts import export_session
+
     store = _store()
-    session_id, rev = _session_and_rev(store, session)
-    text = render.render_session(_load(store, session_id, at or rev), format_)
+    session_id, rev = resolve_revision(store, session)
+    if rev is not None and at is not None:
+        raise click.UsageError("give the revision either as SESSION@REV or as --at, not both")
+    text = export_session(_load(store, session_id, at or rev), format_)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -728,9 +677,12 @@ def cli_import(path: Path, id_: str | None, label: str | None, skip_damaged: boo
     package's FileSessionStore (its attached forks stay forks). Each skipped session is
     reported on one line with its reason, and then the exit status is 1 unless
     --skip-damaged."""
+    from .importers import ImportResult, import_path, import_transcript
+    from .transcripts import parse_transcript
+
     store = _store(create=create)
     if str(path) == "-":
-        transcript = parse_text(sys.stdin.read(), source="stdin")
+        transcript = parse_transcript(sys.stdin.read(), source="stdin")
         result = ImportResult([import_transcript(store, transcript, session_id=id_, label=label)])
     else:
         with _progress("Importing") as progress:
@@ -782,7 +734,7 @@ def remote_add(name: str, url: str) -> None:
 
 
 @cli_remote.command(name="list")
-@output_options(render.remotes_table)
+@output_options("remotes_table")
 def remote_list() -> Records:
     """List remotes with their URLs."""
     return [{"name": name, "url": url} for name, url in _sync().list_remotes(_store())]
@@ -799,7 +751,7 @@ def remote_remove(name: str) -> None:
 @click.argument("remote", default="origin", required=False)
 @click.argument("sessions", nargs=-1)
 @click.option("--prune", is_flag=True, help="Delete remote sessions deleted here.")
-@output_options(render.sync_summary)
+@output_options("sync_summary")
 def cli_push(remote: str, sessions: Sequence[str], prune: bool) -> Printed:
     """Push sessions to a remote.
 
@@ -815,7 +767,7 @@ def cli_push(remote: str, sessions: Sequence[str], prune: bool) -> Printed:
 @cli.command(name="pull")
 @click.argument("remote", default="origin", required=False)
 @click.option("--prune", is_flag=True, help="Delete local sessions deleted on the remote.")
-@output_options(render.sync_summary)
+@output_options("sync_summary")
 def cli_pull(remote: str, prune: bool) -> Printed:
     """Fetch sessions from a remote.
 
@@ -830,7 +782,7 @@ def cli_pull(remote: str, prune: bool) -> Printed:
 @cli.command(name="sync")
 @click.argument("remote", default="origin", required=False)
 @click.option("--prune", is_flag=True, help="Propagate deletions both ways.")
-@output_options(render.sync_summary)
+@output_options("sync_summary")
 def cli_sync(remote: str, prune: bool) -> Printed:
     """Pull from a remote, then push to it."""
     sync, store = _sync(), _store()
@@ -839,15 +791,19 @@ def cli_sync(remote: str, prune: bool) -> Printed:
 
 
 @cli.command(name="gc")
-@output_options(render.report_text)
-def cli_gc() -> Printed:
+@click.option("--prune", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Also delete unreachable objects (such as purged sessions) older than "
+                   "SECONDS; 0 is unsafe while another process saves.")
+@output_options("report_text")
+def cli_gc(prune: float | None) -> Printed:
     """Pack loose objects and refs.
 
-    Saves also do this automatically past a threshold."""
+    Saves also do this automatically past a threshold. Unreachable objects are kept unless
+    --prune is given: `purge` then `gc --prune 0` forgets a deleted session for good."""
     store = _store()
     if sys.stderr.isatty():
         click.echo("Packing objects…", err=True)
-    result = dict(store.gc())
+    result = dict(store.gc(prune=prune))
     return Printed([result], render.report_text([result]), single=True)
 
 

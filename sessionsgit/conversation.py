@@ -11,14 +11,13 @@ Events a conversation emits (listeners are called with the payload as the only a
 from __future__ import annotations
 
 import copy
-import time
-import uuid
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from .events import EventEmitter
 from .frozen import FrozenList, freeze
 from .metadata import Message
 from .providers import EchoProvider, Provider, text_message
+from .stamps import stamp_message
 
 
 @runtime_checkable
@@ -105,7 +104,7 @@ class Conversation(EventEmitter):
     def prompt(self, text: str) -> Message:
         """Send ``text`` as a user message and return the assistant's reply, both appended.
         When the provider fails, the user message is taken back out and the error raised."""
-        user = freeze(_stamp(text_message("user", text)))
+        user = freeze(stamp_message(text_message("user", text)))
         self._messages.append(user)
         self._view = None
         try:
@@ -115,7 +114,7 @@ class Conversation(EventEmitter):
                 self._messages.pop()
                 self._view = None
             raise
-        assistant = freeze(_stamp(copy.deepcopy(dict(reply))))
+        assistant = freeze(stamp_message(copy.deepcopy(dict(reply))))
         self._messages.append(assistant)
         self._view = None
         self.emit("message_complete", {"message": assistant, "usage": dict(usage or {}),
@@ -141,9 +140,3 @@ class Conversation(EventEmitter):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _stamp(message: Message) -> Message:
-    """Give a message an ``id`` and a ``timestamp`` (milliseconds) unless it has them."""
-    message.setdefault("id", uuid.uuid4().hex)
-    message.setdefault("timestamp", time.time_ns() // 1_000_000)
-    return message

@@ -5,7 +5,7 @@ CLI) can catch one type::
 
     SessionsGitError
     ├── SessionNotFoundError      (also KeyError)    no session with that id
-    ├── InvalidSessionIdError     (also ValueError)  id is not a safe ref component
+    ├── InvalidSessionIdError     (also ValueError)  empty, control characters, > 1,024 chars
     ├── InvalidRevisionError      (also ValueError)  a fork point / revision that does not resolve
     ├── SessionConflictError                         another writer moved the session first
     ├── SerializationError        (also ValueError)  a message or metadata is not exact JSON
@@ -37,7 +37,8 @@ class SessionNotFoundError(SessionsGitError, KeyError):
 
 
 class InvalidSessionIdError(SessionsGitError, ValueError):
-    """A session id that could not be used safely as a Git ref component or file name."""
+    """A session id that is not a non-empty str of at most 1,024 characters free of control
+    characters (any other text is a valid id; stores encode it where they need to)."""
 
     def __init__(self, session_id: object, reason: str) -> None:
         self.session_id = session_id

@@ -31,6 +31,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from .ids import is_valid_session_id
+
 REF = "ref"
 FILE = "file"
 #: Longest name in UTF-8 bytes (leaves room for ``.json``, ``.lock`` and temp-file affixes).
@@ -102,8 +104,6 @@ def decode(name: str, kind: str = REF) -> str | None:
     """The id whose name is ``name``, or None: for a hashed name, and for a name that is no id's
     name (not canonical, e.g. a lower-case escape, or an id that ``validate_session_id``
     refuses)."""
-    from .ids import is_valid_session_id  # ids imports nothing from here; avoid a cycle anyway
-
     if not name or is_hashed(name):
         return None
     try:
@@ -117,8 +117,6 @@ def decode(name: str, kind: str = REF) -> str | None:
 
 def matches(name: str, session_id: object, kind: str = REF) -> bool:
     """Whether ``session_id`` is a valid id whose name is ``name`` (checks a hashed name)."""
-    from .ids import is_valid_session_id
-
     return (isinstance(session_id, str) and is_valid_session_id(session_id)
             and encode(session_id, kind) == name)
 

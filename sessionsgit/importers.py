@@ -1,55 +1,35 @@
-"""Import transcripts into any ``SessionStore``: JSON and JSONL files, and a directory written by
-the npm package's ``FileSessionStore`` (whose attached forks become real forks here).
-
-Accepted files:
-
-* JSON ``{"id", "metadata", "messages"}`` (what ``sessionsgit export --format json`` writes; an
-  npm session file ``{"metadata", "messages"}`` too) or a plain JSON array of messages;
-* JSONL: an optional header line ``{"type": "session", "id", "metadata"}`` (what ``export
-  --format jsonl`` writes), then one message object per line.
+"""Import transcripts into any ``SessionStore``: JSON and JSONL files (their format is
+``sessionsgit.transcripts``, which reads and writes them), and a directory written by the npm
+package's ``FileSessionStore`` (whose attached forks become real forks here).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .codec import loads
 from .errors import (
     CorruptSessionError,
     InvalidRevisionError,
     InvalidSessionIdError,
     SerializationError,
     SessionConflictError,
-    SessionsGitError,
 )
 from .ids import new_session_id, validate_session_id
+from .frozen import freeze
 from .metadata import Message
 from .stores.base import SessionStore, fork_slice
 from .stores.file import FileSessionStore
-from .stores.npmrecord import inherited_part
+from .stores.npmrecord import inherited_part, mend_surrogates
+from .transcripts import (  # noqa: F401  (the parsers' names here before transcripts.py)
+    ImportFormatError, Transcript, is_session_header, parse_document, parse_jsonl, parse_text,
+    parse_transcript, read_transcript)
 
 Progress = Callable[[int, int], None]
 #: Metadata keys never copied from an imported file (the store owns them, or they are file-only).
 _DROPPED_KEYS = frozenset({"id", "head", "message_count", "transcript"})
-_JSONL_SUFFIXES = (".jsonl", ".ndjson")
-
-
-class ImportFormatError(SessionsGitError, ValueError):
-    """A file or directory that holds no transcript sessionsgit can read."""
-
-
-@dataclass
-class Transcript:
-    """A session read from a file: its id if the file names one, metadata and messages."""
-
-    id: str | None
-    metadata: dict[str, Any]
-    messages: list[Message]
 
 
 @dataclass
@@ -60,78 +40,6 @@ class ImportResult:
     imported: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
-
-
-# ---- reading files ------------------------------------------------------------------------
-def read_transcript(path: str | os.PathLike[str]) -> Transcript:
-    """Read one JSON or JSONL transcript file (JSONL by suffix, or when JSON finds extra data)."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"{path}: not UTF-8 text: {exc}") from None
-    return parse_text(text, source=str(path), jsonl=path.suffix.lower() in _JSONL_SUFFIXES)
-
-
-def parse_text(text: str, *, source: str = "input", jsonl: bool = False) -> Transcript:
-    """A transcript from JSON text, or JSONL (when ``jsonl`` or when JSON finds extra data)."""
-    if jsonl:
-        return parse_jsonl(text, source=source)
-    try:
-        data = loads(text, what=source)
-    except SerializationError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data":
-            return parse_jsonl(text, source=source)
-        raise ImportFormatError(str(exc)) from None
-    return parse_document(data, source=source)
-
-
-def parse_document(data: Any, *, source: str = "input") -> Transcript:
-    """A transcript from parsed JSON: ``{"id"?, "metadata"?, "messages"}`` or a message array."""
-    if isinstance(data, list):
-        return Transcript(None, {}, _messages(data, source))
-    if isinstance(data, dict) and "messages" in data:
-        metadata = data.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise ImportFormatError(f"{source}: 'metadata' is not an object")
-        session_id = data.get("id") if isinstance(data.get("id"), str) else metadata.get("id")
-        return Transcript(session_id if isinstance(session_id, str) else None, dict(metadata),
-                          _messages(data["messages"], source))
-    raise ImportFormatError(f"{source}: expected an object with 'messages' or an array of "
-                            "messages")
-
-
-def parse_jsonl(text: str, *, source: str = "input") -> Transcript:
-    """A transcript from JSONL: an optional ``{"type": "session"}`` header, then messages."""
-    items: list[Any] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            items.append(loads(line, what=f"{source}: line {number}"))
-        except SerializationError as exc:
-            raise ImportFormatError(str(exc)) from None
-    session_id, metadata = None, {}
-    if items and is_session_header(items[0]):
-        header = items.pop(0)
-        session_id = header.get("id") if isinstance(header.get("id"), str) else None
-        if isinstance(header.get("metadata"), dict):
-            metadata = dict(header["metadata"])
-        else:
-            metadata = {k: v for k, v in header.items() if k not in ("type", "id")}
-    return Transcript(session_id, metadata, _messages(items, source))
-
-
-def is_session_header(item: Any) -> bool:
-    """Whether a JSONL line is the session header rather than a message."""
-    return isinstance(item, dict) and item.get("type") == "session" and "role" not in item
-
-
-def _messages(items: Any, source: str) -> list[Message]:
-    if not isinstance(items, list) or not all(isinstance(m, dict) for m in items):
-        raise ImportFormatError(f"{source}: messages must be a list of JSON objects")
-    return items
 
 
 def clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +128,7 @@ def import_npm_directory(store: SessionStore, directory: str | os.PathLike[str],
         if keep is not None:
             stages.setdefault(session.metadata.parent_id, set()).add(keep)
     imported: set[str] = set()
+    mender = _Mender()
     total = len(ordered)
     for done, session in enumerate(ordered, 1):
         session_id = session.id
@@ -227,9 +136,9 @@ def import_npm_directory(store: SessionStore, directory: str | os.PathLike[str],
             if store.exists(session_id):
                 result.skipped.append((session_id, "already in the repository"))
                 continue
-            messages, metadata = _mended(session, result)
             parent_id = session.metadata.parent_id
             keep = keeps[session_id] if parent_id in imported else None
+            messages, metadata = mender.mend(session, result, parent_id if keep else None, keep)
             if keep is not None:
                 store.fork(parent_id, session_id, at=keep)
             elif parent_id is not None and not session.metadata.detached and \
@@ -268,24 +177,40 @@ def _inherited_count(session: Any, sessions: dict[str, Any]) -> int | None:
     return len(inherited)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+class _Mender:
+    """Makes each source message once into what is saved: read-only (``freeze``: forks share
+    their inherited message objects, so the Git store skips them by identity and a chain of
+    forks imports in linear time) and free of unpaired UTF-16 surrogates (the original cuts
+    auto-labels by code unit, so text can hold half an emoji), which become U+FFFD."""
 
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[Any, int, Any]] = {}
+        self._transcripts: dict[str, list[Message]] = {}
 
-def _mended(session: Any, result: ImportResult) -> tuple[list[Message], dict[str, Any]]:
-    """The session's messages and metadata to save, with every unpaired UTF-16 surrogate (the
-    original cuts auto-labels by code unit, so a label can end in half an emoji) replaced by
-    U+FFFD, and a warning saying where."""
-    metadata = clean_metadata(session.metadata.stored_dict())
-    mended = []
-    for what, value in (("metadata", metadata), ("messages", session.messages)):
-        text = json.dumps(value, ensure_ascii=False)
-        broken = len(_SURROGATE.findall(text))
-        if broken:
-            value = json.loads(_SURROGATE.sub("\ufffd", text))
-            result.warnings.append((session.id, f"replaced {broken} broken UTF-16 code unit(s) "
-                                                f"in its {what} with U+FFFD"))
-        mended.append(value)
-    return mended[1], mended[0]
+    def _one(self, value: Any) -> tuple[Any, int]:
+        key = id(value)
+        if key not in self._done:
+            mended, broken = mend_surrogates(value)
+            self._done[key] = (freeze(mended), broken, value)  # value: keeps id() unique
+        return self._done[key][:2]
+
+    def mend(self, session: Any, result: ImportResult, parent_id: str | None = None,
+             keep: int | None = None) -> tuple[list[Message], dict[str, Any]]:
+        """The session's messages and metadata to save, with a warning for what was mended;
+        a fork's first ``keep`` messages are its parent's, already mended."""
+        metadata, broken_meta = mend_surrogates(clean_metadata(session.metadata.stored_dict()))
+        inherited = self._transcripts[parent_id][:keep] if parent_id and keep else []
+        messages, broken = inherited, 0
+        for message in session.messages[len(inherited):]:
+            mended, count = self._one(message)
+            messages.append(mended)
+            broken += count
+        self._transcripts[session.id] = messages
+        for what, count in (("metadata", broken_meta), ("messages", broken)):
+            if count:
+                result.warnings.append((session.id, f"replaced {count} broken UTF-16 code "
+                                                    f"unit(s) in its {what} with U+FFFD"))
+        return messages, metadata
 
 
 def _parents_first(sessions: list[Any]) -> list[Any]:

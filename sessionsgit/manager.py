@@ -299,9 +299,9 @@ class SessionManager:
             meta = self._metadata_for(messages, metadata)
             if self._stored is not None and self._unchanged(messages, meta, self._stored):
                 return self._session_id, messages, self._stored, False
-            if self._head is not None and getattr(self._store, "tracks_heads", False):
+            if self._head is not None:  # a store that reports heads takes them back
                 stored = self._store.save(self._session_id, messages, meta,
-                                          expected_head=self._head)  # type: ignore[call-arg]
+                                          expected_head=self._head)
             else:
                 stored = self._store.save(self._session_id, messages, meta)
             self._head = stored.head

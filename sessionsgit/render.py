@@ -1,4 +1,5 @@
-"""Output formatting for the CLI: sessions as text, markdown, JSON, YAML or JSONL, and tables.
+"""Output formatting for the CLI: a session as readable text, and tables of records. The
+transcript file formats (JSON, JSONL, YAML, Markdown) belong to ``sessionsgit.transcripts``.
 
 Messages are read by ``sessionsgit.messages`` (every shape it understands: Anthropic, simulacra,
 OpenAI chat and Responses, pydantic-ai, LangChain); this module only lays them out.
@@ -8,11 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
-
-import yaml
 
 from .messages import LABELS, message_parts, one_line, role_of, summary
 from .metadata import SessionMetadata, StoredSession, parse_time
@@ -65,31 +63,8 @@ def plural(count: int, noun: str) -> str:
 
 
 # ---- whole sessions -----------------------------------------------------------------------
-def session_document(session: StoredSession) -> dict[str, Any]:
-    """The JSON/YAML shape of a session: ``{"id", "metadata", "messages"}``."""
-    return {"id": session.id, "metadata": session.metadata.to_dict(),
-            "messages": session.messages}
-
-
-def to_json(value: Any) -> str:
-    """Pretty JSON (UTF-8 kept readable)."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def to_yaml(value: Any) -> str:
-    """Block-style YAML in insertion order."""
-    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False)
-
-
-def to_jsonl(session: StoredSession) -> str:
-    """A header line ``{"type": "session", "id", "metadata"}`` then one message per line."""
-    header = {"type": "session", "id": session.id, "metadata": session.metadata.to_dict()}
-    lines = [json.dumps(header, ensure_ascii=False)]
-    lines += [json.dumps(message, ensure_ascii=False) for message in session.messages]
-    return "\n".join(lines) + "\n"
-
-
-def _header_facts(metadata: SessionMetadata) -> list[str]:
+def header_facts(metadata: SessionMetadata) -> list[str]:
+    """A session's facts for a transcript header: count, update time, model, fork of."""
     facts = [plural(metadata.message_count, "message"),
              f"updated {local_time(metadata.updated_at)}"]
     if metadata.provider or metadata.model:
@@ -104,7 +79,7 @@ def render_text(session: StoredSession) -> str:
     """A readable transcript: a header, then each message's role, time, text and tool calls."""
     meta = session.metadata
     title = f"Session {meta.id}" + (f"  {meta.label!r}" if meta.label else "")
-    lines = [title, "  " + ", ".join(_header_facts(meta))]
+    lines = [title, "  " + ", ".join(header_facts(meta))]
     if meta.head:
         lines.append(f"  at {meta.head}")
     for index, message in enumerate(session.messages, 1):
@@ -122,38 +97,27 @@ _TEXT_PREFIXES = {"text": "", "other": "", "tool_call": "→ tool call: ",
                   "tool_result": "← tool result: ", "thinking": "(thinking) "}
 
 
-def render_markdown(session: StoredSession) -> str:
-    """The transcript as Markdown: a title, a facts line, a section per message."""
-    meta = session.metadata
-    lines = [f"# {meta.label or meta.id}", "", f"*{meta.id} · {' · '.join(_header_facts(meta))}*"]
-    for message in session.messages:
-        role = role_of(message) or "message"
-        lines += ([] if lines[-1] == "" else [""]) + [f"## {role}", ""]
-        for kind, text in message_parts(message):
-            if kind == "text":
-                lines += [text, ""]
-            elif kind == "thinking":
-                lines += ["> " + line for line in text.splitlines() or [""]]
-                lines.append("")
-            else:
-                label = LABELS.get(kind, "data")
-                lines += [f"**{label}**", "", "```", text, "```", ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
 def render_session(session: StoredSession, fmt: str) -> str:
-    """A session in ``fmt``: text, markdown, json, jsonl or yaml."""
+    """A session as ``show`` prints it: ``text``, or an export format (``transcripts``)."""
     if fmt == "text":
         return render_text(session)
-    if fmt == "markdown":
-        return render_markdown(session)
-    if fmt == "json":
-        return to_json(session_document(session)) + "\n"
-    if fmt == "jsonl":
-        return to_jsonl(session)
-    if fmt == "yaml":
-        return to_yaml(session_document(session))
-    raise ValueError(f"unknown format {fmt!r}")
+    from .transcripts import export_session
+
+    return export_session(session, fmt)
+
+
+def to_json(value: Any) -> str:
+    """Pretty JSON (UTF-8 kept readable), as transcripts write it."""
+    from .transcripts import to_json as transcript_json
+
+    return transcript_json(value)
+
+
+def to_yaml(value: Any) -> str:
+    """Block-style YAML in insertion order, as transcripts write it."""
+    from .transcripts import to_yaml as transcript_yaml
+
+    return transcript_yaml(value)
 
 
 # ---- tables and records -------------------------------------------------------------------
@@ -190,12 +154,6 @@ def records_text(records: Iterable[Mapping[str, Any]], fmt: str) -> str:
     if fmt == "nl":
         return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
     raise ValueError(f"unknown record format {fmt!r}")
-
-
-def newest_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Metadata records sorted by ``updated_at``, newest first (ties by id)."""
-    return sorted(records, key=lambda r: (parse_time(r.get("updated_at")), r.get("id", "")),
-                  reverse=True)
 
 
 def sessions_table(records: Sequence[Mapping[str, Any]]) -> str:

@@ -1,11 +1,17 @@
-"""Resolve a session argument: a full id, a unique id prefix (like a short Git hash) or a label."""
+"""Resolve a session argument: a full id, a unique id prefix (like a short Git hash) or a label,
+optionally with a save after ``@`` (``SESSION@REV``), as the CLI and library callers take them."""
 
 from __future__ import annotations
 
-from typing import Iterable
+import contextlib
+from typing import TYPE_CHECKING, Iterable
 
-from .errors import SessionNotFoundError, SessionsGitError
-from .metadata import SessionMetadata
+from .errors import InvalidSessionIdError, SessionNotFoundError, SessionsGitError
+
+if TYPE_CHECKING:
+    from .metadata import SessionMetadata
+    from .stores.base import SessionStore
+    from .stores.git import GitSessionStore
 
 #: Shortest id prefix accepted (as Git does for abbreviated hashes); exact ids may be shorter.
 MIN_PREFIX = 4
@@ -16,7 +22,7 @@ MAX_LISTED = 8
 class AmbiguousSessionError(SessionsGitError, KeyError):
     """A session argument that matches more than one session (by id prefix or label)."""
 
-    def __init__(self, argument: str, candidates: list[SessionMetadata]) -> None:
+    def __init__(self, argument: str, candidates: list["SessionMetadata"]) -> None:
         self.argument = argument
         self.candidates = [c.id for c in candidates]
         shown = ", ".join(_describe(c) for c in candidates[:MAX_LISTED])
@@ -30,11 +36,11 @@ class AmbiguousSessionError(SessionsGitError, KeyError):
         return str(self.args[0])
 
 
-def _describe(metadata: SessionMetadata) -> str:
+def _describe(metadata: "SessionMetadata") -> str:
     return f"{metadata.id} ({metadata.label!r})" if metadata.label else metadata.id
 
 
-def match_sessions(argument: str, sessions: Iterable[SessionMetadata]) -> list[SessionMetadata]:
+def match_sessions(argument: str, sessions: Iterable["SessionMetadata"]) -> list["SessionMetadata"]:
     """The sessions ``argument`` names: the one with that exact id, else every session whose id
     starts with it (at least ``MIN_PREFIX`` characters) or whose label equals it."""
     by_id: dict[str, SessionMetadata] = {}
@@ -47,7 +53,7 @@ def match_sessions(argument: str, sessions: Iterable[SessionMetadata]) -> list[S
     return sorted(found, key=lambda m: m.id)
 
 
-def resolve_session(argument: str, sessions: Iterable[SessionMetadata], *,
+def resolve_session(argument: str, sessions: Iterable["SessionMetadata"], *,
                     what: str = "session") -> str:
     """The one session id ``argument`` names; raises ``SessionNotFoundError`` when none does and
     ``AmbiguousSessionError`` (listing the candidates) when several do."""
@@ -60,7 +66,7 @@ def resolve_session(argument: str, sessions: Iterable[SessionMetadata], *,
     return found[0].id
 
 
-def _not_found(argument: str, sessions: list[SessionMetadata], what: str) -> str:
+def _not_found(argument: str, sessions: list["SessionMetadata"], what: str) -> str:
     """Why nothing matched; a prefix under ``MIN_PREFIX`` that ids do start with says so."""
     message = f"no {what} matches {argument!r} (by id, id prefix or label)"
     if not argument or len(argument) >= MIN_PREFIX:
@@ -79,3 +85,41 @@ def _not_found(argument: str, sessions: list[SessionMetadata], what: str) -> str
 def _plural(count: int, noun: str) -> str:
     """``1 session``, ``2 sessions``."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def resolve_id(store: "SessionStore", argument: str) -> str:
+    """The id of the live session ``argument`` names in ``store``: an existing id as it is
+    (read without listing the store), else a unique id prefix or an exact label."""
+    with contextlib.suppress(InvalidSessionIdError):
+        if store.exists(argument):
+            return argument
+    return resolve_session(argument, store.list())
+
+
+def resolve_deleted_id(store: "GitSessionStore", argument: str) -> str:
+    """The id of the deleted session ``argument`` names (id, id prefix or label) in the trash."""
+    return resolve_session(argument, [d.metadata for d in store.list_deleted()],
+                           what="deleted session")
+
+
+def split_revision(argument: str) -> tuple[str, str | None]:
+    """``SESSION@REV`` as ``(SESSION, REV)``, split at the last ``@``; ``(argument, None)`` when
+    there is no ``@`` or either side would be empty. Ids may hold ``@`` (e-mail addresses), so
+    ``resolve_revision`` tries the whole argument as a session first."""
+    name, at, rev = argument.rpartition("@")
+    if not at or not name or not rev:
+        return argument, None
+    return name, rev
+
+
+def resolve_revision(store: "SessionStore", argument: str) -> tuple[str, str | None]:
+    """``SESSION`` or ``SESSION@REV`` as ``(session id, revision or None)``: the whole argument
+    when it names a session, else the part before the last ``@`` with the revision after it.
+    The revision is for ``GitSessionStore.load(id, at=REV)`` / ``fork(id, at=REV)``."""
+    try:
+        return resolve_id(store, argument), None
+    except SessionNotFoundError:
+        name, rev = split_revision(argument)
+        if rev is None:
+            raise
+        return resolve_id(store, name), rev

@@ -32,7 +32,6 @@ import json
 import shlex
 import shutil
 import sys
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -40,7 +39,8 @@ from typing import Any, Iterable
 import pygit2
 
 from .errors import InvalidSessionIdError, RemoteError, SessionsGitError
-from .git import commitmeta, layout
+from .git import commitmeta, layout, local as local_remote, validate
+from .git.quarantine import Quarantine
 from .git.identity import signatures
 from .git.refs import (RefLocked, RefMoved, compare_and_swap, current_target, delete_if,
                        read_refs, recover_stale_locks)
@@ -48,9 +48,10 @@ from .git.transport import (
     Callbacks,
     Credentials,
     Progress,
-    _looks_like_path,
     connect_for_push,
+    local_path,
     open_remote,
+    push_updates,
     redact,
     translated,
 )
@@ -86,6 +87,10 @@ class SyncReport:
         for key in ("diverged", "rejected", "damaged"):
             data[key] = [list(pair) for pair in getattr(self, key)]
         return data
+
+
+#: How a pull's report starts the reason of a remote session it refused.
+NOT_TAKEN_IN = "not taken in"
 
 
 # ---- remotes ------------------------------------------------------------------------------
@@ -130,11 +135,11 @@ def _open(repo: pygit2.Repository, name: str) -> tuple[pygit2.Remote, bool]:
 def _require_target(name: str, remote: pygit2.Remote) -> None:
     """A push to a local path that does not exist yet fails saying how to create it."""
     url = remote.url or ""
-    path = url[len("file://"):] if url.startswith("file://") else url
-    if (url.startswith("file://") or _looks_like_path(url)) and not Path(path).exists():
+    path = local_path(url)
+    if path is not None and not path.exists():
         where = redact(name) if name == url else f"{name} ({redact(url)})"
         raise RemoteError(f"push to {where} failed: no Git repository at that path; create "
-                          f"one with `git init --bare {shlex.quote(path)}`")
+                          f"one with `git init --bare {shlex.quote(str(path))}`")
 
 
 def remove_remote(store: GitSessionStore, name: str) -> None:
@@ -155,29 +160,125 @@ def pull(store: GitSessionStore, remote: str = "origin", *, prune: bool = False,
 
 def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentials | None,
           progress: Progress | None) -> tuple[SyncReport, set[str]]:
+    """Fetch into quarantine, check every session that brought new objects, admit the good
+    ones' objects, then take their heads in; refused sessions are reported in ``rejected``
+    and change nothing here."""
     repo = store.repo
     remote, tracked = _open(repo, name)
     _recover_stale_locks(store, remote)
     callbacks = Callbacks(credentials, progress)
     before = _tracking(repo, name) if tracked else {}
-    # a path or URL fetches into a namespace of its own, dropped once the heads are taken in
-    scratch = None if tracked else f"refs/sessionsgit-fetch/{uuid.uuid4().hex}/"
-    refspec = fetch_refspec(name) if tracked else f"+{SESSION_PREFIX}*:{scratch}*"
+    refused: list[tuple[str, str]] = []
+    heads: dict[str, pygit2.Oid] = {}
+    present: set[str] = set()
+    local = _local_git_dir(remote, "fetch from")
+    quarantine = Quarantine(repo, borrow=local / "objects" if local is not None else None)
     try:
-        with translated("fetch from", remote):
-            remote.fetch([refspec], callbacks=callbacks,
-                         prune=pygit2.enums.FetchPrune.NO_PRUNE, message="sessionsgit: fetch")
-            heads = _session_heads(repo, remote.list_heads(connect=False))
-        return _take_in(store, name, heads, before, prune)
+        with translated("fetch from", remote, callbacks):
+            if local is not None:  # read in place: libgit2 fails on a single bad ref name
+                fetching = remote
+            else:
+                fetching = quarantine.repo.remotes.create_anonymous(remote.url)
+                fetching.connect(callbacks=callbacks)
+            advertised = _advertised_sessions(_advertisement(fetching, local, None), refused)
+            if local is None:
+                wanted = [enc for enc, oid in advertised.items() if not repo.odb.exists(oid)]
+                if wanted:
+                    fetching.fetch([f"+{SESSION_PREFIX}{e}:refs/fetched/{e}" for e in wanted],
+                                   callbacks=callbacks, prune=pygit2.enums.FetchPrune.NO_PRUNE,
+                                   message="sessionsgit: fetch")
+        bad = False
+        admitted: set[pygit2.Oid] = set()
+        for enc, oid in sorted(advertised.items()):
+            label = idcodec.decode(enc) or enc
+            try:
+                new = validate.check_session(quarantine.repo, oid, quarantine.known)
+            except validate.Invalid as exc:
+                refused.append((label, f"{NOT_TAKEN_IN}: the remote's version is damaged: "
+                                       f"{exc}"))
+                present.add(label)
+                bad = True
+                continue
+            session_id = ref_name_id(quarantine.repo, enc, oid)
+            if session_id is None:
+                refused.append((enc, f"{NOT_TAKEN_IN}: the remote's ref name encodes no "
+                                     "session id"))
+                continue
+            heads[session_id] = oid
+            present.add(session_id)
+            admitted |= new
+        with translated("fetch from", remote, callbacks):
+            quarantine.admit(admitted, everything=not bad and local is None,
+                             progress=progress)
     finally:
-        if scratch is not None:
-            for ref in list(_refs_below(repo, scratch)):
-                _drop(repo, scratch + ref, None)
+        quarantine.close()
+    report, unchanged = _take_in(store, name, heads, before, prune, present)
+    if tracked:
+        for session_id, oid in heads.items():
+            _set_tracking(repo, name, session_id, oid)
+    report.rejected = refused + report.rejected
+    return report, unchanged
+
+
+@dataclass
+class _Head:
+    """One ref as a remote advertises it."""
+
+    name: str
+    oid: pygit2.Oid
+
+
+def _advertisement(remote: pygit2.Remote, local: Path | None,
+                   push_callbacks: Callbacks | None) -> list[Any]:
+    """The remote's refs (objects with ``name`` and ``oid``): read in place for a remote on
+    this machine, else from the connection (opened here for a push, with
+    ``push_callbacks``), whose updates then compare against exactly this advertisement."""
+    if local is not None:
+        return [_Head(n, o) for n, o in read_refs(local, SESSION_PREFIX)[0].items()]
+    if push_callbacks is not None:
+        connect_for_push(remote, push_callbacks)
+    return list(remote.list_heads(connect=False))
+
+
+def _local_git_dir(remote: pygit2.Remote, action: str) -> Path | None:
+    """The Git directory of a remote on this machine (a path or file:// URL), else None;
+    ``RemoteError`` when that path holds no repository."""
+    path = local_path(remote.url or "")
+    if path is None:
+        return None
+    git_dir = path / ".git" if (path / ".git").is_dir() else path
+    if not (git_dir / "objects").is_dir() or not (git_dir / "refs").is_dir():
+        where = f"{remote.name} ({redact(remote.url or '')})" if remote.name else redact(str(path))
+        raise RemoteError(f"{action} {where} failed: no Git repository at that path")
+    return git_dir
+
+
+def _advertised_sessions(advertised: Iterable[Any], refused: list[tuple[str, str]]
+                         ) -> dict[str, pygit2.Oid]:
+    """{ref name below refs/heads/sessions/: target} of a ref advertisement; names that cannot
+    be a session's (``..``, nested paths, invalid ref names) are added to ``refused``."""
+    found = {}
+    for head in advertised:
+        name = head.name
+        if not name.startswith(SESSION_PREFIX):
+            continue
+        encoded = name[len(SESSION_PREFIX):]
+        if name.endswith("^{}"):
+            continue  # the peeled value of an annotated tag: its ref is listed on its own
+        if ("/" in encoded or not pygit2.reference_is_valid_name(name)
+                or (idcodec.decode(encoded) is None and not idcodec.is_hashed(encoded))):
+            refused.append((encoded[:80], f"{NOT_TAKEN_IN}: the remote's ref {name[:120]!r} "
+                                          "is not the name of a session"))
+            continue
+        found[encoded] = head.oid
+    return found
 
 
 def _take_in(store: GitSessionStore, name: str, heads: dict[str, pygit2.Oid],
-             before: dict[str, pygit2.Oid], prune: bool) -> tuple[SyncReport, set[str]]:
-    """Bring fetched remote heads into the store (``before``: the tracking refs before)."""
+             before: dict[str, pygit2.Oid], prune: bool,
+             present: set[str]) -> tuple[SyncReport, set[str]]:
+    """Bring fetched remote heads into the store (``before``: the tracking refs before;
+    ``present``: every session the remote has, refused ones included)."""
     repo = store.repo
     report, unchanged = SyncReport(), set()
     with store._lock:
@@ -189,7 +290,7 @@ def _take_in(store: GitSessionStore, name: str, heads: dict[str, pygit2.Oid],
                                                     "pull again"))
         if prune:
             for session_id, known in sorted(before.items()):
-                if session_id in heads:
+                if session_id in present:
                     continue
                 ours = current_target(repo, session_ref(session_id))
                 if ours is not None and (ours == known or _contains(repo, known, ours)):
@@ -274,8 +375,9 @@ def push(store: GitSessionStore, remote: str = "origin", ids: Iterable[str] | No
 
 
 def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: bool,
-          credentials: Credentials | None,
-          progress: Progress | None) -> tuple[SyncReport, set[str]]:
+          credentials: Credentials | None, progress: Progress | None,
+          skip: frozenset[str] = frozenset()) -> tuple[SyncReport, set[str]]:
+    """Push (see ``push``); sessions in ``skip`` (refused by the pull before) are left out."""
     repo = store.repo
     remote, tracked = _open(repo, name)
     _recover_stale_locks(store, remote)
@@ -289,13 +391,15 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
     ours_all = {sid: oid for sid, oid in _ids_below(repo, SESSION_PREFIX).items()
                 if (wanted is None or sid in wanted) and sid not in skipped}
     callbacks = Callbacks(credentials, progress)
+    local = _local_git_dir(remote, "push to")
     if not tracked:
         name = redact(name)
     updates: dict[str, pygit2.Oid | None] = {}  # session id -> new remote head (None: delete)
-    with translated("push to", remote):
-        connect_for_push(remote, callbacks)
-        heads = _session_heads(repo, remote.list_heads(connect=False))
+    with translated("push to", remote, callbacks):
+        heads = _session_heads(repo, _advertisement(remote, local, callbacks))
         for session_id, ours in sorted(ours_all.items()):
+            if session_id in skip:
+                continue
             theirs = heads.get(session_id)
             if theirs is None or _contains(repo, ours, theirs):
                 updates[session_id] = ours
@@ -308,18 +412,21 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
                                                     "pull first"))
         if prune:
             for session_id, theirs in sorted(heads.items()):
-                if (session_id not in ours_all and (wanted is None or session_id in wanted)
+                if (session_id not in ours_all and session_id not in skip
+                        and (wanted is None or session_id in wanted)
                         and _deleted_here(repo, session_id, theirs)):
                     updates[session_id] = None
-        # the source is the exact commit checked above, even if a save moves the branch now
-        specs = [f"{new if new is not None else ''}:{session_ref(sid)}"
-                 for sid, new in updates.items()]
-        if specs:
-            remote.push(specs, callbacks=callbacks, threads=0)
+        # the source is the exact commit checked above, even if a save moves the branch now;
+        # the remote ref moves only from what this connection advertised
+        moves = {session_ref(sid): (new, heads.get(sid)) for sid, new in updates.items()}
+        if local is None:
+            push_updates(remote, moves, callbacks)
+        elif moves:
+            local_remote.push(repo, local, moves, callbacks.rejected, progress)
     for session_id, new in updates.items():
         refused = callbacks.rejected.get(session_ref(session_id))
         if refused is not None:
-            report.rejected.append((session_id, f"refused by the remote: {refused}"))
+            report.rejected.append((session_id, _refusal(refused)))
         elif new is None:
             report.pruned.append(session_id)
             if tracked:
@@ -337,6 +444,15 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
         error.report = report  # type: ignore[attr-defined]
         raise error
     return report, unchanged
+
+
+def _refusal(refused: str) -> str:
+    """Why the remote refused one ref update, with what to do when it moved meanwhile."""
+    if refused == local_remote.STALE_REMOTE:
+        return refused
+    if "failed to update ref" in refused or "stale info" in refused:
+        return f"refused by the remote: {refused} (another push got there first?); pull first"
+    return f"refused by the remote: {refused}"
 
 
 def _wanted_ids(repo: pygit2.Repository, ids: Iterable[str] | None) -> set[str] | None:
@@ -361,7 +477,9 @@ def sync(store: GitSessionStore, remote: str = "origin", *, prune: bool = False,
     """Pull, then push: afterwards both sides hold the same sessions."""
     pulled, pull_unchanged = _pull(store, remote, prune, credentials, progress)
     try:
-        pushed, push_unchanged = _push(store, remote, None, prune, credentials, progress)
+        refused = frozenset(sid for sid, why in pulled.rejected if why.startswith(NOT_TAKEN_IN))
+        pushed, push_unchanged = _push(store, remote, None, prune, credentials, progress,
+                                       refused)
     except RemoteError as exc:
         partial = getattr(exc, "report", None)
         if partial is not None:
@@ -374,9 +492,8 @@ def _recover_stale_locks(store: GitSessionStore, remote: pygit2.Remote) -> None:
     """Remove ref locks a killed pull or push left, here and, for a remote that is a path on
     this machine, in that repository too (only stale ones: see ``refs.remove_stale_lock``)."""
     recover_stale_locks(store.repo.path, store.stale_lock_seconds)
-    url = remote.url or ""
-    path = Path(url[len("file://"):] if url.startswith("file://") else url)
-    if "://" not in url and path.is_dir():
+    path = local_path(remote.url or "")
+    if path is not None and path.is_dir():
         git_dir = path / ".git" if (path / ".git").is_dir() else path
         if (git_dir / "refs").is_dir():
             recover_stale_locks(git_dir, store.stale_lock_seconds)

@@ -51,6 +51,69 @@ _TEXT_IDS = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, 
 
 
 class StoreContract:
+    # ---- heads, compare-and-swap and append (every store) --------------------------------
+    def test_head_is_an_opaque_revision_that_every_save_changes(self, store, reopen):
+        first = store.save("s1", transcript(1))
+        assert isinstance(first.head, str) and first.head
+        assert store.load("s1").metadata.head == first.head
+        assert [m.head for m in store.list()] == [first.head]
+        second = store.save("s1", transcript(2))
+        assert second.head != first.head
+        assert reopen().load("s1").metadata.head == second.head
+
+    def test_expected_head_is_a_compare_and_swap(self, store):
+        first = store.save("s1", transcript(1))
+        store.save("s1", transcript(2), expected_head=first.head)
+        with pytest.raises(SessionConflictError):
+            store.save("s1", transcript(9), expected_head=first.head)
+        assert store.load("s1").messages == transcript(2)
+
+    def test_append_creates_and_extends(self, store, reopen):
+        meta = store.append("s1", transcript(2), {"label": "l"})
+        assert meta.message_count == 2 and meta.label == "l" and meta.head
+        meta = store.append("s1", transcript(4)[2:])
+        assert meta.message_count == 4
+        assert reopen().load("s1").messages == transcript(4)
+        assert reopen().load("s1").metadata.label == "l"
+
+    def test_append_with_a_stale_expected_head_is_refused(self, store):
+        first = store.append("s1", transcript(1))
+        store.append("s1", [msg("user", "theirs")])
+        with pytest.raises(SessionConflictError):
+            store.append("s1", [msg("user", "mine")], expected_head=first.head)
+        assert [m["content"][0]["text"] for m in store.load("s1").messages][-1] == "theirs"
+
+    def test_concurrent_appends_from_threads_all_land(self, store, reopen):
+        import threading
+
+        store.save("s1", [])
+        errors = []
+
+        def run(writer: str) -> None:
+            own = reopen()
+            try:
+                for n in range(8):
+                    own.append("s1", [msg("user", f"{writer}:{n}")])
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(f"w{i}",)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        texts = [m["content"][0]["text"] for m in reopen().load("s1").messages]
+        for writer in ("w0", "w1", "w2", "w3"):
+            assert [t for t in texts if t.startswith(writer + ":")] == \
+                [f"{writer}:{n}" for n in range(8)]
+        assert len(texts) == 32
+
+    def test_damaged_is_part_of_every_store(self, store):
+        store.save("s1", transcript(1))
+        assert store.damaged() == []
+        assert store.last_damaged == []
+
     # ---- basics -------------------------------------------------------------------------
     def test_empty_store_lists_nothing(self, store):
         assert store.list() == []

@@ -127,3 +127,43 @@ def test_concurrent_appends_from_processes_all_land_in_order(tmp_path):
         assert process.exitcode == 0
     s = GitSessionStore(tmp_path / "repo", create=False)
     _check_all_landed(s.load("shared").messages, writers, 15)
+
+
+def test_tune_libgit2_false_leaves_process_wide_settings_alone(tmp_path):
+    import pygit2
+
+    from sessionsgit.stores import git as git_module
+
+    calls = []
+    real = pygit2.option
+    try:
+        pygit2.option = lambda *args: calls.append(args)  # type: ignore[assignment]
+        s = GitSessionStore(tmp_path / "repo", tune_libgit2=False)
+        s.save("a", transcript(2))
+        s.gc()
+        assert calls == []
+        GitSessionStore(tmp_path / "repo")
+        assert calls, "the default tunes libgit2"
+    finally:
+        pygit2.option = real
+    assert git_module.GitSessionStore(tmp_path / "repo", tune_libgit2=False).load("a").messages \
+        == transcript(2)
+
+
+def test_ten_parallel_cli_appends_all_land(tmp_path):
+    """#11.10: ten parallel `sessionsgit append` runs: four failed with "changed by another
+    writer"."""
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    GitSessionStore(repo).save("s", [])
+    processes = [subprocess.Popen([sys.executable, "-m", "sessionsgit", "--repo", str(repo),
+                                   "append", "s", f"message {n}"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for n in range(10)]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    texts = sorted(m["content"][0]["text"] for m in GitSessionStore(repo).load("s").messages)
+    assert texts == sorted(f"message {n}" for n in range(10))

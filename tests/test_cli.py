@@ -988,3 +988,12 @@ def test_test_helpers_in_child_processes_leave_no_home_folders(tmp_path: Path) -
     subprocess.run([sys.executable, "-c", "import tests.conftest"], cwd=root, env=env,
                    check=True)
     assert list(tmp_path.glob("sessionsgit-test-home-*")) == []
+
+
+def test_a_missing_save_is_one_line_not_a_traceback(run: Cli, repo: Path) -> None:
+    session_id = conversation(run)
+    commits = [r["commit"] for r in run.json("log", session_id)]
+    (repo / "objects" / commits[1][:2] / commits[1][2:]).unlink()
+    for args in (["log", session_id], ["diff", session_id], ["show", f"{session_id}@~3"]):
+        assert_one_line_error(run(*args, ok=False), "is damaged", commits[1][:8])
+    assert run("fork", session_id, "--at", "1").stdout.strip()

@@ -52,10 +52,10 @@ class FlakyStore(SessionStore):
     def load(self, session_id):
         return self.inner.load(session_id)
 
-    def save(self, session_id, messages, metadata=None):
+    def save(self, session_id, messages, metadata=None, *, expected_head=None):
         if self.fail_save:
             raise SessionsGitError("disk on fire")
-        return self.inner.save(session_id, messages, metadata)
+        return self.inner.save(session_id, messages, metadata, expected_head=expected_head)
 
     def delete(self, session_id):
         return self.inner.delete(session_id)
@@ -529,13 +529,13 @@ class OverlapDetectingStore(FlakyStore):
         self.active = 0
         self.overlaps = 0
 
-    def save(self, session_id, messages, metadata=None):
+    def save(self, session_id, messages, metadata=None, **kwargs):
         self.active += 1
         if self.active > 1:
             self.overlaps += 1
         time.sleep(0.001)
         try:
-            return super().save(session_id, messages, metadata)
+            return super().save(session_id, messages, metadata, **kwargs)
         finally:
             self.active -= 1
 

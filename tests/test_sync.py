@@ -1,16 +1,13 @@
-"""push / pull / sync against real remotes: a bare repository on disk and a `git daemon`."""
+"""push / pull / sync against real remotes: a bare repository on disk and a `git daemon` (smart
+HTTP, ssh and hostile remotes: tests/test_remotes_*.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import socket
-import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pygit2
 import pytest
@@ -29,55 +26,10 @@ from sessionsgit.sync import (
 )
 
 from .conftest import git
+from .servers import daemon, free_port  # noqa: F401  (fixture)
 
 
 # ---- fixtures -----------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Daemon:
-    base: Path
-    port: int
-
-    def bare(self, name: str) -> tuple[Path, str]:
-        """A new bare repository served by the daemon: (path, git:// URL)."""
-        path = self.base / f"{name}.git"
-        git("init", "-q", "--bare", str(path))
-        return path, f"git://127.0.0.1:{self.port}/{name}.git"
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    base = tmp_path_factory.mktemp("daemon")
-    port = free_port()
-    proc = subprocess.Popen(
-        ["git", "daemon", "--export-all", "--enable=receive-pack", f"--base-path={base}",
-         "--reuseaddr", "--listen=127.0.0.1", f"--port={port}", str(base)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("git daemon did not start") from None
-                time.sleep(0.05)
-        yield Daemon(base, port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 def msgs(*texts: str) -> list[dict]:
     roles = ("user", "assistant")
     return [{"id": f"m-{t}", "role": roles[i % 2], "content": [{"type": "text", "text": t}]}
@@ -319,7 +271,7 @@ def test_prune_on_pull(pair):
 
 # ---- over git:// ---------------------------------------------------------------------------
 def test_sync_over_git_daemon(tmp_path, daemon):
-    _, url = daemon.bare("sync")
+    url = daemon.bare("sync").url
     a, b = GitSessionStore(tmp_path / "a"), GitSessionStore(tmp_path / "b")
     add_remote(a, "origin", url)
     add_remote(b, "origin", url)
@@ -340,7 +292,8 @@ def test_sync_over_git_daemon(tmp_path, daemon):
 
 
 def test_server_hook_rejection_raises_and_leaves_the_store_unchanged(tmp_path, daemon):
-    path, url = daemon.bare("hooked")
+    served = daemon.bare("hooked")
+    path, url = served.path, served.url
     hook = path / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'sessions are read-only here' >&2\nexit 1\n")
     hook.chmod(0o755)
@@ -457,19 +410,28 @@ def test_missing_credentials_and_url_passwords_are_never_shown(tmp_path, auth_se
     assert "hunter2" not in repr(list_remotes(store))
 
 
-def test_credentials_callback_choices_and_attempt_cap(monkeypatch):
+def test_credentials_callback_choices_and_attempt_cap(monkeypatch, tmp_path):
     from pygit2.enums import CredentialType
 
     from sessionsgit.git.transport import Callbacks
 
-    for name in ("SESSIONSGIT_USERNAME", "SESSIONSGIT_PASSWORD", "SESSIONSGIT_TOKEN"):
+    for name in ("SESSIONSGIT_USERNAME", "SESSIONSGIT_PASSWORD", "SESSIONSGIT_TOKEN",
+                 "SESSIONSGIT_SSH_KEY", "SESSIONSGIT_SSH_PASSPHRASE"):
         monkeypatch.delenv(name, raising=False)
     agent = Callbacks(None, None).credentials("ssh://git@host/r.git", "git", CredentialType.SSH_KEY)
     assert isinstance(agent, pygit2.KeypairFromAgent)
     assert agent.credential_tuple[:3] == ("git", None, None)
     keys = Callbacks(Credentials(ssh_privkey="/k/id", ssh_passphrase="pp"), None)
     pair = keys.credentials("ssh://host/r.git", None, CredentialType.SSH_KEY)
-    assert pair.credential_tuple == ("git", "/k/id.pub", "/k/id", "pp")
+    assert pair.credential_tuple == ("git", None, "/k/id", "pp")  # no /k/id.pub: derived
+    (tmp_path / "id").write_text("private")
+    (tmp_path / "id.pub").write_text("public")
+    monkeypatch.setenv("SESSIONSGIT_SSH_KEY", str(tmp_path / "id"))
+    monkeypatch.setenv("SESSIONSGIT_SSH_PASSPHRASE", "env pp")
+    from_env = Callbacks(None, None).credentials("ssh://h/r", "me", CredentialType.SSH_KEY)
+    assert from_env.credential_tuple == ("me", str(tmp_path / "id.pub"), str(tmp_path / "id"),
+                                         "env pp")
+    monkeypatch.delenv("SESSIONSGIT_SSH_KEY")
     assert isinstance(keys.credentials("ssh://h/r", "me", CredentialType.USERNAME), pygit2.Username)
     token = Callbacks(Credentials(password="tok"), None).credentials(
         "https://h/r", None, CredentialType.USERPASS_PLAINTEXT | CredentialType.SSH_KEY)
@@ -498,7 +460,8 @@ def test_push_to_a_path_or_url_that_is_not_a_configured_remote(tmp_path, remote,
     assert push(store, str(remote)).pushed == ["s1"]
     assert heads(GitSessionStore(remote, create=False)) == heads(store)
     assert push(store, f"file://{remote}").unchanged == ["s1"]
-    bare, url = daemon.bare("by-url")
+    served = daemon.bare("by-url")
+    bare, url = served.path, served.url
     assert push(store, url).pushed == ["s1"]
     assert git("--git-dir", str(bare), "rev-parse", "refs/heads/sessions/s1").strip() == \
         heads(store)["s1"]

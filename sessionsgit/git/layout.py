@@ -40,9 +40,17 @@ class LayoutError(Exception):
     """A tree that does not have the sessionsgit layout."""
 
 
+def tree_at(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Tree:
+    """The tree ``oid`` names (``LayoutError`` when it is another kind of object)."""
+    found = repo[oid]
+    if not isinstance(found, pygit2.Tree):
+        raise LayoutError(f"{oid} is not a tree")
+    return found
+
+
 def read_state(repo: pygit2.Repository, root_id: pygit2.Oid) -> TreeState:
     """Read the message blob ids of a save (in order) without reading any message."""
-    root = repo[root_id]
+    root = tree_at(repo, root_id)
     state = TreeState(root=root_id)
     try:
         state.session_blob = root[SESSION_FILE].id
@@ -55,7 +63,7 @@ def read_state(repo: pygit2.Repository, root_id: pygit2.Oid) -> TreeState:
     if messages_entry.type != pygit2.enums.ObjectType.TREE:
         raise LayoutError(f"{MESSAGES_DIR} is not a directory")
     state.messages_tree = messages_entry.id
-    for expected, chunk_entry in enumerate(repo[messages_entry.id]):
+    for expected, chunk_entry in enumerate(tree_at(repo, messages_entry.id)):
         if chunk_entry.name != chunk_name(expected) or chunk_entry.type != pygit2.enums.ObjectType.TREE:
             raise LayoutError(f"unexpected chunk {chunk_entry.name!r} in {MESSAGES_DIR}/")
         if len(state.blobs) != expected * CHUNK:
@@ -77,7 +85,7 @@ def chunk_blobs(repo: pygit2.Repository, chunk_id: pygit2.Oid, first_index: int
     if cached is not None:
         return cached
     blobs = []
-    for offset, entry in enumerate(repo[chunk_id]):  # git keeps entries sorted by name
+    for offset, entry in enumerate(tree_at(repo, chunk_id)):  # git keeps entries sorted by name
         if entry.name != message_name(first_index + offset) or \
                 entry.type != pygit2.enums.ObjectType.BLOB:
             raise LayoutError(f"message {entry.name!r} is out of sequence")
@@ -169,14 +177,14 @@ def _chunk_ids(repo: pygit2.Repository, root_id: pygit2.Oid | None) -> list[pygi
     """The chunk trees of a save, in order, read from its ``messages`` tree alone."""
     if root_id is None:
         return []
-    root = repo[root_id]
+    root = tree_at(repo, root_id)
     if MESSAGES_DIR not in root:
         return []
     entry = root[MESSAGES_DIR]
     if entry.type != pygit2.enums.ObjectType.TREE:
         raise LayoutError(f"{MESSAGES_DIR} is not a directory")
     chunks = []
-    for expected, chunk_entry in enumerate(repo[entry.id]):
+    for expected, chunk_entry in enumerate(tree_at(repo, entry.id)):
         if chunk_entry.name != chunk_name(expected) or \
                 chunk_entry.type != pygit2.enums.ObjectType.TREE:
             raise LayoutError(f"unexpected chunk {chunk_entry.name!r} in {MESSAGES_DIR}/")

@@ -38,6 +38,9 @@ LOOSE_OBJECT_THRESHOLD = 256
 LOOSE_REF_THRESHOLD = 512
 #: Most loose objects a save lets pile up before packing (bounds the pause packing causes).
 LOOSE_OBJECT_CEILING = 1024
+#: Most loose objects one automatic pass packs: a save never pauses for a whole-repository
+#: pack (the rest follows in later passes; ``gc()`` packs everything at once).
+AUTO_PACK_OBJECT_LIMIT = 4 * LOOSE_OBJECT_CEILING
 #: Geometric factor: a pack is merged into the ones below it unless it is this much larger.
 GEOMETRIC_FACTOR = 2
 #: Packs at least this big are left to an explicit ``gc()``: automatic maintenance runs inside a
@@ -207,8 +210,9 @@ def roots(repo: pygit2.Repository, *, with_logs: bool = False) -> set[pygit2.Oid
     found = set(read_refs(repo.path, "refs/")[0].values())
     try:
         head = repo.references.get("HEAD")
-        if head is not None:
-            found.add(head.resolve().target)
+        target = head.resolve().target if head is not None else None
+        if isinstance(target, pygit2.Oid):
+            found.add(target)
     except (pygit2.GitError, KeyError, ValueError):
         pass
     if with_logs:
@@ -275,16 +279,57 @@ def walk(repo: pygit2.Repository, start: Iterable[pygit2.Oid], *, within: set[py
 
 
 # ---- the passes ---------------------------------------------------------------------------
-def pack_loose_objects(repo: pygit2.Repository, report: MaintenanceReport) -> None:
-    """Pack the loose objects reachable from a ref into one new pack, then delete exactly
-    those loose files. Unreachable ones (saves in flight, or garbage) stay loose."""
+def loose_closure_bottom_up(repo: pygit2.Repository, start: Iterable[pygit2.Oid],
+                            loose: set[pygit2.Oid], damaged: list[str],
+                            limit: int | None = None) -> list[pygit2.Oid]:
+    """The loose objects reachable from ``start``, every object after all it names (blobs
+    before their trees, trees before their commits), stopping once ``limit`` are found.
+    Packing any prefix of this order keeps the rule the walk relies on: whatever a packed
+    object names is packed too."""
+    order: list[pygit2.Oid] = []
+    done: set[pygit2.Oid] = set()
+    read = repo.odb.read
+    for root in start:
+        if root in done or root not in loose:
+            continue
+        stack: list[tuple[pygit2.Oid, list[pygit2.Oid] | None]] = [(root, None)]
+        while stack:
+            oid, children = stack.pop()
+            if oid in done:
+                continue
+            if children is None:
+                try:
+                    object_type, data = read(oid)
+                    named = [c for c in _children(object_type, data) if c in loose and c not in done]
+                except (KeyError, ValueError, UnicodeDecodeError, pygit2.GitError, OSError) as exc:
+                    damaged.append(f"{oid}: {exc}")
+                    done.add(oid)  # left loose, and nothing that names it is packed
+                    loose.discard(oid)
+                    continue
+                stack.append((oid, []))
+                stack.extend((child, None) for child in named)
+                continue
+            done.add(oid)
+            if oid in loose:
+                order.append(oid)
+                if limit is not None and len(order) >= limit:
+                    return order
+    return order
+
+
+def pack_loose_objects(repo: pygit2.Repository, report: MaintenanceReport,
+                       limit: int | None = None) -> None:
+    """Pack the loose objects reachable from a ref (at most ``limit``, bottom-up, so an
+    automatic pass inside a save stays short) into one new pack, then delete exactly those
+    loose files. Unreachable ones (saves in flight, or garbage) stay loose."""
     loose = loose_objects(repo)
     if not loose:
         return
-    reachable = walk(repo, roots(repo), within=set(loose), damaged=report.damaged_objects)
+    reachable = loose_closure_bottom_up(repo, roots(repo), set(loose), report.damaged_objects,
+                                        limit)
     if not reachable:
         return
-    write_pack(repo, sorted(reachable))
+    write_pack(repo, reachable)
     for oid in reachable:
         try:
             loose[oid].unlink()
@@ -437,7 +482,8 @@ def pack_refs(repo: pygit2.Repository) -> None:
 
 
 def maintain(repo: pygit2.Repository, *, full: bool = False, prune_after: float | None = None,
-             stale_lock_seconds: float | None = None) -> MaintenanceReport:
+             stale_lock_seconds: float | None = None,
+             object_limit: int | None = None) -> MaintenanceReport:
     """Pack reachable loose objects, merge small packs (everything into one with ``full``),
     prune unreachable objects older than ``prune_after`` seconds when given, clean up what
     killed processes left, and pack refs once many are loose. Only one process maintains a
@@ -456,7 +502,7 @@ def maintain(repo: pygit2.Repository, *, full: bool = False, prune_after: float 
             if prune_after is not None:
                 prune(repo, report, prune_after)
             else:
-                pack_loose_objects(repo, report)
+                pack_loose_objects(repo, report, object_limit)
                 merge_packs(repo, report, everything=full)
         except FileNotFoundError as exc:
             # Another program (git repack -d, git gc) removed a pack or object this pass was

@@ -37,6 +37,8 @@ class RefLocked(Exception):
 
 
 def _is_lock_error(exc: BaseException) -> bool:
+    """Whether a failure looks like lock contention (callers also check for the lock files
+    themselves, so a change of libgit2's wording can only cost a retry, never a conflict)."""
     return isinstance(exc, OSError) or "lock" in str(exc).lower()
 
 
@@ -109,7 +111,8 @@ def with_lock_retry(action: Callable[[], T], timeout: float | None = None, *,
         try:
             return action()
         except (OSError, pygit2.GitError) as exc:
-            if isinstance(exc, pygit2.AlreadyExistsError) or not _is_lock_error(exc):
+            if isinstance(exc, pygit2.AlreadyExistsError) or not (
+                    _is_lock_error(exc) or any(path.exists() for path in locks)):
                 raise
             if repo is not None:
                 reload_refdb(repo)
@@ -132,7 +135,8 @@ def current_target(repo: pygit2.Repository, name: str, *, strict: bool = False
         if strict:
             raise ValueError(f"{name} is a symbolic ref, not a commit")
         return None
-    return ref.target
+    target = ref.target
+    return target if isinstance(target, pygit2.Oid) else None
 
 
 def compare_and_swap(repo: pygit2.Repository, name: str, new: pygit2.Oid,
@@ -154,12 +158,25 @@ def compare_and_swap(repo: pygit2.Repository, name: str, new: pygit2.Oid,
             raise RefMoved(f"{name} moved")
         try:
             ref.set_target(new, log_message)
-        except pygit2.GitError as exc:
-            if "does not match" in str(exc) or "modified" in str(exc):
-                raise RefMoved(f"{name} moved") from exc
+        except (pygit2.GitError, OSError) as exc:
+            _raise_moved_if_moved(repo, name, expected, exc)
             raise
 
     with_lock_retry(attempt, locks=lock_files(repo, name), stale_after=stale_after, repo=repo)
+
+
+def _raise_moved_if_moved(repo: pygit2.Repository, name: str, expected: pygit2.Oid | None,
+                          exc: BaseException) -> None:
+    """After a failed update, decide by the ref's state, not by libgit2's wording: if the ref no
+    longer points at ``expected``, another writer moved it (``RefMoved``); otherwise the
+    failure is something else (a held lock, the file system) and the caller re-raises it."""
+    reload_refdb(repo)
+    try:
+        now = current_target(repo, name)
+    except (pygit2.GitError, ValueError):
+        return
+    if now != expected:
+        raise RefMoved(f"{name} moved") from exc
 
 
 def delete_if(repo: pygit2.Repository, name: str, expected: pygit2.Oid, *,
@@ -172,9 +189,8 @@ def delete_if(repo: pygit2.Repository, name: str, expected: pygit2.Oid, *,
             raise RefMoved(f"{name} moved")
         try:
             ref.delete()
-        except pygit2.GitError as exc:
-            if "does not match" in str(exc) or "modified" in str(exc):
-                raise RefMoved(f"{name} moved") from exc
+        except (pygit2.GitError, OSError) as exc:
+            _raise_moved_if_moved(repo, name, expected, exc)
             raise
 
     with_lock_retry(attempt, locks=lock_files(repo, name), stale_after=stale_after, repo=repo)

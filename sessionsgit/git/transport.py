@@ -8,7 +8,9 @@ import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import unquote
 
 import pygit2
 from pygit2.enums import CredentialType
@@ -41,10 +43,14 @@ class Credentials:
 
     @classmethod
     def from_env(cls) -> "Credentials":
-        """SESSIONSGIT_USERNAME and SESSIONSGIT_PASSWORD (or SESSIONSGIT_TOKEN)."""
-        return cls(username=os.environ.get("SESSIONSGIT_USERNAME") or None,
-                   password=(os.environ.get("SESSIONSGIT_PASSWORD")
-                             or os.environ.get("SESSIONSGIT_TOKEN") or None))
+        """SESSIONSGIT_USERNAME and SESSIONSGIT_PASSWORD (or SESSIONSGIT_TOKEN) for https;
+        SESSIONSGIT_SSH_KEY (a private key file; its public half is KEY.pub when that exists)
+        and SESSIONSGIT_SSH_PASSPHRASE for ssh."""
+        env = os.environ.get
+        return cls(username=env("SESSIONSGIT_USERNAME") or None,
+                   password=env("SESSIONSGIT_PASSWORD") or env("SESSIONSGIT_TOKEN") or None,
+                   ssh_privkey=env("SESSIONSGIT_SSH_KEY") or None,
+                   ssh_passphrase=env("SESSIONSGIT_SSH_PASSPHRASE") or None)
 
 
 class _AuthFailed(Exception):
@@ -74,6 +80,8 @@ class Callbacks(pygit2.RemoteCallbacks):
         if allowed_types & CredentialType.SSH_KEY:
             if given.ssh_privkey:
                 pubkey = given.ssh_pubkey or given.ssh_privkey + ".pub"
+                if not given.ssh_pubkey and not os.path.exists(pubkey):
+                    pubkey = None  # libssh2 derives it from the private key
                 return pygit2.Keypair(user or "git", pubkey, given.ssh_privkey,
                                       given.ssh_passphrase or "")
             return pygit2.KeypairFromAgent(user or "git")
@@ -114,13 +122,34 @@ def connect_for_push(remote: pygit2.Remote, callbacks: Callbacks) -> None:
     remote.connect(callbacks=callbacks, direction=_DIRECTION_PUSH)
 
 
+def push_updates(remote: pygit2.Remote,
+                 updates: dict[str, tuple[pygit2.Oid | None, pygit2.Oid | None]],
+                 callbacks: Callbacks) -> None:
+    """Push each ref (name -> (new target or None to delete, the target this connection
+    advertised)) over the network: the server's receive-pack moves a ref only if it still
+    holds the advertised target. (A remote on this machine goes through ``local.push``.)"""
+    if updates:
+        remote.push([f"{new if new is not None else ''}:{ref}"
+                     for ref, (new, _) in updates.items()], callbacks=callbacks, threads=0)
+
+
+def local_path(url: str) -> Path | None:
+    """The repository path a path or ``file://`` URL names; None for a network URL."""
+    if url.startswith("file://"):
+        return Path(unquote(url[len("file://"):]))
+    return Path(url) if url and _looks_like_path(url) else None
+
+
 @contextmanager
-def translated(action: str, remote: pygit2.Remote) -> Iterator[None]:
-    """Turn anything a transfer raises into a one-line ``RemoteError`` naming the remote.
+def translated(action: str, remote: pygit2.Remote,
+               callbacks: Callbacks | None = None) -> Iterator[None]:
+    """Turn anything a transfer raises into a one-line ``RemoteError`` naming the remote (and,
+    when the server refused the credentials given, saying so with how many were tried).
 
     (No connect timeout is set here: with libgit2 1.9, GIT_OPT_SET_SERVER_CONNECT_TIMEOUT leaves
     sockets non-blocking and reads then fail with EAGAIN, libgit2 issue #7072.)"""
-    where = f"{remote.name} ({redact(remote.url or '?')})"
+    url = redact(remote.url or "?")
+    where = f"{remote.name} ({url})" if remote.name else url
     try:
         yield
     except RemoteError:
@@ -131,6 +160,10 @@ def translated(action: str, remote: pygit2.Remote) -> Iterator[None]:
         reason = redact(one_line(str(exc), None))
         if reason == "unsupported URL protocol" and _looks_like_path(remote.url or ""):
             reason = "no Git repository at that path"
+        elif callbacks is not None and callbacks.attempts and "authentication" in reason:
+            # ssh: the server hangs up after its own MaxAuthTries, before a 4th ask
+            tried = min(callbacks.attempts, MAX_CREDENTIAL_ATTEMPTS)
+            reason = f"authentication refused after {tried} attempts ({reason})"
         raise RemoteError(f"{action} {where} failed: {reason}") from None
     except Exception as exc:  # e.g. a progress callback that raised: the transfer was cut off
         raise RemoteError(f"{action} {where} interrupted: "

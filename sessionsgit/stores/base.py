@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
 from typing import Any, Mapping, Sequence
 
 from ..errors import InvalidRevisionError, SessionConflictError, SessionNotFoundError
@@ -41,12 +43,46 @@ def last_message_id(messages: Sequence[Message]) -> str | None:
     return None
 
 
+#: ``expected_head`` value meaning "the session must not exist yet" (used by ``append``).
+MUST_NOT_EXIST = "\x00new"
+
+
+def revision_token(stored_metadata: Mapping[str, Any]) -> str:
+    """The ``head`` of a store without commits: a hash of the metadata it stored, which every
+    save changes (``updated_at`` is stamped to the microsecond)."""
+    text = json.dumps(stored_metadata, sort_keys=True, ensure_ascii=True, default=repr)
+    return hashlib.blake2b(text.encode("ascii"), digest_size=10).hexdigest()
+
+
+def check_expected_head(session_id: str, current: str | None, expected: str | None) -> None:
+    """Raise ``SessionConflictError`` unless the session is at ``expected`` (None: anything;
+    ``MUST_NOT_EXIST``: absent). Stores call it under their write lock."""
+    if expected is None or (expected == MUST_NOT_EXIST and current is None) or \
+            (current is not None and current == expected):
+        return
+    if expected == MUST_NOT_EXIST:
+        raise SessionConflictError(session_id, f"session {session_id!r} was created by "
+                                               "another writer meanwhile")
+    raise SessionConflictError(session_id, f"session {session_id!r} is no longer at "
+                                           f"{expected[:12]}: another writer saved it; load "
+                                           "it again")
+
+
 class SessionStore(abc.ABC):
     """Where sessions live. Every store keeps whole transcripts plus ``SessionMetadata`` and
-    passes the same contract tests (tests/store_contract.py)."""
+    passes the same contract tests (tests/store_contract.py). Every store's metadata carries
+    a ``head``: an opaque revision token (a commit id for Git) that ``save``/``append`` take as
+    ``expected_head=`` to compare and swap."""
 
-    #: Whether ``save()`` takes ``expected_head=`` (stores whose metadata carries a ``head``).
-    tracks_heads = False
+    #: Whether ``save()`` takes ``expected_head=`` (every store does now).
+    tracks_heads = True
+    #: ``(id, reason)`` for each damaged session the last ``list()`` left out.
+    last_damaged: "list[tuple[str, str]]" = []
+
+    def damaged(self) -> "list[tuple[str, str]]":
+        """Sessions that exist but cannot be loaded, as ``(id, reason)``."""
+        self.list()
+        return [*self.last_damaged]
 
     @abc.abstractmethod
     def list(self) -> list[SessionMetadata]:
@@ -58,8 +94,32 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     def save(self, session_id: str, messages: Sequence[Message],
-             metadata: Mapping[str, Any] | SessionMetadata | None = None) -> SessionMetadata:
-        """Create or update a session with exactly ``messages``; returns the stored metadata."""
+             metadata: Mapping[str, Any] | SessionMetadata | None = None, *,
+             expected_head: str | None = None) -> SessionMetadata:
+        """Create or update a session with exactly ``messages``; returns the stored metadata.
+        With ``expected_head`` the session must still be at that head (else
+        ``SessionConflictError``, nothing written)."""
+
+    def append(self, session_id: str, messages: Sequence[Message],
+               metadata: Mapping[str, Any] | SessionMetadata | None = None, *,
+               expected_head: str | None = None) -> SessionMetadata:
+        """Add ``messages`` at the end of the session (created if missing); returns the new
+        metadata. Without ``expected_head`` a concurrent writer's change is built upon (the
+        append is retried on top of it, so concurrent appends all land, each writer's in its
+        own order); with it, a strict compare-and-swap like ``save``. This default reads the
+        transcript; the Git store's costs the same however long the session is."""
+        added = list(messages)
+        while True:
+            current = self.load(session_id)
+            head = current.metadata.head if current is not None else None
+            check_expected_head(session_id, head, expected_head)
+            transcript = (list(current.messages) if current is not None else []) + added
+            try:
+                return self.save(session_id, transcript, metadata,
+                                 expected_head=head if head is not None else MUST_NOT_EXIST)
+            except SessionConflictError:
+                if expected_head is not None:
+                    raise
 
     @abc.abstractmethod
     def delete(self, session_id: str) -> bool:

@@ -15,6 +15,7 @@ metadata keys sit flat beside the known ones.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import logging
@@ -31,7 +32,7 @@ from ..codec import copy_messages, dumps_exact, encode_metadata
 from ..errors import CorruptSessionError
 from ..ids import validate_session_id
 from ..metadata import Message, SessionMetadata, StoredSession, merge_metadata, sort_newest_first
-from .base import SessionStore
+from .base import SessionStore, check_expected_head, revision_token
 from .npmrecord import Record, Resolver, own_messages, parse_record, stored_metadata
 
 try:
@@ -78,7 +79,9 @@ class FileSessionStore(SessionStore):
     def load_all(self) -> dict[str, StoredSession]:
         """Every readable session with its whole transcript, reading each file once and
         building each transcript once (linear in the directory's size, however long its fork
-        chains); sets ``last_damaged`` and ``last_warnings`` like ``list()``."""
+        chains); sets ``last_damaged`` and ``last_warnings`` like ``list()``. A fork's
+        transcript shares its inherited message objects with its parent's: read them, or copy
+        before changing them."""
         records: dict[str, Record] = {}
         damaged: list[tuple[str, str]] = []
         warnings: list[tuple[str, str]] = []
@@ -87,13 +90,14 @@ class FileSessionStore(SessionStore):
                 continue
             stem = entry.name[:-len(".json")]
             if self._is_ndjson_meta(stem):
-                session_id = stem[:-len(NDJSON_META_SUFFIX)]
-                warnings.append((session_id, f"{session_id}.ndjson + {entry.name} is the original's "
-                                             "newer ndjson format, not supported yet: skipped"))
+                pair = stem[:-len(NDJSON_META_SUFFIX)]
+                warnings.append((pair, f"{pair}.ndjson + {entry.name} is the original's newer "
+                                       "ndjson format, not supported yet: skipped"))
                 continue
-            session_id = self._session_id_of(stem)
-            if session_id is None:
+            found_id = self._session_id_of(stem)
+            if found_id is None:
                 continue
+            session_id = found_id
             try:
                 record = self._read(session_id)
             except CorruptSessionError as exc:
@@ -101,6 +105,10 @@ class FileSessionStore(SessionStore):
                 continue
             if record is not None:  # None: removed since scandir saw it
                 records[session_id] = record
+                if record.mended:
+                    warnings.append((session_id, f"replaced {record.mended} broken UTF-16 code "
+                                                 "unit(s) in its metadata with U+FFFD (half an "
+                                                 "emoji in a label the original cut)"))
         resolver = Resolver(self._read, records)
         found: dict[str, StoredSession] = {}
         for session_id, record in records.items():
@@ -110,12 +118,13 @@ class FileSessionStore(SessionStore):
                 damaged.append((session_id, exc.reason))
                 continue
             found[session_id] = StoredSession(
-                replace(record.metadata, message_count=len(transcript)), list(transcript))
+                replace(record.metadata, message_count=len(transcript),
+                        head=revision_token(record.raw)), list(transcript))
         self.last_damaged = damaged
         self.last_warnings = warnings + resolver.warnings
         return found
 
-    def damaged(self) -> list[tuple[str, str]]:
+    def damaged(self) -> builtins.list[tuple[str, str]]:
         """``(id, reason)`` for each session that cannot be loaded (rescans the directory)."""
         self.list()
         return list(self.last_damaged)
@@ -131,11 +140,12 @@ class FileSessionStore(SessionStore):
         transcript = resolver.transcript(session_id)
         for warned_id, reason in resolver.warnings:
             logger.warning("session %r: %s", warned_id, reason)
-        return StoredSession(replace(record.metadata, message_count=len(transcript)),
-                             list(transcript))
+        return StoredSession(replace(record.metadata, message_count=len(transcript),
+                                     head=revision_token(record.raw)), list(transcript))
 
     def save(self, session_id: str, messages: Sequence[Message],
-             metadata: Mapping[str, Any] | SessionMetadata | None = None) -> SessionMetadata:
+             metadata: Mapping[str, Any] | SessionMetadata | None = None, *,
+             expected_head: str | None = None) -> SessionMetadata:
         """Write the session atomically (temp file, fsync, replace) under the lock, as the
         original would: a fork's own messages only, custom keys flat. A damaged existing file
         raises ``CorruptSessionError`` (delete it first to replace it)."""
@@ -143,16 +153,22 @@ class FileSessionStore(SessionStore):
         stored_messages = copy_messages(messages)
         with self._locked():
             existing = self._read(session_id)
+            check_expected_head(session_id, revision_token(existing.raw) if existing else None,
+                                expected_head)
             merged = merge_metadata(session_id, existing.metadata if existing else None,
                                     len(stored_messages), metadata)
             encode_metadata(merged)
+            merged.extra = {k: v for k, v in merged.extra.items() if v is not None}  # as stored
             own = own_messages(stored_messages, merged, self._parent_transcript(merged))
             stored = stored_metadata(merged, len(own), existing.raw if existing else None)
-            if idcodec.is_hashed(self._path(session_id).stem):
-                stored["id"] = session_id  # a hashed file name does not say which id it holds
+            if existing is not None or idcodec.is_hashed(self._path(session_id).stem):
+                # The original writes the id first when it saves over a file (its loader adds
+                # it); a hashed file name needs it to say which id the file holds.
+                stored = {"id": session_id, **stored}
             text = dumps_exact({"metadata": stored, "messages": own}, indent=2,
                                what=f"session {session_id!r}")[0]
             self._write_atomic(self._path(session_id), text.encode("utf-8"))
+            merged.head = revision_token(stored)
             old_parent = existing.metadata.parent_id if existing else None
             if old_parent is not None and old_parent != merged.parent_id:
                 self._unlink_fork_link(old_parent, session_id)
@@ -232,7 +248,7 @@ class FileSessionStore(SessionStore):
             raise CorruptSessionError(session_id, f"not valid JSON: {exc}") from None
         return parse_record(session_id, data)
 
-    def _parent_transcript(self, metadata: SessionMetadata) -> list[Message] | None:
+    def _parent_transcript(self, metadata: SessionMetadata) -> builtins.list[Message] | None:
         """The transcript a fork of ``metadata`` inherits from (None: no parent to read)."""
         if metadata.parent_id is None or metadata.detached:
             return None

@@ -7,10 +7,12 @@ Forks are branches whose first commit has the fork point as parent, sharing ever
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +34,7 @@ from ..errors import (
     StorePermissionError,
 )
 from ..git import blobcache, commitmeta, layout, listcache, packing
+from ..git.autopack import AutoPacker
 from ..git.listcache import ListCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
@@ -47,7 +50,7 @@ from ..metadata import (
     now_iso,
     sort_newest_first,
 )
-from .base import ForkPoint, SessionStore, fork_slice, last_message_id
+from .base import MUST_NOT_EXIST, ForkPoint, SessionStore, fork_slice, last_message_id
 
 logger = logging.getLogger("sessionsgit")
 SESSION_PREFIX = "refs/heads/sessions/"
@@ -118,7 +121,13 @@ class _Snapshot:
 
 class GitSessionStore(SessionStore):
     """Sessions in a Git repository (bare by default when created; an existing non-bare
-    repository works too, its working tree and HEAD untouched)."""
+    repository works too, its working tree and HEAD untouched).
+
+    For speed, opening a store switches two libgit2 checks off for the whole process (git
+    itself does neither): re-hashing every object read, and checking that every id put into a
+    tree or commit exists. Other pygit2 code in the same process (an agent that also edits
+    code repositories) is affected too; pass ``tune_libgit2=False`` to leave libgit2's
+    settings alone (loads then cost about a third more)."""
 
     #: ``save()`` accepts ``expected_head=``: the head a caller loaded, compared and swapped.
     tracks_heads = True
@@ -126,31 +135,48 @@ class GitSessionStore(SessionStore):
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, bare: bool = True,
                  durable: bool = False, auto_pack: bool = True,
                  pack_threshold: int = packing.LOOSE_OBJECT_THRESHOLD,
-                 stale_lock_seconds: float = STALE_LOCK_SECONDS) -> None:
+                 stale_lock_seconds: float = STALE_LOCK_SECONDS,
+                 tune_libgit2: bool = True) -> None:
         self.path = Path(path)
         self.durable = durable
-        self.auto_pack = auto_pack
-        self.pack_threshold = pack_threshold
         #: A ref lock file this old is taken as left by a dead writer and removed (logged).
         self.stale_lock_seconds = stale_lock_seconds
-        self.repo = _open_repository(self.path, create=create, bare=bare)
-        self.last_damaged: list[tuple[str, str]] = []
-        self._unreadable_refs: list[str] = []
+        #: whether this store switched libgit2's process-wide checks off (see the class doc)
+        self.tune_libgit2 = tune_libgit2
+        self.repo = _open_repository(self.path, create=create, bare=bare, tune=tune_libgit2)
+        self.last_damaged: builtins.list[tuple[str, str]] = []
+        self._unreadable_refs: builtins.list[str] = []
         self._lock = threading.RLock()
         self._snapshots: dict[str, _Snapshot] = {}
         self._list_cache = ListCache(self.repo.path)
-        self._loose_estimate = _estimate_loose_objects(self.repo)
-        self._packed_bytes = packing.packed_bytes(self.repo)
-        self._packs_seen = packing.pack_dir_stamp(self.repo)
+        self._autopack = AutoPacker(self.repo, enabled=auto_pack, threshold=pack_threshold)
+
+    @property
+    def auto_pack(self) -> bool:
+        """Whether saves pack the repository once enough loose objects piled up."""
+        return self._autopack.enabled
+
+    @auto_pack.setter
+    def auto_pack(self, value: bool) -> None:
+        self._autopack.enabled = value
+
+    @property
+    def pack_threshold(self) -> int:
+        """Fewest loose objects before a save packs (more in a larger repository)."""
+        return self._autopack.threshold
+
+    @pack_threshold.setter
+    def pack_threshold(self, value: int) -> None:
+        self._autopack.threshold = value
 
     # ---- reading --------------------------------------------------------------------------
-    def list(self) -> list[SessionMetadata]:
+    def list(self) -> builtins.list[SessionMetadata]:
         """Every live session, newest first, read from head commits alone. Damaged sessions are
         left out and reported in ``last_damaged`` as (id, reason): an unreadable ref file, a
         head commit that is missing, corrupt or carries no sessionsgit metadata."""
         with self._lock:
-            sessions: list[SessionMetadata] = []
-            damaged: list[tuple[str, str]] = []
+            sessions: builtins.list[SessionMetadata] = []
+            damaged: builtins.list[tuple[str, str]] = []
             seen: set[str] = set()
             live = list(self._refs(SESSION_PREFIX))
             for name, target in live:
@@ -172,7 +198,7 @@ class GitSessionStore(SessionStore):
             self._list_cache.flush(live_heads={target.raw for _id, target in live})
             return sort_newest_first(sessions)
 
-    def damaged(self) -> list[tuple[str, str]]:
+    def damaged(self) -> builtins.list[tuple[str, str]]:
         """Sessions that exist but cannot be loaded, as (id, reason): what ``list()`` reports,
         plus sessions whose trees or message objects are missing or corrupt (this reads every
         session in full, so it costs what loading them all would)."""
@@ -181,7 +207,7 @@ class GitSessionStore(SessionStore):
             damaged = list(self.last_damaged)
             for session_id, meta in found.items():
                 try:
-                    commit_id = pygit2.Oid(hex=meta.head)
+                    commit_id = pygit2.Oid(hex=meta.head or "")
                     self._read_messages(session_id, self._tree_state(session_id, commit_id).blobs,
                                         from_disk=True)
                 except CorruptSessionError as exc:
@@ -190,7 +216,8 @@ class GitSessionStore(SessionStore):
 
     def load(self, session_id: str, at: str | None = None) -> StoredSession | None:
         """The session's whole transcript (a fork's includes what it inherited), or the save
-        named by ``at`` (a commit-ish in the session's history)."""
+        named by ``at``: ``~N`` (N saves back from the head) or a commit (prefix) in its
+        history."""
         validate_session_id(session_id)
         with self._lock:
             head = self._head(session_id)
@@ -210,7 +237,7 @@ class GitSessionStore(SessionStore):
         with self._lock:
             return self._head(session_id) is not None
 
-    def history(self, session_id: str) -> list[SaveRecord]:
+    def history(self, session_id: str) -> builtins.list[SaveRecord]:
         """The saves of a session along first parents, newest first (a fork's includes the
         saves it inherited)."""
         validate_session_id(session_id)
@@ -219,16 +246,20 @@ class GitSessionStore(SessionStore):
             if head is None:
                 raise SessionNotFoundError(session_id)
             records = []
-            walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL)
-            walker.simplify_first_parent()
-            for commit in walker:
-                data = commitmeta.parse(commit.raw_message) or {}
-                records.append(SaveRecord(
-                    commit=str(commit.id),
-                    time=data.get("updated_at") or _commit_time(commit),
-                    message_count=int(data.get("message_count") or 0),
-                    label=data.get("label"),
-                    subject=commitmeta.subject_of(commit.message)))
+            try:
+                walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL)
+                walker.simplify_first_parent()
+                for commit in walker:
+                    data = commitmeta.parse(commit.raw_message) or {}
+                    records.append(SaveRecord(
+                        commit=str(commit.id),
+                        time=data.get("updated_at") or _commit_time(commit),
+                        message_count=int(data.get("message_count") or 0),
+                        label=data.get("label"),
+                        subject=commitmeta.subject_of(commit.message)))
+            except (KeyError, ValueError, TypeError, pygit2.GitError) as exc:
+                raise CorruptSessionError(session_id,
+                                          f"its history is unreadable: {exc}") from None
             return records
 
     # ---- writing --------------------------------------------------------------------------
@@ -244,18 +275,20 @@ class GitSessionStore(SessionStore):
         with self._lock:
             snapshot = self._expected_snapshot(session_id, expected_head)
             old_values = self._values(session_id, snapshot)
-            old_blobs = snapshot.tree.blobs if snapshot else []
-            blobs, values, pending, unchanged_below = _plan_blobs(items, old_values, old_blobs)
+            old_blobs = _tree(snapshot).blobs if snapshot else []
+            plan = _plan_blobs(items, old_values, old_blobs)
             if snapshot is not None and not snapshot.shares_leaves:
-                values[:unchanged_below] = [detach(m) for m in items[:unchanged_below]]
+                plan.values[:plan.unchanged_below] = [detach(m) for m in
+                                                      items[:plan.unchanged_below]]
             merged = merge_metadata(session_id, snapshot.metadata if snapshot else None,
                                     len(items), metadata)
             encode_metadata(merged)
             # Everything is validated: only now are objects written.
             commit, tree = self._commit_tree(
-                session_id, snapshot, blobs, merged, commitmeta.save_subject(values),
-                pending, unchanged_below=unchanged_below)
-            self._snapshots[session_id] = _Snapshot(commit, tree, merged, values, True)
+                session_id, snapshot, plan.blobs, merged, commitmeta.save_subject(plan.values),
+                plan.pending, unchanged_below=plan.unchanged_below,
+                expected=snapshot.head if snapshot else None)
+            self._snapshots[session_id] = _Snapshot(commit, tree, merged, plan.values, True)
             return _copy_metadata(merged)
 
     def append(self, session_id: str, messages: Sequence[Message],
@@ -284,12 +317,12 @@ class GitSessionStore(SessionStore):
                         raise
                     time.sleep(0.0005)
 
-    def _append_once(self, session_id: str, head: pygit2.Oid | None, items: list[Any],
+    def _append_once(self, session_id: str, head: pygit2.Oid | None, items: builtins.list[Any],
                      metadata: Mapping[str, Any] | SessionMetadata | None) -> SessionMetadata:
         """One attempt of ``append`` on top of ``head`` (None: create the session)."""
         base = self._metadata_at(session_id, head) if head is not None else None
         try:
-            root_id = self.repo[head].tree_id if head is not None else None
+            root_id = _commit_object(self.repo, head).tree_id if head is not None else None
             count = layout.count_messages(self.repo, root_id)
         except (KeyError, ValueError, pygit2.GitError, layout.LayoutError) as exc:
             raise CorruptSessionError(session_id, f"unreadable tree at {head}: {exc}") from None
@@ -298,7 +331,7 @@ class GitSessionStore(SessionStore):
         encode_metadata(merged)
         session_json = _tree_metadata(merged)
 
-        def write_tree() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+        def write_tree() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
             blobs = []
             for data, _parsed in encoded:
                 blobs.append(self.repo.create_blob(data))
@@ -320,12 +353,15 @@ class GitSessionStore(SessionStore):
             snapshot = self._expected_snapshot(session_id)
             if snapshot is None:
                 raise SessionNotFoundError(session_id)
-            merged = merge_metadata(session_id, snapshot.metadata, len(snapshot.tree.blobs),
+            tree = _tree(snapshot)
+            merged = merge_metadata(session_id, snapshot.metadata, len(tree.blobs),
                                     {"label": label})
             encode_metadata(merged)
             subject = f"rename: {label}" if label else "rename: (no label)"
-            commit = self._commit(session_id, snapshot.head, lambda: (snapshot.tree.root, []),
-                                  merged, subject)
+            root = tree.root
+            assert root is not None
+            commit = self._commit(session_id, snapshot.head, lambda: (root, []),
+                                  merged, subject, expected=snapshot.head)
             self._snapshots[session_id] = _Snapshot(commit, snapshot.tree, merged, snapshot.values)
             return _copy_metadata(merged)
 
@@ -368,6 +404,9 @@ class GitSessionStore(SessionStore):
                 raise SessionNotFoundError(session_id, f"no deleted session {session_id!r} to restore")
             chosen = versions[0]
             target = current_target(self.repo, chosen.ref)
+            if target is None:
+                raise SessionNotFoundError(session_id, f"deleted version {chosen.ref} vanished "
+                                                       "meanwhile (purged by another process?)")
             try:
                 compare_and_swap(self.repo, session_ref(new_id), target, None,
                                  "sessionsgit: restore", stale_after=self.stale_lock_seconds)
@@ -381,7 +420,7 @@ class GitSessionStore(SessionStore):
             self._drop_ref(chosen.ref)
             return self._metadata_at(new_id, target)  # already a fresh copy
 
-    def list_deleted(self) -> list[DeletedSession]:
+    def list_deleted(self) -> builtins.list[DeletedSession]:
         """Deleted sessions still recoverable, newest deletion first."""
         with self._lock:
             found = []
@@ -400,8 +439,9 @@ class GitSessionStore(SessionStore):
             return found
 
     def purge(self, session_id: str | None = None) -> int:
-        """Forget deleted sessions for good (all, or one id's versions); run ``gc()`` after to
-        reclaim space. Returns how many deleted versions were dropped."""
+        """Forget deleted sessions (all, or one id's versions); ``gc(prune=...)`` after then
+        deletes their data for good and reclaims the space. Returns how many deleted versions
+        were dropped."""
         if session_id is not None:
             validate_session_id(session_id)
         with self._lock:
@@ -415,8 +455,8 @@ class GitSessionStore(SessionStore):
     def fork(self, parent_id: str, new_id: str | None = None, *, at: ForkPoint = None,
              detached: bool = False, metadata: Mapping[str, Any] | None = None) -> str:
         """A new branch whose first commit has the fork point as parent and shares every
-        object with it. ``at`` is a message count, a message id, or a commit-ish in the
-        parent's history (a message id wins)."""
+        object with it. ``at`` is a message count, a message id, ``~N`` (N saves back from the
+        parent's head) or a commit (prefix) in the parent's history (a message id wins)."""
         validate_session_id(parent_id)
         child_id = validate_session_id(new_id) if new_id is not None else new_session_id()
         with self._lock:
@@ -431,6 +471,7 @@ class GitSessionStore(SessionStore):
             else:
                 parent_meta = self._metadata_at(parent_id, parent_head)
                 parent_tree = self._tree_state(parent_id, parent_head)
+            fork_commit: pygit2.Oid | None
             fork_commit, fork_tree, keep, values = self._fork_point(
                 parent_id, parent_head, parent_tree, at)
             if detached:
@@ -464,7 +505,7 @@ class GitSessionStore(SessionStore):
                 report = self._maintain(full=merge_packs, prune_after=prune)
             except (OSError, pygit2.GitError, ValueError) as exc:
                 raise _store_error(f"cannot pack {self.path}", exc) from None
-            self._loose_estimate = 0
+            self._autopack.packed()
             self._after_repack()
             for damaged in report.damaged_objects:
                 logger.warning("gc of %s left an unreadable object alone: %s", self.path, damaged)
@@ -479,38 +520,40 @@ class GitSessionStore(SessionStore):
                 self.repo = _ClosedRepository(self.path)  # type: ignore[assignment]
 
     # ---- internals: commits ----------------------------------------------------------------
-    def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: list[Any],
-                     metadata: SessionMetadata, subject: str, pending: list[tuple[int, bytes]],
-                     *, unchanged_below: int, expected: Any = ...
+    def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: builtins.list[Any],
+                     metadata: SessionMetadata, subject: str, pending: builtins.list[tuple[int, bytes]],
+                     *, unchanged_below: int, expected: pygit2.Oid | None
                      ) -> tuple[pygit2.Oid, layout.TreeState]:
         """Write the ``pending`` (index, bytes) message blobs into ``blobs`` and the trees
         above them, and commit them onto the session's branch."""
         session_json = _tree_metadata(metadata)
-        trees: list[layout.TreeState] = []
+        trees: builtins.list[layout.TreeState] = []
 
-        def write_tree() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+        def write_tree() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
             written = []
             for index, data in pending:
                 blobs[index] = self.repo.create_blob(data)
                 blobcache.shared.put(blobs[index], data)
                 written.append(blobs[index])
             session_blob = pygit2.hash(session_json)
-            if snapshot is None or snapshot.tree.session_blob != session_blob:
+            if snapshot is None or _tree(snapshot).session_blob != session_blob:
                 session_blob = self.repo.create_blob(session_json)
                 written.append(session_blob)
             tree = layout.write_state(self.repo, blobs, session_blob,
                                       snapshot.tree if snapshot else None, unchanged_below)
             trees[:] = [tree]
+            assert tree.root is not None
             return tree.root, written + tree.written
 
         parent = snapshot.head if snapshot else None
         commit = self._commit(session_id, parent, write_tree, metadata, subject,
-                              expected=parent if expected is ... else expected)
+                              expected=expected)
         return commit, trees[0]
 
     def _commit(self, session_id: str, parent: pygit2.Oid | None,
-                write_tree: Callable[[], tuple[pygit2.Oid, list[pygit2.Oid]]],
-                metadata: SessionMetadata, subject: str, *, expected: Any = ...) -> pygit2.Oid:
+                write_tree: Callable[[], tuple[pygit2.Oid, builtins.list[pygit2.Oid]]],
+                metadata: SessionMetadata, subject: str, *, expected: pygit2.Oid | None
+                ) -> pygit2.Oid:
         """The one place a session commit is made: write its objects (``write_tree`` returns
         the root tree and the objects it wrote), then move the branch by compare-and-swap from
         ``expected`` (the parent, unless a fork says the branch must not exist yet), then make
@@ -518,7 +561,7 @@ class GitSessionStore(SessionStore):
         author, committer = signatures(self.repo)
         message = commitmeta.compose(subject, metadata)
 
-        def write() -> tuple[pygit2.Oid, list[pygit2.Oid]]:
+        def write() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
             root, written = write_tree()
             commit = self.repo.create_commit(None, author, committer, message, root,
                                              [parent] if parent is not None else [])
@@ -527,9 +570,9 @@ class GitSessionStore(SessionStore):
         commit, written = _retry_object_writes(self.path, session_id, write)
         if self.durable:
             _fsync_objects(self.repo, written)
-        old = parent if expected is ... else expected
         try:
-            compare_and_swap(self.repo, session_ref(session_id), commit, old, "sessionsgit: save",
+            compare_and_swap(self.repo, session_ref(session_id), commit, expected,
+                             "sessionsgit: save",
                              stale_after=self.stale_lock_seconds)
         except RefMoved:
             raise SessionConflictError(session_id) from None
@@ -543,8 +586,8 @@ class GitSessionStore(SessionStore):
         self._after_write(len(written))
         return commit
 
-    def _ensure_present(self, session_id: str, commit: pygit2.Oid, written: list[pygit2.Oid],
-                        write: Callable[[], tuple[pygit2.Oid, list[pygit2.Oid]]]) -> None:
+    def _ensure_present(self, session_id: str, commit: pygit2.Oid, written: builtins.list[pygit2.Oid],
+                        write: Callable[[], tuple[pygit2.Oid, builtins.list[pygit2.Oid]]]) -> None:
         """A ``git gc --prune=now`` (or ``git repack -a -d``) run while this save waited for its
         ref lock can delete the save's objects as unreachable. The branch already names the
         commit, so they are written again (same bytes, same ids); a save never reports success
@@ -564,14 +607,11 @@ class GitSessionStore(SessionStore):
                              f"names the missing commit {commit}")
 
     def _after_write(self, objects: int) -> None:
-        self._loose_estimate += objects
-        if packing.pack_dir_stamp(self.repo) != self._packs_seen:  # another process repacked
+        if self._autopack.repacked_elsewhere(self.repo):
             self._after_repack()
-        if self.auto_pack and self._loose_estimate >= packing.loose_budget(
-                self.pack_threshold, self._packed_bytes):
-            self._loose_estimate = 0  # on failure, try again after another threshold's worth
+        if self._autopack.wrote(objects):
             try:
-                self._maintain()
+                self._maintain(object_limit=packing.AUTO_PACK_OBJECT_LIMIT)
                 self._after_repack()
             except (OSError, pygit2.GitError, ValueError) as exc:
                 # The save is committed; packing is housekeeping and must not fail it.
@@ -582,14 +622,15 @@ class GitSessionStore(SessionStore):
         every pack it ever loaded, deleted ones included, so each object write (which first
         looks the object up) would grow slower with every merge."""
         self.repo.free()
-        self.repo = _open_repository(self.path, create=False, bare=True)
-        self._packed_bytes = packing.packed_bytes(self.repo)
-        self._packs_seen = packing.pack_dir_stamp(self.repo)
+        self.repo = _open_repository(self.path, create=False, bare=True,
+                                     tune=self.tune_libgit2)
+        self._autopack.saw_packs(self.repo)
 
-    def _maintain(self, *, full: bool = False, prune_after: float | None = None
-                  ) -> packing.MaintenanceReport:
+    def _maintain(self, *, full: bool = False, prune_after: float | None = None,
+                  object_limit: int | None = None) -> packing.MaintenanceReport:
         return packing.maintain(self.repo, full=full, prune_after=prune_after,
-                                stale_lock_seconds=self.stale_lock_seconds)
+                                stale_lock_seconds=self.stale_lock_seconds,
+                                object_limit=object_limit)
 
     # ---- internals: reading ----------------------------------------------------------------
     def _refs(self, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
@@ -603,7 +644,7 @@ class GitSessionStore(SessionStore):
         for name, target in found.items():
             yield name[len(prefix):], target
 
-    def _skipped_ref_files(self, prefix: str, seen: set[str]) -> list[str]:
+    def _skipped_ref_files(self, prefix: str, seen: set[str]) -> builtins.list[str]:
         """Loose ref files under ``prefix`` (as read by the last ``_refs``) that do not read as
         a direct ref: truncated, garbage or symbolic, each a damaged session to report. One a
         concurrent writer rewrote meanwhile reads fine when looked at again."""
@@ -633,6 +674,11 @@ class GitSessionStore(SessionStore):
         branch head. A session the instance never touched starts from its current head."""
         head = self._head(session_id)
         snapshot = self._snapshots.get(session_id)
+        if expected_head == MUST_NOT_EXIST:
+            if head is not None:
+                raise SessionConflictError(session_id, f"session {session_id!r} was created "
+                                                       "by another writer meanwhile")
+            return None
         if expected_head is not None:
             if head is None or str(head) != expected_head:
                 raise SessionConflictError(
@@ -673,20 +719,19 @@ class GitSessionStore(SessionStore):
         data.pop("id", None)
         try:
             metadata = SessionMetadata.from_dict(data, session_id=session_id, head=str(commit_id))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise CorruptSessionError(session_id, f"bad metadata in {commit_id}: {exc}") from None
         self._list_cache.put(commit_id.raw, metadata)
         return metadata
 
     def _tree_state(self, session_id: str, commit_id: pygit2.Oid) -> layout.TreeState:
         try:
-            commit = self.repo[commit_id]
-            return layout.read_state(self.repo, commit.tree_id)
+            return layout.read_state(self.repo, _commit_object(self.repo, commit_id).tree_id)
         except (KeyError, pygit2.GitError, ValueError, layout.LayoutError) as exc:
             raise CorruptSessionError(session_id, f"unreadable tree at {commit_id}: {exc}") from None
 
-    def _read_messages(self, session_id: str, blobs: list[pygit2.Oid], *,
-                       from_disk: bool = False) -> list[Message]:
+    def _read_messages(self, session_id: str, blobs: builtins.list[pygit2.Oid], *,
+                       from_disk: bool = False) -> builtins.list[Message]:
         """Every message blob, parsed in one JSON pass (``from_disk``: bypassing the process's
         blob cache, to check the repository itself)."""
         read = self.repo.odb.read
@@ -705,28 +750,48 @@ class GitSessionStore(SessionStore):
             raise CorruptSessionError(session_id, "a stored message is not a JSON object")
         return messages
 
-    def _values(self, session_id: str, snapshot: _Snapshot | None) -> list[Message]:
+    def _values(self, session_id: str, snapshot: _Snapshot | None) -> builtins.list[Message]:
         """Exact copies of the stored messages, read once per snapshot when not yet known."""
         if snapshot is None:
             return []
         if snapshot.values is None:
-            snapshot.values = self._read_messages(session_id, snapshot.tree.blobs)
+            snapshot.values = self._read_messages(session_id, _tree(snapshot).blobs)
         return snapshot.values
 
     def _resolve_in_history(self, session_id: str, head: pygit2.Oid, rev: str) -> pygit2.Oid:
-        """A commit-ish that must name a save in the session's history."""
+        """A save of the session: ``~N`` / ``^`` (N saves back from its head, along first
+        parents) or a commit-ish (a commit id or unique prefix) in its history."""
         if not isinstance(rev, str) or not rev:
             raise InvalidRevisionError(f"revision must be a non-empty string, not {rev!r}")
+        relative = _RELATIVE_REV.fullmatch(rev)
+        if relative is not None:
+            back = len(relative.group(2)) if relative.group(2) else int(relative.group(1) or 1)
+            commit, saves = self.repo[head].peel(pygit2.Commit), 1
+            while saves <= back:
+                if not commit.parent_ids:
+                    raise InvalidRevisionError(f"{rev!r} goes back further than the "
+                                               f"{saves} save{'s' if saves != 1 else ''} of "
+                                               f"session {session_id!r}")
+                try:
+                    commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
+                    saves += 1
+                except (KeyError, ValueError, pygit2.GitError):
+                    raise CorruptSessionError(
+                        session_id, f"the save {saves} back from its head, commit "
+                                    f"{commit.parent_ids[0]}, is missing or unreadable") from None
+            return commit.id
         try:
             target = self.repo.revparse_single(rev).peel(pygit2.Commit).id
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
-            raise InvalidRevisionError(f"{rev!r} is not a revision of {session_id!r}: {exc}") from None
+            why = "is an ambiguous commit prefix" if "ambiguous" in str(exc).lower() else \
+                "names no save"
+            raise InvalidRevisionError(f"{rev!r} {why} of session {session_id!r}") from None
         if target != head and not self.repo.descendant_of(head, target):
             raise InvalidRevisionError(f"{rev!r} is not in the history of session {session_id!r}")
         return target
 
     def _fork_point(self, parent_id: str, head: pygit2.Oid, tree: layout.TreeState,
-                    at: ForkPoint) -> tuple[pygit2.Oid, layout.TreeState, int, list[Message] | None]:
+                    at: ForkPoint) -> tuple[pygit2.Oid, layout.TreeState, int, builtins.list[Message] | None]:
         """(fork-point commit, its tree, messages kept, their values when known)."""
         snapshot = self._snapshots.get(parent_id)
         values = snapshot.values if snapshot is not None and snapshot.head == head else None
@@ -734,14 +799,14 @@ class GitSessionStore(SessionStore):
             return head, tree, len(tree.blobs), values
         if isinstance(at, str):
             messages = values if values is not None else self._read_messages(parent_id, tree.blobs)
-            keep = fork_slice(messages, at)
-            if keep is None:
+            found = fork_slice(messages, at)
+            if found is None:
                 commit_id = self._resolve_in_history(parent_id, head, at)
                 fork_tree = self._tree_state(parent_id, commit_id)
                 return commit_id, fork_tree, len(fork_tree.blobs), None
-            values = messages
+            keep, values = found, messages
         else:
-            keep = fork_slice(range(len(tree.blobs)), at)  # type: ignore[arg-type]
+            keep = fork_slice([{}] * len(tree.blobs), at) or 0  # an int: a count, always found
         return self._earliest_save_with(parent_id, head, tree, keep), tree, keep, values
 
     def _earliest_save_with(self, session_id: str, head: pygit2.Oid, tree: layout.TreeState,
@@ -750,9 +815,12 @@ class GitSessionStore(SessionStore):
         messages, so ``git merge-base`` finds the real fork point; else the head."""
         if keep == len(tree.blobs):
             return head
-        commit = self.repo[head]
-        while commit.parents:
-            commit = commit.parents[0]
+        commit = self.repo[head].peel(pygit2.Commit)
+        while commit.parent_ids:
+            try:
+                commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
+            except (KeyError, ValueError, pygit2.GitError):
+                break  # an unreadable earlier save: fork from the head's tree instead
             data = commitmeta.parse(commit.raw_message) or {}
             count = data.get("message_count")
             if not isinstance(count, int) or count < keep:
@@ -767,7 +835,7 @@ class GitSessionStore(SessionStore):
                 break
         return head
 
-    def _message_id_at(self, session_id: str, blobs: list[pygit2.Oid], keep: int) -> str | None:
+    def _message_id_at(self, session_id: str, blobs: builtins.list[pygit2.Oid], keep: int) -> str | None:
         if keep == 0:
             return None
         return last_message_id(self._read_messages(session_id, [blobs[keep - 1]]))
@@ -782,6 +850,20 @@ class GitSessionStore(SessionStore):
 
 
 # ---- module helpers ---------------------------------------------------------------------
+def _tree(snapshot: _Snapshot) -> layout.TreeState:
+    """A snapshot's tree, known once ``_expected_snapshot`` has vetted it."""
+    assert snapshot.tree is not None, "tree not read yet"
+    return snapshot.tree
+
+
+def _commit_object(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Commit:
+    """The commit ``oid`` names (``ValueError`` when it is another kind of object)."""
+    found = repo[oid]
+    if not isinstance(found, pygit2.Commit):
+        raise ValueError(f"{oid} is not a commit")
+    return found
+
+
 _T = TypeVar("_T")
 #: Attempts at writing a save's objects when the file system fails transiently (a fan-out
 #: directory removed by ``git prune-packed`` between libgit2's mkdir and rename).
@@ -789,6 +871,10 @@ _OBJECT_WRITE_ATTEMPTS = 5
 #: How long ``append`` keeps building on top of concurrent writers' commits before giving up.
 _APPEND_RETRY_SECONDS = 30.0
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+#: ``~``, ``~N`` or ``^``, ``^^``...: saves back from a session's head.
+_RELATIVE_REV = re.compile(r"~(\d*)|(\^+)")
 
 
 def _store_error(context: str, exc: BaseException, path: Path | None = None) -> StoreError:
@@ -864,8 +950,10 @@ def _denied(exc: BaseException) -> bool:
     return False
 
 
-def _open_repository(path: Path, *, create: bool, bare: bool) -> pygit2.Repository:
-    _configure_libgit2()
+def _open_repository(path: Path, *, create: bool, bare: bool, tune: bool = True
+                     ) -> pygit2.Repository:
+    if tune:
+        _configure_libgit2()
     try:
         return pygit2.Repository(str(path), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, KeyError) as exc:
@@ -889,13 +977,25 @@ def _open_repository(path: Path, *, create: bool, bare: bool) -> pygit2.Reposito
         raise StoreError(f"cannot create a Git repository at {path}: {exc}") from None
 
 
-def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pygit2.Oid]
-                ) -> tuple[list[Any], list[Message], list[tuple[int, bytes]], int]:
-    """Which messages can reuse their stored blob and which must be encoded and written.
+@dataclass
+class _SavePlan:
+    """What a save writes, decided before anything is written."""
 
-    Returns (blob ids with placeholders to fill, exact copies of every message, the encoded
-    (index, bytes) still to write, the first index whose blob changes). The common case, an
-    unchanged prefix plus appended messages, costs one C-level list comparison."""
+    #: the blob of every message; None where the message is still to be written
+    blobs: list[Any]
+    #: exact copies of every message
+    values: list[Message]
+    #: (index, encoded bytes) of each message to write
+    pending: list[tuple[int, bytes]]
+    #: the first index whose blob changes
+    unchanged_below: int
+
+
+def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pygit2.Oid]
+                ) -> _SavePlan:
+    """Which messages can reuse their stored blob and which must be encoded and written. The
+    common case, an unchanged prefix plus appended messages, costs one C-level list
+    comparison."""
     shared = min(len(items), len(old_values))
     try:
         prefix = shared if items[:shared] == old_values[:shared] else 0
@@ -917,7 +1017,7 @@ def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pyg
             blobs.append(None)
             values.append(detach(message))
             pending.append((index, data))
-    return blobs, values, pending, unchanged_below
+    return _SavePlan(blobs, values, pending, unchanged_below)
 
 
 def _same(message: Any, stored: Message) -> bool:
@@ -954,14 +1054,6 @@ def _stamp_to_iso(stamp: str) -> str:
         return (f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:"
                 f"{stamp[13:15]}.{stamp[15:21]}Z")
     return stamp
-
-
-def _estimate_loose_objects(repo: pygit2.Repository) -> int:
-    """Loose objects in the repository, estimated from one fan-out directory (as git does)."""
-    try:
-        return len(os.listdir(Path(repo.path) / "objects" / "17")) * 256
-    except OSError:
-        return 0
 
 
 def _fsync_path(path: Path) -> None:

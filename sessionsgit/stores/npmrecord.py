@@ -21,6 +21,8 @@ they are read as such and rewritten in the original's format on their next save.
 from __future__ import annotations
 
 import copy
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -50,6 +52,8 @@ class Record:
     own: list[Message]
     whole: bool
     raw: dict[str, Any] = field(default_factory=dict)
+    #: How many unpaired UTF-16 surrogates the metadata held (now U+FFFD).
+    mended: int = 0
 
     @property
     def inherits(self) -> bool:
@@ -71,10 +75,22 @@ def parse_record(session_id: str, data: Any) -> Record:
     messages = data.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise CorruptSessionError(session_id, "'messages' is not a list of objects")
-    raw = dict(data["metadata"])
+    raw, mended = mend_surrogates(dict(data["metadata"]))
     legacy = is_legacy(raw)
     return Record(parse_metadata(session_id, raw, legacy=legacy), messages,
-                  legacy or bool(raw.get("detached")), raw)
+                  legacy or bool(raw.get("detached")), raw, mended)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def mend_surrogates(value: Any) -> tuple[Any, int]:
+    """``value`` with every unpaired UTF-16 surrogate replaced by U+FFFD, and how many there
+    were. The original cuts auto-labels by UTF-16 code unit, so a label can end in half an
+    emoji; such text cannot be stored as UTF-8 (in Git, or by sessionsgit)."""
+    text = json.dumps(value, ensure_ascii=False)
+    broken = len(_SURROGATE.findall(text))
+    return (json.loads(_SURROGATE.sub("\ufffd", text)), broken) if broken else (value, 0)
 
 
 def parse_metadata(session_id: str, raw: Mapping[str, Any], *, legacy: bool = False

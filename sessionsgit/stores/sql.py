@@ -13,12 +13,14 @@ id is safe), an attached fork's row holds only its own messages, custom keys sit
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import os
 import re
 import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator, Mapping, NotRequired, Protocol, Sequence, TypedDict
 
@@ -28,7 +30,7 @@ from ..codec import copy_messages, encode_metadata
 from ..errors import CorruptSessionError, InvalidSessionIdError, SerializationError
 from ..ids import validate_session_id
 from ..metadata import Message, SessionMetadata, StoredSession, merge_metadata, sort_newest_first
-from .base import SessionStore
+from .base import SessionStore, check_expected_head, revision_token
 from .npmrecord import (Record, Resolver, is_legacy, own_messages, parse_metadata, parse_record,
                         stored_metadata)
 
@@ -65,7 +67,7 @@ class SQLSessionStore(SessionStore):
 
     def __init__(self, adapter: SQLSessionAdapter) -> None:
         self.adapter = adapter
-        self._lock = threading.Lock()
+        self._lock = _adapter_lock(adapter)
         #: ``(id, reason)`` for every damaged row the last ``list()`` skipped.
         self.last_damaged: list[tuple[str, str]] = []
         #: ``(id, reason)`` for forks the last ``list()`` loaded as the original would, though
@@ -80,22 +82,22 @@ class SQLSessionStore(SessionStore):
         damaged = list(getattr(self.adapter, "last_damaged", None) or [])  # rows it skipped
         resolver = Resolver(self._read)
         for row in rows:
-            session_id = row.get("id")
             try:
-                validate_session_id(session_id)
+                session_id = validate_session_id(row.get("id"))
                 metadata = _metadata(session_id, row.get("metadata"))
                 record = Record(metadata, [], is_legacy(row["metadata"]))
                 count = row["metadata"].get("message_count")
                 if record.inherits or not isinstance(count, int) or count < 0:
                     count = len(resolver.transcript(session_id))
-                found.append(replace(metadata, message_count=count))
+                found.append(replace(metadata, message_count=count,
+                                     head=revision_token(row["metadata"])))
             except (InvalidSessionIdError, CorruptSessionError) as exc:
-                damaged.append((str(session_id), exc.reason))
+                damaged.append((str(row.get("id")), exc.reason))
         self.last_damaged = damaged
         self.last_warnings = resolver.warnings
         return sort_newest_first(found)
 
-    def damaged(self) -> list[tuple[str, str]]:
+    def damaged(self) -> builtins.list[tuple[str, str]]:
         """``(id, reason)`` for each row that cannot be read (runs a fresh ``list()``)."""
         self.list()
         return list(self.last_damaged)
@@ -108,11 +110,13 @@ class SQLSessionStore(SessionStore):
         if record is None:
             return None
         transcript = Resolver(self._read, {session_id: record}).transcript(session_id)
-        return StoredSession(replace(record.metadata, message_count=len(transcript)),
+        return StoredSession(replace(record.metadata, message_count=len(transcript),
+                                     head=revision_token(record.raw)),
                              copy_messages(transcript))
 
     def save(self, session_id: str, messages: Sequence[Message],
-             metadata: Mapping[str, Any] | SessionMetadata | None = None) -> SessionMetadata:
+             metadata: Mapping[str, Any] | SessionMetadata | None = None, *,
+             expected_head: str | None = None) -> SessionMetadata:
         """Merge with the stored metadata, validate everything, then upsert one row holding
         what the original would (a fork's own messages, custom keys flat)."""
         validate_session_id(session_id)
@@ -120,9 +124,12 @@ class SQLSessionStore(SessionStore):
         transaction = getattr(self.adapter, "transaction", None)
         with self._lock, (transaction() if callable(transaction) else nullcontext()):
             existing = self._read(session_id)
+            check_expected_head(session_id, revision_token(existing.raw) if existing else None,
+                                expected_head)
             merged = merge_metadata(session_id, existing.metadata if existing else None,
                                     len(stored_messages), metadata)
             encode_metadata(merged)
+            merged.extra = {k: v for k, v in merged.extra.items() if v is not None}  # as stored
             parent = None
             if merged.parent_id is not None and not merged.detached:
                 resolver = Resolver(self._read)
@@ -132,10 +139,10 @@ class SQLSessionStore(SessionStore):
                 except CorruptSessionError:
                     parent = None
             own = own_messages(stored_messages, merged, parent)
-            self.adapter.upsert({
-                "id": session_id,
-                "metadata": stored_metadata(merged, len(own), existing.raw if existing else None),
-                "messages": own, "updated_at": merged.updated_at})
+            stored = stored_metadata(merged, len(own), existing.raw if existing else None)
+            self.adapter.upsert({"id": session_id, "metadata": stored, "messages": own,
+                                 "updated_at": merged.updated_at})
+            merged.head = revision_token(stored)
         return merged
 
     def _read(self, session_id: str) -> Record | None:
@@ -145,8 +152,10 @@ class SQLSessionStore(SessionStore):
             return None
         if not isinstance(row.get("metadata"), Mapping):
             raise CorruptSessionError(session_id, "metadata is not an object")
+        if not isinstance(row.get("messages"), list):
+            raise CorruptSessionError(session_id, "messages is not a list")
         try:
-            messages = copy_messages(row.get("messages"))
+            messages = copy_messages(row["messages"])
         except SerializationError as exc:
             raise CorruptSessionError(session_id, f"bad messages: {exc}") from None
         return parse_record(session_id, {"metadata": copy.deepcopy(dict(row["metadata"])),
@@ -162,6 +171,21 @@ class SQLSessionStore(SessionStore):
         close = getattr(self.adapter, "close", None)
         if callable(close):
             close()
+
+
+_ADAPTER_LOCKS: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
+_ADAPTER_LOCKS_GUARD = threading.Lock()
+
+
+def _adapter_lock(adapter: Any) -> threading.Lock:
+    """One lock per adapter, shared by every store over it, so a read-merge-write (and its
+    compare-and-swap) is atomic between them in this process even when the adapter has no
+    ``transaction()`` to make it atomic between processes."""
+    with _ADAPTER_LOCKS_GUARD:
+        try:
+            return _ADAPTER_LOCKS.setdefault(adapter, threading.Lock())
+        except TypeError:  # not weakly referenceable: a lock of this store's own
+            return threading.Lock()
 
 
 def _metadata(session_id: str, stored: Any) -> SessionMetadata:

@@ -465,3 +465,46 @@ def test_saving_loaded_metadata_moves_updated_at(repo):
     meta = store.save("a", transcript(2), loaded.metadata)
     assert meta.updated_at > loaded.metadata.updated_at
     assert store.list()[0].updated_at == meta.updated_at
+
+
+def test_cli_purge_then_gc_prune_forgets_a_session_for_good(repo):
+    from click.testing import CliRunner
+
+    from sessionsgit.cli import cli
+
+    store = GitSessionStore(repo, auto_pack=False)
+    store.save("private", [{"role": "user", "content": "secret 5521"}])
+    blob = str(store.repo[store.repo.references["refs/heads/sessions/private"].target]
+               .tree["messages"][0][0].id)
+    store.close()
+    runner = CliRunner()
+    for args in (["delete", "private"], ["purge", "private"], ["gc", "--prune", "0"]):
+        result = runner.invoke(cli, ["--repo", str(repo), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert subprocess.run(["git", "cat-file", "-e", blob], cwd=repo).returncode != 0
+
+
+def test_automatic_packing_is_bounded_and_packs_bottom_up(repo, monkeypatch):
+    """Issue 16: the first save of a huge transcript made the next save pack every object at
+    once. An automatic pass packs at most AUTO_PACK_OBJECT_LIMIT objects, children before what
+    names them, and later passes (or gc) pack the rest; nothing is lost on the way."""
+    monkeypatch.setattr(packing, "AUTO_PACK_OBJECT_LIMIT", 50)
+    store = GitSessionStore(repo, auto_pack=False)
+    store.save("big", transcript(400))
+    loose_before = loose_count(repo)
+    store.auto_pack, store.pack_threshold = True, 1
+    store.save("small", transcript(1))
+    assert loose_before - loose_count(repo) <= 50 + 5
+    packed = set()
+    for pack in packing.pack_files(store.repo):
+        packed |= set(packing.pack_object_ids(pack))
+    for oid in packed:  # whatever a packed object names is packed too
+        object_type, data = store.repo.odb.read(oid)
+        assert set(packing._children(object_type, data)) <= packed
+    for n in range(20):
+        store.save("small", transcript(n + 2))
+    store.gc()
+    assert loose_count(repo) == 0
+    store.close()
+    assert_all_load(repo, {"big": 400, "small": 21})
+    fsck(repo, "--strict")

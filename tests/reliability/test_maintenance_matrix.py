@@ -22,6 +22,8 @@ GIT_MAINTENANCE = [
     ["pack-refs", "--all"],
     ["prune-packed"],
     ["repack", "-d", "-q", "--geometric=2"],
+    ["repack", "-A", "-d", "-q"],
+    ["maintenance", "run"],
 ]
 
 
