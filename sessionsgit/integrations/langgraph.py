@@ -47,7 +47,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from .. import idcodec
 from ..codec import dumps_exact, encode_message
-from ..errors import SerializationError, SessionConflictError, SessionsGitError, StoreError
+from ..errors import SerializationError, SessionConflictError, StoreError
 from ..git import commitmeta, layout
 from ..git.identity import signatures
 from ..git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if, read_refs
@@ -620,8 +620,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         once per message id in this process."""
         key = message.id
         cached = self._message_blobs.get(key) if key else None
-        if cached is not None and cached[0] == message:
-            return cached[1]
+        if cached is not None and cached[0] == message and self.repo.odb.exists(cached[1]):
+            return cached[1]  # (a gc with prune may have dropped it since: then write again)
         data, _parsed = encode_message(message_to_dict(message), index)
         blob = self.repo.create_blob(data)
         self._loose += 1
@@ -945,7 +945,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         """A blob that is usually already stored (the same bytes every checkpoint): written only
         when this process has not seen it yet."""
         oid = pygit2.hash(data)
-        if oid not in self._known:
+        if oid not in self._known or not self.repo.odb.exists(oid):
             oid = self.repo.create_blob(data)
             if len(self._known) > 1000:
                 self._known.clear()
@@ -964,13 +964,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         return header, self.serde.loads_typed((kind, body))
 
     def _after_write(self) -> None:
-        """Pack once enough loose objects piled up, as the store does after its own saves."""
-        if self._loose >= self.store.pack_threshold and self.store.auto_pack:
-            self._loose = 0
-            try:
-                self.store.gc(merge_packs=False)
-            except SessionsGitError:
-                pass  # housekeeping never fails a checkpoint
+        """Hand the count of objects written to the store's automatic packing."""
+        written, self._loose = self._loose, 0
+        if written:
+            self.store.note_written(written)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

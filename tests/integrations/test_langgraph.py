@@ -374,3 +374,47 @@ def test_a_thread_pushed_and_pulled_reads_back_elsewhere(tmp_path: Path) -> None
     assert [m.content for m in result["messages"]] == ["hi", "hello", "more", "again",
                                                        "and there?", "from there"]
     fsck_clean(there)
+
+
+def test_blobs_remembered_by_the_saver_are_written_again_after_a_prune(repo: Path) -> None:
+    saver = GitCheckpointSaver(repo)
+    graph = chat_graph(saver, answers("first answer", "second answer"))
+    question = HumanMessage("same question", id="q-1")
+    graph.invoke({"messages": [question]}, config("a"))
+    saver.delete_thread("a")
+    saver.store.purge()
+    saver.store.gc(prune=0)  # the thread's objects are gone for good
+    graph.invoke({"messages": [question]}, config("b"))  # the same message, the same process
+    fresh = GitCheckpointSaver(repo).get_tuple(config("b"))
+    assert [m.content for m in fresh.checkpoint["channel_values"]["messages"]] == [
+        "same question", "second answer"]
+    fsck_clean(repo)
+
+
+def test_a_pull_refuses_a_langgraph_subtree_with_a_symlink(tmp_path: Path) -> None:
+    import pygit2
+
+    from sessionsgit import sync
+
+    here, remote, there = tmp_path / "here.git", tmp_path / "remote.git", tmp_path / "there.git"
+    chat_graph(GitCheckpointSaver(here), answers("hello")).invoke(
+        {"messages": [HumanMessage("hi")]}, config())
+    store = GitSessionStore(here)
+    repo = store.repo
+    head = repo.references["refs/heads/sessions/user%3A42%2Ftrip%20planning"]
+    commit = repo[head.target]
+    lg = repo.TreeBuilder(repo[commit.tree["langgraph"].id])
+    lg.insert("evil", repo.create_blob(b"/etc/passwd"), pygit2.GIT_FILEMODE_LINK)
+    root = repo.TreeBuilder(commit.tree)
+    root.insert("langgraph", lg.write(), pygit2.GIT_FILEMODE_TREE)
+    forged = repo.create_commit(None, commit.author, commit.committer, commit.message,
+                                root.write(), [commit.id])
+    head.set_target(forged)
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    sync.add_remote(store, "origin", str(remote))
+    sync.push(store, "origin")
+    elsewhere = GitSessionStore(there)
+    sync.add_remote(elsewhere, "origin", str(remote))
+    report = sync.pull(elsewhere, "origin")
+    assert report.rejected and "unexpected entry 'evil'" in report.rejected[0][1]
+    assert not elsewhere.exists(THREAD)
