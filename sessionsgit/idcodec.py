@@ -45,6 +45,8 @@ _HASH_DIGITS = 40
 _REF_UNSAFE = frozenset("~^:?*[\\/%")
 _FILE_UNSAFE = frozenset("/%")
 _ESCAPE = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+#: Names made only of characters no kind ever escapes, not starting with '.' or '-'.
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 _HASHED = re.compile(rf"{re.escape(HASH_MARKER)}[0-9a-f]{{{_HASH_DIGITS}}}\Z")
 
 
@@ -104,6 +106,9 @@ def decode(name: str, kind: str = REF) -> str | None:
     """The id whose name is ``name``, or None: for a hashed name, and for a name that is no id's
     name (not canonical, e.g. a lower-case escape, or an id that ``validate_session_id``
     refuses)."""
+    if _PLAIN.match(name) and ".." not in name and not name.endswith((".lock", ".")) and \
+            len(name) <= MAX_NAME_BYTES:
+        return name  # the common case (UUIDs, slugs): a name that is its own id
     if not name or is_hashed(name):
         return None
     try:

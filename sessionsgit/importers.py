@@ -19,7 +19,8 @@ from .errors import (
 )
 from .ids import new_session_id, validate_session_id
 from .frozen import freeze
-from .metadata import Message
+from .codec import copy_messages, encode_metadata
+from .metadata import Message, merge_metadata
 from .stores.base import SessionStore, fork_slice
 from .stores.file import FileSessionStore
 from .stores.npmrecord import inherited_part, mend_surrogates
@@ -67,10 +68,21 @@ def save_imported(store: SessionStore, session_id: str, messages: Sequence[Messa
                   metadata: dict[str, Any]) -> None:
     """Save ``messages``; an attached fork whose parent is in the store is first forked from
     it at its fork point, so the stores share history (Git: a common merge base)."""
+    copy_messages(messages)  # every message and the metadata are checked before a write:
+    encode_metadata(merge_metadata(session_id, None, len(messages), metadata))
     keep = _fork_point(store, messages, metadata)
-    if keep is not None:
-        store.fork(metadata["parent_id"], session_id, at=keep)
-    store.save(session_id, list(messages), metadata)
+    if keep is None:
+        store.save(session_id, list(messages), metadata)
+        return
+    store.fork(metadata["parent_id"], session_id, at=keep)
+    try:
+        store.save(session_id, list(messages), metadata)
+    except BaseException:  # all or nothing: no half-imported fork left under the id
+        store.delete(session_id)
+        purge = getattr(store, "purge", None)
+        if callable(purge):
+            purge(session_id)
+        raise
 
 
 def _fork_point(store: SessionStore, messages: Sequence[Message],

@@ -178,7 +178,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
             if local is not None:  # read in place: libgit2 fails on a single bad ref name
                 fetching = remote
             else:
-                fetching = quarantine.repo.remotes.create_anonymous(remote.url)
+                fetching = quarantine.repo.remotes.create_anonymous(remote.url or "")
                 fetching.connect(callbacks=callbacks)
             advertised = _advertised_sessions(_advertisement(fetching, local, None), refused)
             if local is None:
@@ -280,7 +280,7 @@ def _take_in(store: GitSessionStore, name: str, heads: dict[str, pygit2.Oid],
     """Bring fetched remote heads into the store (``before``: the tracking refs before;
     ``present``: every session the remote has, refused ones included)."""
     repo = store.repo
-    report, unchanged = SyncReport(), set()
+    report, unchanged = SyncReport(), set[str]()
     with store._lock:
         for session_id, theirs in sorted(heads.items()):
             try:
@@ -328,7 +328,7 @@ def _move_to_fork(repo: pygit2.Repository, session_id: str, ours: pygit2.Oid,
     """Commit the local continuation as a new fork session of ``session_id``, then move the
     session to the remote version. Returns the fork's id."""
     fork_id = new_session_id()
-    local = repo[ours]
+    local = repo[ours].peel(pygit2.Commit)
     data = commitmeta.parse(local.raw_message) or {}
     data.pop("id", None)
     metadata = SessionMetadata.from_dict(data, session_id=fork_id)
@@ -355,8 +355,8 @@ def _last_shared_message_id(repo: pygit2.Repository, ours: pygit2.Oid,
                             theirs: pygit2.Oid) -> str | None:
     """The id of the last message both versions hold (read from trees and one blob)."""
     try:
-        mine = layout.read_state(repo, repo[ours].tree_id).blobs
-        other = layout.read_state(repo, repo[theirs].tree_id).blobs
+        mine = layout.read_state(repo, repo[ours].peel(pygit2.Commit).tree_id).blobs
+        other = layout.read_state(repo, repo[theirs].peel(pygit2.Commit).tree_id).blobs
         shared = next((i for i, (x, y) in enumerate(zip(mine, other)) if x != y),
                       min(len(mine), len(other)))
         if shared == 0:

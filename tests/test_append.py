@@ -167,3 +167,31 @@ def test_ten_parallel_cli_appends_all_land(tmp_path):
         assert process.returncode == 0, err
     texts = sorted(m["content"][0]["text"] for m in GitSessionStore(repo).load("s").messages)
     assert texts == sorted(f"message {n}" for n in range(10))
+
+
+def test_import_is_all_or_nothing_per_session(tmp_path):
+    """#9.11: an import whose save was refused left the fork of its parent behind, and the
+    re-run said "already exists"."""
+    import json
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    s = GitSessionStore(repo)
+    s.save("parent", [{"role": "user", "content": "hi", "id": "m1"}])
+    s.close()
+    bad = {"metadata": {"id": "child", "parent_id": "parent", "fork_message_id": "m1",
+                        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"},
+           "messages": [{"role": "user", "content": "hi", "id": "m1"},
+                        {"role": "assistant", "content": "x", "score": "NaN"}]}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(bad).replace('"NaN"', "NaN"))
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-m", "sessionsgit", "--repo", str(repo),
+                                 "import", str(path), "--id", "child"],
+                                capture_output=True, text=True)
+        assert result.returncode == 1 and "already exists" not in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    store = GitSessionStore(repo)
+    assert [m.id for m in store.list()] == ["parent"]
+    assert store.list_deleted() == []

@@ -21,6 +21,8 @@ from ..metadata import SessionMetadata
 
 #: The fields cached per commit, in order (``id`` comes from the ref name, ``head`` from the key).
 CACHED_FIELDS = tuple(f.name for f in fields(SessionMetadata) if f.name not in ("id", "head"))
+# ``build`` passes the values by position: they must be every field between ``id`` and ``head``
+assert [f.name for f in fields(SessionMetadata)] == ["id", *CACHED_FIELDS, "head"]
 _FORMAT = 2
 _COMPACT_MIN = 2000
 
@@ -127,8 +129,7 @@ def _merge(entries: dict[bytes, tuple[Any, ...]], names: tuple[Any, ...],
 def build(session_id: str, head: str, values: tuple[Any, ...]) -> SessionMetadata:
     """A fresh SessionMetadata from cached values (mutable values copied, so callers can't
     change the cache)."""
-    metadata = SessionMetadata(session_id, head=head,
-                               **dict(zip(CACHED_FIELDS, values)))  # type: ignore[arg-type]
+    metadata = SessionMetadata(session_id, *values, head=head)  # type: ignore[arg-type, misc]
     if metadata.extra:
         metadata.extra = marshal.loads(marshal.dumps(metadata.extra))
     if isinstance(metadata.checkpoint_state, (dict, list)):

@@ -79,8 +79,9 @@ class Callbacks(pygit2.RemoteCallbacks):
             return pygit2.UserPass(user or "x-access-token", given.password)
         if allowed_types & CredentialType.SSH_KEY:
             if given.ssh_privkey:
-                pubkey = given.ssh_pubkey or given.ssh_privkey + ".pub"
-                if not given.ssh_pubkey and not os.path.exists(pubkey):
+                derived = given.ssh_privkey + ".pub"
+                pubkey: str | None = given.ssh_pubkey or derived
+                if not given.ssh_pubkey and not os.path.exists(derived):
                     pubkey = None  # libssh2 derives it from the private key
                 return pygit2.Keypair(user or "git", pubkey, given.ssh_privkey,
                                       given.ssh_passphrase or "")

@@ -105,7 +105,7 @@ def check_session(repo: pygit2.Repository, head: pygit2.Oid,
         data = commitmeta.parse(raw)
         if first and data is None:
             raise Invalid(f"commit {oid} carries no sessionsgit metadata")
-        if first:
+        if first and data is not None:
             check_metadata(data, oid)
         elif data is not None:
             _check_old_metadata(data, oid)

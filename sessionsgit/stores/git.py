@@ -36,6 +36,7 @@ from ..errors import (
 from ..git import blobcache, commitmeta, layout, listcache, packing
 from ..git.autopack import AutoPacker
 from ..git.listcache import ListCache
+from ..git.transcriptcache import TranscriptCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
                         current_target, delete_if, read_refs)
@@ -58,6 +59,11 @@ TRASH_PREFIX = "refs/sessions-trash/"
 #: Metadata that rarely changes, mirrored into ``session.json`` in the tree for people browsing
 #: it. Nothing that tells a fork from its parent is here, so a fork can share the parent's tree.
 _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
+
+
+def _ref_name(session_id: str) -> str:
+    """The session's branch name below ``refs/heads/sessions/``."""
+    return idcodec.encode(session_id)
 
 
 def session_ref(session_id: str) -> str:
@@ -149,6 +155,7 @@ class GitSessionStore(SessionStore):
         self._lock = threading.RLock()
         self._snapshots: dict[str, _Snapshot] = {}
         self._list_cache = ListCache(self.repo.path)
+        self._transcripts = TranscriptCache(self.repo.path)
         self._autopack = AutoPacker(self.repo, enabled=auto_pack, threshold=pack_threshold)
 
     @property
@@ -226,11 +233,26 @@ class GitSessionStore(SessionStore):
                 return None
             commit_id = head if at is None else self._resolve_in_history(session_id, head, at)
             metadata = self._metadata_at(session_id, commit_id)
-            tree = self._tree_state(session_id, commit_id)
-            messages = self._read_messages(session_id, tree.blobs)
-            if at is None:
+            if at is not None:
+                tree = self._tree_state(session_id, commit_id)
+                texts = self._read_texts(session_id, tree.blobs)
+                return StoredSession(_copy_metadata(metadata), self._parse(session_id, texts))
+            name = _ref_name(session_id)
+            cached = self._transcripts.read(name, head, metadata.message_count)
+            exists = self.repo.odb.exists
+            if cached is not None and all(exists(pygit2.hash(text)) for text in cached[0]):
+                # a hit vouches only for objects the repository still has (content-addressed:
+                # the hash of each message's bytes is its blob id)
+                texts, compact = cached
+                if compact:
+                    self._transcripts.replace(name, head, texts)
+                self._snapshots[session_id] = _Snapshot(head, None, metadata, None)
+            else:
+                tree = self._tree_state(session_id, head)
+                texts = self._read_texts(session_id, tree.blobs)
+                self._transcripts.replace(name, head, texts)
                 self._snapshots[session_id] = _Snapshot(head, tree, metadata, None)
-            return StoredSession(_copy_metadata(metadata), messages)
+            return StoredSession(_copy_metadata(metadata), self._parse(session_id, texts))
 
     def exists(self, session_id: str) -> bool:
         validate_session_id(session_id)
@@ -289,6 +311,7 @@ class GitSessionStore(SessionStore):
                 plan.pending, unchanged_below=plan.unchanged_below,
                 expected=snapshot.head if snapshot else None)
             self._snapshots[session_id] = _Snapshot(commit, tree, merged, plan.values, True)
+            self._record_transcript(session_id, commit, snapshot, plan, len(items))
             return _copy_metadata(merged)
 
     def append(self, session_id: str, messages: Sequence[Message],
@@ -313,7 +336,9 @@ class GitSessionStore(SessionStore):
                 try:
                     return self._append_once(session_id, head, items, metadata)
                 except SessionConflictError:
-                    if expected_head is not None or time.monotonic() > deadline:
+                    # retry only on top of another writer's save; a held lock stays an error
+                    if expected_head is not None or time.monotonic() > deadline or \
+                            self._head(session_id) == head:
                         raise
                     time.sleep(0.0005)
 
@@ -344,6 +369,11 @@ class GitSessionStore(SessionStore):
                    else "metadata")
         commit = self._commit(session_id, head, write_tree, merged, subject, expected=head)
         self._snapshots[session_id] = _Snapshot(commit, None, merged, None)  # tree read lazily
+        datas = [data for data, _parsed in encoded]
+        if head is None:
+            self._transcripts.replace(_ref_name(session_id), commit, datas)
+        else:
+            self._transcripts.add(_ref_name(session_id), commit, head, count, datas)
         return _copy_metadata(merged)
 
     def rename(self, session_id: str, label: str | None) -> SessionMetadata:
@@ -363,6 +393,8 @@ class GitSessionStore(SessionStore):
             commit = self._commit(session_id, snapshot.head, lambda: (root, []),
                                   merged, subject, expected=snapshot.head)
             self._snapshots[session_id] = _Snapshot(commit, snapshot.tree, merged, snapshot.values)
+            self._transcripts.add(_ref_name(session_id), commit, snapshot.head,
+                                  len(tree.blobs), [])
             return _copy_metadata(merged)
 
     def delete(self, session_id: str) -> bool:
@@ -371,6 +403,7 @@ class GitSessionStore(SessionStore):
         validate_session_id(session_id)
         with self._lock:
             self._snapshots.pop(session_id, None)
+            self._transcripts.forget(_ref_name(session_id))
             head = self._head(session_id)
             if head is None:
                 return False
@@ -518,6 +551,20 @@ class GitSessionStore(SessionStore):
             if not isinstance(self.repo, _ClosedRepository):
                 self.repo.free()
                 self.repo = _ClosedRepository(self.path)  # type: ignore[assignment]
+
+    def _record_transcript(self, session_id: str, commit: pygit2.Oid,
+                           snapshot: _Snapshot | None, plan: _SavePlan, count: int) -> None:
+        """Tell the transcript cache about a save that created a session or only appended to
+        it (any other save is a miss there, and the next load rebuilds the cache)."""
+        name = _ref_name(session_id)
+        written = [data for _index, data in plan.pending]
+        if snapshot is None:
+            if len(written) == count:
+                self._transcripts.replace(name, commit, written)
+            return
+        before = len(_tree(snapshot).blobs)
+        if plan.unchanged_below == before and len(written) == count - before:
+            self._transcripts.add(name, commit, snapshot.head, before, written)
 
     # ---- internals: commits ----------------------------------------------------------------
     def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: builtins.list[Any],
@@ -734,14 +781,21 @@ class GitSessionStore(SessionStore):
                        from_disk: bool = False) -> builtins.list[Message]:
         """Every message blob, parsed in one JSON pass (``from_disk``: bypassing the process's
         blob cache, to check the repository itself)."""
+        return self._parse(session_id, self._read_texts(session_id, blobs, from_disk=from_disk))
+
+    def _read_texts(self, session_id: str, blobs: builtins.list[pygit2.Oid], *,
+                    from_disk: bool = False) -> builtins.list[bytes]:
+        """The stored bytes of every message blob."""
         read = self.repo.odb.read
         try:
             if from_disk:
-                texts = [read(blob)[1] for blob in blobs]
-            else:
-                texts = blobcache.shared.read_all(blobs, lambda blob: read(blob)[1])
+                return [read(blob)[1] for blob in blobs]
+            return blobcache.shared.read_all(blobs, lambda blob: read(blob)[1])
         except (KeyError, pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"missing message object: {exc}") from None
+
+    def _parse(self, session_id: str, texts: builtins.list[bytes]) -> builtins.list[Message]:
+        """Stored messages, parsed in one JSON pass."""
         try:
             messages = json.loads(b"[" + b",".join(texts) + b"]")
         except (ValueError, RecursionError) as exc:

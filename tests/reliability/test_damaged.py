@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -108,6 +109,11 @@ def test_corrupt_loose_object(git_store):
     path = loose_path(git_store, message_blob(git_store, "bad", 2))
     os.chmod(path, 0o644)
     path.write_bytes(b"this is not zlib data")
+    # The transcript cache still holds the message's exact bytes: a load is served from it,
+    # while damaged() (which reads the repository itself) names the corrupt object.
+    assert reopen_git(git_store)().load("bad").messages == transcript(3, "bad")
+    assert "bad" in dict(git_store.damaged())
+    shutil.rmtree(Path(git_store.repo.path) / "sessionsgit" / "transcripts")
     assert_isolated(git_store, "bad", reopen_git(git_store))
 
 
