@@ -22,6 +22,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench.py
+	$(BIN)/python tests/bench/bench_langgraph.py
 	$(BIN)/python tests/bench/bench_startup.py
 	$(BIN)/python tests/bench/bench_agents.py
 

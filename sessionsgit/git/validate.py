@@ -5,7 +5,8 @@ Every object's size comes from ``odb.read_header`` before it is inflated (so a b
 claims a gigabyte, or a zip bomb, costs nothing); the walk is iterative (a history 100,000
 commits deep needs no recursion) and skips objects this store already holds (they were checked
 when they arrived, or written here). Refused: a branch at a tag or blob; tree entries other
-than ``session.json`` and ``messages/NNNN/NNNNNN.json`` with their exact modes (so ``..``,
+than ``session.json``, ``messages/NNNN/NNNNNN.json`` and an integration's subtree
+(``INTEGRATION_DIRS``) with their exact modes (so ``..``,
 ``.git``, symlinks, submodules and blobs where trees belong never arrive); commit headers that
 ``git fsck --strict`` would reject (dates past year 9999 included); more than
 ``MAX_PARENTS`` parents; metadata or messages that are not JSON objects, nest too deeply or
@@ -46,6 +47,11 @@ _HEX = re.compile(rb"[0-9a-f]{40}")
 _MODES = {b"100644": _BLOB_MODE, b"40000": _TREE_MODE}
 _TYPE_NAMES = {_COMMIT: "commit", _TREE: "tree", _BLOB: "blob",
                pygit2.enums.ObjectType.TAG: "tag"}
+#: A subtree an integration keeps beside the transcript (``sessionsgit.integrations.langgraph``
+#: writes ``langgraph/``): plain blobs and trees at most two levels deep, safe names, sizes
+#: bounded by header; its blobs are the integration's to read, not JSON checked here.
+INTEGRATION_DIRS = ("langgraph",)
+_INTEGRATION_DEPTH = 2
 
 
 class Invalid(SessionsGitError):
@@ -172,7 +178,8 @@ def _check_tree(repo: pygit2.Repository, root: pygit2.Oid, known: Callable[[pygi
         return
     seen.add(root)
     entries = _entries(repo, root, "tree")
-    allowed = {MESSAGES_DIR: _TREE_MODE, SESSION_FILE: _BLOB_MODE}
+    allowed = {MESSAGES_DIR: _TREE_MODE, SESSION_FILE: _BLOB_MODE,
+               **{name: _TREE_MODE for name in INTEGRATION_DIRS}}
     names = [name for name, _, _ in entries]
     if names != sorted(set(names)) or any(allowed.get(n) != m for n, m, _ in entries):
         odd = next((n for n, m, _ in entries if allowed.get(n) != m), names)
@@ -180,8 +187,30 @@ def _check_tree(repo: pygit2.Repository, root: pygit2.Oid, known: Callable[[pygi
     for name, _, oid in entries:
         if name == SESSION_FILE:
             _check_json(repo, oid, known, seen, limit, "session.json")
+        elif name in INTEGRATION_DIRS:
+            _check_plain_tree(repo, oid, known, seen, limit, name, 1)
         else:
             _check_messages(repo, oid, known, seen, limit)
+
+
+def _check_plain_tree(repo: pygit2.Repository, tree: pygit2.Oid,
+                      known: Callable[[pygit2.Oid], bool], seen: set[pygit2.Oid], limit: int,
+                      where: str, depth: int) -> None:
+    if tree in seen or known(tree):
+        return
+    seen.add(tree)
+    entries = _entries(repo, tree, where)
+    names = [name for name, _, _ in entries]
+    for name, mode, oid in entries:
+        if name in (".", "..") or name.lower() == ".git" or names != sorted(set(names)) or \
+                mode not in (_BLOB_MODE, _TREE_MODE) or \
+                (mode == _TREE_MODE and depth >= _INTEGRATION_DEPTH):
+            raise Invalid(f"unexpected entry {name[:60]!r} in {where}/")
+        if mode == _TREE_MODE:
+            _check_plain_tree(repo, oid, known, seen, limit, f"{where}/{name}", depth + 1)
+        elif oid not in seen and not known(oid):
+            seen.add(oid)
+            read_bounded(repo.odb, oid, _BLOB, limit, f"{where}/{name}")
 
 
 def _check_messages(repo: pygit2.Repository, tree: pygit2.Oid,

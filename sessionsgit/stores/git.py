@@ -946,6 +946,13 @@ class GitSessionStore(SessionStore):
             head = self._head(session_id)
             return None if head is None else self._metadata_at(session_id, head)
 
+    def note_written(self, objects: int) -> None:
+        """Count ``objects`` loose objects that code beside the store wrote into its
+        repository (an integration making commits of its own), so automatic packing runs on
+        the same schedule as for saves."""
+        with self._lock:
+            self._after_write(objects)
+
 
 # ---- module helpers ---------------------------------------------------------------------
 def _tree(snapshot: _Snapshot) -> layout.TreeState:
