@@ -17,10 +17,10 @@ from pathlib import Path
 from . import idcodec
 from .git import commitmeta
 from .git.listcache import ListCache, build
+from .git.reffiles import read_ref_files
 from .metadata import SessionMetadata, sort_newest_first
 
 SESSION_PREFIX = "refs/heads/sessions/"
-_HEX = frozenset(b"0123456789abcdef")
 
 
 def quick_list(path: str | os.PathLike[str]) -> list[SessionMetadata] | None:
@@ -72,49 +72,15 @@ def _git_dir(path: Path) -> Path | None:
 
 
 def _session_heads(git_dir: Path) -> dict[str, str] | None:
-    """{ref name below the session prefix: head commit hex}; None when any session ref file
-    does not read as a direct ref. Loose refs are read before ``packed-refs`` and win over it
-    (as git does), so a ref a concurrent ``pack-refs`` moves is seen in one or the other."""
-    loose: dict[str, str] = {}
-    root = git_dir / SESSION_PREFIX.rstrip("/")
-    pending = [root]
-    while pending:
-        try:
-            entries = list(os.scandir(pending.pop()))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if entry.name.endswith(".lock"):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-                continue
-            try:
-                with open(entry.path, "rb") as handle:
-                    target = _target(handle.read(128).strip())
-            except FileNotFoundError:
-                continue  # packed meanwhile: packed-refs, read next, has it
-            if target is None:
-                return None
-            loose[Path(entry.path).relative_to(root).as_posix()] = target
-    heads: dict[str, str] = {}
-    packed = git_dir / "packed-refs"
-    if packed.exists():
-        for line in packed.read_bytes().split(b"\n"):
-            if not line or line[:1] in (b"#", b"^"):
-                continue
-            name = line[41:].decode("utf-8")
-            if name.startswith(SESSION_PREFIX):
-                target = _target(line[:40])
-                if target is None or line[40:41] != b" ":
-                    return None
-                heads[name[len(SESSION_PREFIX):]] = target
-    heads.update(loose)
-    return heads
-
-
-def _target(text: bytes) -> str | None:
-    return text.decode("ascii") if len(text) == 40 and set(text) <= _HEX else None
+    """{ref name below the session prefix: head commit hex}, read loose-first as git does;
+    None when any session ref file does not read as a direct ref or packed-refs is damaged."""
+    try:
+        found, unreadable = read_ref_files(git_dir, SESSION_PREFIX)
+    except ValueError:
+        return None
+    if unreadable:
+        return None
+    return {name[len(SESSION_PREFIX):]: target for name, target in found.items()}
 
 
 class _Objects:

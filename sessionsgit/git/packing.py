@@ -138,8 +138,9 @@ def _pack_count(pack: Path) -> int:
     return struct.unpack_from(">I", head, 8 + 255 * 4)[0] if len(head) == 8 + 256 * 4 else -1
 
 
-def fsync_path(path: Path) -> None:
-    """Flush one file or directory to disk (best effort where the file system can't)."""
+def fsync_path(path: Path, *, strict: bool = False) -> None:
+    """Flush one file or directory to disk: best effort where the file system can't, unless
+    ``strict`` (a durable save must not claim a flush that failed)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -147,7 +148,8 @@ def fsync_path(path: Path) -> None:
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        if strict:
+            raise
     finally:
         os.close(fd)
 

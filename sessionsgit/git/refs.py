@@ -19,6 +19,8 @@ from typing import Callable, Iterable, TypeVar
 
 import pygit2
 
+from .reffiles import parse_target, read_packed_ref_file, read_ref_files
+
 #: How long an update waits for a ref lock held by another writer before giving up.
 LOCK_RETRY_SECONDS = 2.0
 #: A ref lock file at least this old (by mtime) is treated as left behind by a dead process.
@@ -199,41 +201,10 @@ def delete_if(repo: pygit2.Repository, name: str, expected: pygit2.Oid, *,
 def read_refs(git_dir: str | os.PathLike[str], prefix: str = "refs/"
               ) -> tuple[dict[str, pygit2.Oid], list[str]]:
     """Every direct ref under ``prefix`` as {full name: target}, plus the names of loose ref
-    files that do not read as a direct ref (truncated, garbage, symbolic).
-
-    Loose refs are read before ``packed-refs`` (as git itself does), so a ref that
-    ``pack-refs`` moves from a loose file into ``packed-refs`` meanwhile is seen in one or the
-    other: libgit2's iterator reads them the other way round and can miss it in both."""
-    root = Path(git_dir)
-    loose: dict[str, pygit2.Oid] = {}
-    unreadable: list[str] = []
-    pending = [root / prefix.rstrip("/")]
-    while pending:
-        directory = pending.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name.endswith(".lock"):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-                continue
-            name = Path(entry.path).relative_to(root).as_posix()
-            try:
-                with open(entry.path, "rb") as handle:
-                    data = handle.read(128)
-            except OSError:
-                continue  # deleted meanwhile (or a packed ref now): packed-refs has it
-            target = _parse_target(data)
-            if target is None:
-                unreadable.append(name)
-            else:
-                loose[name] = target
-    packed = read_packed_refs(root, prefix)
-    packed.update(loose)
-    return packed, sorted(unreadable)
+    files that do not read as a direct ref (truncated, garbage, symbolic); read loose-first
+    (see ``reffiles``)."""
+    found, unreadable = read_ref_files(git_dir, prefix)
+    return {name: pygit2.Oid(hex=target) for name, target in found.items()}, unreadable
 
 
 def read_ref(git_dir: str | os.PathLike[str], name: str) -> pygit2.Oid | None:
@@ -242,41 +213,10 @@ def read_ref(git_dir: str | os.PathLike[str], name: str) -> pygit2.Oid | None:
     root = Path(git_dir)
     try:
         with open(root / name, "rb") as handle:
-            return _parse_target(handle.read(128))
+            target = parse_target(handle.read(128))
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        pass
-    return read_packed_refs(root, name).get(name)
-
-
-def read_packed_refs(git_dir: Path, prefix: str) -> dict[str, pygit2.Oid]:
-    """The refs under ``prefix`` in ``packed-refs`` (peeled ``^`` lines and comments skipped)."""
-    try:
-        data = (git_dir / "packed-refs").read_bytes()
-    except OSError:
-        return {}
-    wanted = prefix.encode()
-    found: dict[str, pygit2.Oid] = {}
-    for number, line in enumerate(data.split(b"\n"), 1):
-        if not line or line[:1] in (b"#", b"^"):
-            continue
-        try:
-            if len(line) < 42 or line[40:41] != b" ":
-                raise ValueError("not '<id> <name>'")
-            if line[41:].startswith(wanted):
-                found[line[41:].decode("utf-8")] = pygit2.Oid(hex=line[:40].decode("ascii"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"packed-refs line {number} is damaged: {exc}") from None
-    return found
-
-
-def _parse_target(data: bytes) -> pygit2.Oid | None:
-    text = data.strip()
-    if len(text) != 40:
-        return None
-    try:
-        return pygit2.Oid(hex=text.decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        return None
+        target = read_packed_ref_file(root, name).get(name)
+    return pygit2.Oid(hex=target) if target is not None else None
 
 
 def stale_lock_files(git_dir: str | os.PathLike[str]) -> list[Path]:

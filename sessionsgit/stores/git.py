@@ -1162,14 +1162,7 @@ def _stamp_to_iso(stamp: str) -> str:
 
 
 def _fsync_path(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    packing.fsync_path(path, strict=True)
 
 
 def _fsync_objects(repo: pygit2.Repository, oids: list[pygit2.Oid]) -> None:
