@@ -87,6 +87,7 @@ def create_app(repo: str | Path, *, allowed_hosts: set[str] | None = None) -> Fl
             stored = store.load(session_id, at=at)
             if stored is None:
                 abort(404, f"no session {session_id!r}")
+            assert stored is not None  # abort() raised
             saves = store.history(session_id)
         messages = [shown_message(i, m) for i, m in enumerate(stored.messages)]
         return render_template("session.html", meta=stored.metadata, messages=messages, at=at,
@@ -209,4 +210,5 @@ def _load_spec(store: GitSessionStore, spec: str) -> list[Any]:
     stored = store.load(session_id, at=at)
     if stored is None:
         abort(404, f"no session {session_id!r}")
+    assert stored is not None  # abort() raised
     return list(stored.messages)
