@@ -173,7 +173,10 @@ def write_pack(repo: pygit2.Repository, oids: list[pygit2.Oid]) -> Path:
             for path in (pack, pack.with_suffix(".idx"), pack_dir):
                 fsync_path(path)
             return pack
-    raise OSError(f"the pack written for {len(wanted)} objects is not in {pack_dir}")
+    # PackBuilder wrote it, so another program's repack -d has taken it since (its new pack
+    # holds what it kept of ours); nothing was deleted on our side yet
+    raise FileNotFoundError(f"the pack written for {len(wanted)} objects is gone from "
+                            f"{pack_dir}: repacked meanwhile")
 
 
 def remove_pack(pack: Path) -> None:
@@ -500,15 +503,19 @@ def maintain(repo: pygit2.Repository, *, full: bool = False, prune_after: float 
         recover_stale_locks(repo.path, stale_lock_seconds)
         remove_orphan_packs(repo)
         remove_stale_temp_files(repo)
+        packs_before = pack_dir_stamp(repo)
         try:
             if prune_after is not None:
                 prune(repo, report, prune_after)
             else:
                 pack_loose_objects(repo, report, object_limit)
                 merge_packs(repo, report, everything=full)
-        except FileNotFoundError as exc:
-            # Another program (git repack -d, git gc) removed a pack or object this pass was
-            # reading: it has just done the same work. Nothing was deleted before the read.
+        except (FileNotFoundError, KeyError, pygit2.GitError) as exc:
+            # Another program (git repack -a -d, git gc) removed a pack or object this pass was
+            # reading (git drops unreachable ones): it has just done the same work, and nothing
+            # was deleted before the read. Any other failure is reported.
+            if not isinstance(exc, FileNotFoundError) and pack_dir_stamp(repo) == packs_before:
+                raise
             logger.info("maintenance of %s stopped early: repacked meanwhile (%s)", repo.path, exc)
         if full or prune_after is not None or loose_ref_count(repo) >= LOOSE_REF_THRESHOLD:
             report.refs_packed = _pack_refs_if_free(repo, stale_lock_seconds)

@@ -224,7 +224,10 @@ def stale_lock_files(git_dir: str | os.PathLike[str]) -> list[Path]:
     ``packed-refs.lock`` and ``<ref>.lock`` anywhere under ``refs/``."""
     root = Path(git_dir)
     found = [root / "packed-refs.lock"] if (root / "packed-refs.lock").exists() else []
-    found += sorted((root / "refs").rglob("*.lock"))
+    # os.walk, not Path.rglob: a ref directory that another process removes meanwhile (git
+    # pack-refs prunes empty ones) is skipped instead of failing the walk
+    found += sorted(Path(directory) / name for directory, _dirs, names in os.walk(root / "refs")
+                    for name in names if name.endswith(".lock"))
     return found
 
 
