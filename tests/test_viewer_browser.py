@@ -210,7 +210,11 @@ def test_list_search_session_tree_and_fork(browser: Any, server: tuple[str, Path
 
     browser.get(url + "session?id=lisbon")
     browser.find_element(By.CSS_SELECTOR, "#m0 .fork-button").click()
-    WebDriverWait(browser, 10).until(
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    # the page is replaced under the lookup while the fork's redirect loads: look again
+    WebDriverWait(browser, 10, ignored_exceptions=(NoSuchElementException,
+                                                   StaleElementReferenceException)).until(
         lambda b: b.find_element(By.ID, "session-id").text != "lisbon")
     new_id = browser.find_element(By.ID, "session-id").text
     assert new_id not in ("lisbon", "") and "Three days in Lisbon" in browser.find_element(
