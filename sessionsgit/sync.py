@@ -45,12 +45,11 @@ from typing import Any, Iterable
 
 import pygit2
 
-from .errors import InvalidSessionIdError, RemoteError, SessionsGitError
-from .git import commitmeta, layout, local as local_remote, validate
+from .errors import (InvalidRevisionError, InvalidSessionIdError, RemoteError,
+                     SessionConflictError, SessionNotFoundError, SessionsGitError)
+from .git import layout, local as local_remote, validate
 from .git.quarantine import Quarantine
-from .git.identity import signatures
-from .git.refs import (RefLocked, RefMoved, compare_and_swap, current_target, delete_if,
-                       read_refs, recover_stale_locks)
+from .git.refs import read_refs, recover_stale_locks
 from .git.transport import (
     Callbacks,
     Credentials,
@@ -62,8 +61,8 @@ from .git.transport import (
     redact,
     translated,
 )
-from .ids import new_session_id, validate_session_id
-from .metadata import SessionMetadata, now_iso
+from .ids import validate_session_id
+from .metadata import now_iso
 from .stores.base import last_message_id
 from . import idcodec
 from .stores.git import (SESSION_PREFIX, GitSessionStore, ref_name_id, session_ref,
@@ -174,7 +173,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
     remote, tracked = _open(repo, name)
     _recover_stale_locks(store, remote)
     callbacks = Callbacks(credentials, progress)
-    before = _tracking(repo, name) if tracked else {}
+    before = _tracking(store, name) if tracked else {}
     refused: list[tuple[str, str]] = []
     heads: dict[str, pygit2.Oid] = {}
     present: set[str] = set()
@@ -229,7 +228,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
     if tracked:
         for session_id, oid in heads.items():
             if before.get(session_id) != oid:
-                _set_tracking(repo, name, session_id, oid)
+                _set_tracking(store, name, session_id, oid)
     report.rejected = refused + report.rejected
     return report, unchanged
 
@@ -295,74 +294,75 @@ def _take_in(store: GitSessionStore, name: str, heads: dict[str, pygit2.Oid],
     ``present``: every session the remote has, refused ones included)."""
     repo = store.repo
     report, unchanged = SyncReport(), set[str]()
-    with store._lock:
-        for session_id, theirs in sorted(heads.items()):
-            try:
-                _pull_one(store, session_id, theirs, prune, report, unchanged)
-            except (RefMoved, RefLocked) as exc:
-                report.rejected.append((session_id, f"changed locally during pull ({exc}); "
-                                                    "pull again"))
-        if prune:
-            for session_id, known in sorted(before.items()):
-                if session_id in present:
-                    continue
-                ours = current_target(repo, session_ref(session_id))
-                if ours is not None and (ours == known or _contains(repo, known, ours)):
-                    try:
-                        store.delete(session_id)
-                        report.pruned.append(session_id)
-                    except SessionsGitError as exc:
-                        report.rejected.append((session_id, f"not deleted here: {exc}"))
-                _drop(repo, tracking_ref(name, session_id), known)
+    for session_id, theirs in sorted(heads.items()):
+        if not _pull_one(store, session_id, theirs, prune, report, unchanged):
+            report.rejected.append((session_id, "changed locally during pull; pull again"))
+    if prune:
+        for session_id, known in sorted(before.items()):
+            if session_id in present:
+                continue
+            ours = store.ref_target(session_ref(session_id))
+            if ours is not None and (ours == known or _contains(repo, known, ours)):
+                try:
+                    store.delete(session_id)
+                    report.pruned.append(session_id)
+                except SessionsGitError as exc:
+                    report.rejected.append((session_id, f"not deleted here: {exc}"))
+            store.move_ref(tracking_ref(name, session_id), None, known)
     report.unchanged = sorted(unchanged)
     return report, unchanged
 
 
 def _pull_one(store: GitSessionStore, session_id: str, theirs: pygit2.Oid, prune: bool,
-              report: SyncReport, unchanged: set[str]) -> None:
+              report: SyncReport, unchanged: set[str]) -> bool:
+    """Bring one remote head in; False when a local writer moved the session meanwhile."""
     repo = store.repo
     ref = session_ref(session_id)
-    ours = current_target(repo, ref)
+    ours = store.ref_target(ref)
     if ours is None:
-        if prune and _deleted_here(repo, session_id, theirs):
-            return  # deleted in this store: push --prune removes it from the remote
-        compare_and_swap(repo, ref, theirs, None, "sessionsgit: pull (new session)")
+        if prune and _deleted_here(store, session_id, theirs):
+            return True  # deleted in this store: push --prune removes it from the remote
+        if not store.move_ref(ref, theirs, None, message="sessionsgit: pull (new session)"):
+            return False
         report.created.append(session_id)
     elif ours == theirs or _contains(repo, ours, theirs):
         unchanged.add(session_id)  # same, or only ours has news: push sends them
     elif _contains(repo, theirs, ours):
-        compare_and_swap(repo, ref, theirs, ours, "sessionsgit: pull (fast-forward)")
+        if not store.move_ref(ref, theirs, ours, message="sessionsgit: pull (fast-forward)"):
+            return False
         report.fetched.append(session_id)
     else:
-        report.diverged.append((session_id, _move_to_fork(repo, session_id, ours, theirs)))
+        fork_id = _move_to_fork(store, session_id, ours, theirs)
+        if fork_id is None:
+            return False
+        report.diverged.append((session_id, fork_id))
+    return True
 
 
-def _move_to_fork(repo: pygit2.Repository, session_id: str, ours: pygit2.Oid,
-                  theirs: pygit2.Oid) -> str:
-    """Commit the local continuation as a new fork session of ``session_id``, then move the
-    session to the remote version. Returns the fork's id."""
-    fork_id = new_session_id()
-    local = repo[ours].peel(pygit2.Commit)
-    data = commitmeta.parse(local.raw_message) or {}
-    data.pop("id", None)
-    metadata = SessionMetadata.from_dict(data, session_id=fork_id)
-    metadata.parent_id = session_id
-    metadata.fork_message_id = _last_shared_message_id(repo, ours, theirs)
-    metadata.detached = False
-    when = now_iso()[:16].replace("T", " ")
-    metadata.label = f"{metadata.label or session_id} (diverged sync {when})"
-    metadata.updated_at = now_iso()
-    author, committer = signatures(repo)
-    message = commitmeta.compose(f"diverged sync: local continuation of {session_id}", metadata)
-    commit = repo.create_commit(None, author, committer, message, local.tree_id, [ours])
-    compare_and_swap(repo, session_ref(fork_id), commit, None, "sessionsgit: diverged sync")
+def _move_to_fork(store: GitSessionStore, session_id: str, ours: pygit2.Oid,
+                  theirs: pygit2.Oid) -> str | None:
+    """Fork the local continuation ``ours`` off as a new session (``parent_id`` = the id), then
+    move the session to the remote version. Returns the fork's id, or None (and no fork) when
+    a local writer moved the session meanwhile."""
     try:
-        compare_and_swap(repo, session_ref(session_id), theirs, ours,
-                         "sessionsgit: pull (diverged; local continuation moved to a fork)")
-    except (RefMoved, RefLocked):
-        _drop(repo, session_ref(fork_id), commit)
-        raise
-    return fork_id
+        local = store.head_metadata(session_id)
+    except SessionsGitError:
+        return None
+    if local is None or local.head != str(ours):
+        return None
+    when = now_iso()[:16].replace("T", " ")
+    try:
+        fork_id = store.fork(session_id, at=ours, metadata={
+            "label": f"{local.label or session_id} (diverged sync {when})",
+            "fork_message_id": _last_shared_message_id(store.repo, ours, theirs),
+            "extra": local.extra})
+    except (InvalidRevisionError, SessionConflictError, SessionNotFoundError):
+        return None
+    if store.move_ref(session_ref(session_id), theirs, ours,
+                      message="sessionsgit: pull (diverged; local continuation moved to a fork)"):
+        return fork_id
+    store.move_ref(session_ref(fork_id), None, store.ref_target(session_ref(fork_id)))
+    return None
 
 
 def _last_shared_message_id(repo: pygit2.Repository, ours: pygit2.Oid,
@@ -396,13 +396,13 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
     remote, tracked = _open(repo, name)
     _recover_stale_locks(store, remote)
     _require_target(name, remote)
-    wanted = _wanted_ids(repo, ids)
+    wanted = _wanted_ids(store, ids)
     report, unchanged = SyncReport(), set()
     store.list()
     report.damaged = [(sid, why) for sid, why in store.last_damaged
                       if wanted is None or sid in wanted]
     skipped = {sid for sid, _ in report.damaged}
-    ours_all = {sid: oid for sid, oid in _ids_below(repo, SESSION_PREFIX).items()
+    ours_all = {sid: oid for sid, oid in _ids_below(store, SESSION_PREFIX).items()
                 if (wanted is None or sid in wanted) and sid not in skipped}
     callbacks = Callbacks(credentials, progress)
     local = _local_git_dir(remote, "push to")
@@ -420,7 +420,7 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
             elif theirs == ours or _contains(repo, theirs, ours):
                 unchanged.add(session_id)
                 if tracked:
-                    _set_tracking(repo, name, session_id, theirs)
+                    _set_tracking(store, name, session_id, theirs)
             else:
                 report.rejected.append((session_id, "the remote has changes not pulled here; "
                                                     "pull first"))
@@ -428,7 +428,7 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
             for session_id, theirs in sorted(heads.items()):
                 if (session_id not in ours_all and session_id not in skip
                         and (wanted is None or session_id in wanted)
-                        and _deleted_here(repo, session_id, theirs)):
+                        and _deleted_here(store, session_id, theirs)):
                     updates[session_id] = None
         # the source is the exact commit checked above, even if a save moves the branch now;
         # the remote ref moves only from what this connection advertised
@@ -444,11 +444,11 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
         elif new is None:
             report.pruned.append(session_id)
             if tracked:
-                _drop(repo, tracking_ref(name, session_id), None)
+                _drop_tracking(store, name, session_id)
         else:
             report.pushed.append(session_id)
             if tracked:
-                _set_tracking(repo, name, session_id, new)
+                _set_tracking(store, name, session_id, new)
     report.unchanged = sorted(unchanged)
     if report.rejected and not report.pushed and not report.pruned:
         details = "; ".join(f"{sid}: {why}" for sid, why in report.rejected)
@@ -469,7 +469,7 @@ def _refusal(refused: str) -> str:
     return f"refused by the remote: {refused}"
 
 
-def _wanted_ids(repo: pygit2.Repository, ids: Iterable[str] | None) -> set[str] | None:
+def _wanted_ids(store: GitSessionStore, ids: Iterable[str] | None) -> set[str] | None:
     if ids is None:
         return None
     wanted = set()
@@ -478,8 +478,8 @@ def _wanted_ids(repo: pygit2.Repository, ids: Iterable[str] | None) -> set[str] 
             validate_session_id(session_id)
         except InvalidSessionIdError as exc:
             raise RemoteError(str(exc)) from None
-        if current_target(repo, session_ref(session_id)) is None and \
-                not _refs_below(repo, trash_prefix(session_id)):
+        if store.ref_target(session_ref(session_id)) is None and \
+                not store.refs(trash_prefix(session_id)):
             raise RemoteError(f"no session {session_id!r} in this store")
         wanted.add(session_id)
     return wanted
@@ -505,7 +505,7 @@ def sync(store: GitSessionStore, remote: str = "origin", *, prune: bool = False,
 def _recover_stale_locks(store: GitSessionStore, remote: pygit2.Remote) -> None:
     """Remove ref locks a killed pull or push left, here and, for a remote that is a path on
     this machine, in that repository too (only stale ones: see ``refs.remove_stale_lock``)."""
-    recover_stale_locks(store.repo.path, store.stale_lock_seconds)
+    store.recover_stale_locks()
     path = local_path(remote.url or "")
     if path is not None and path.is_dir():
         git_dir = path / ".git" if (path / ".git").is_dir() else path
@@ -570,24 +570,19 @@ def _session_heads(repo: pygit2.Repository, heads: Iterable[Any]) -> dict[str, p
     return found
 
 
-def _ids_below(repo: pygit2.Repository, prefix: str) -> dict[str, pygit2.Oid]:
+def _ids_below(store: GitSessionStore, prefix: str) -> dict[str, pygit2.Oid]:
     """{session id: target} of the refs directly under ``prefix`` whose names encode an id."""
     found = {}
-    for name, target in _refs_below(repo, prefix).items():
-        session_id = ref_name_id(repo, name, target) if "/" not in name else None
+    for name, target in store.refs(prefix).items():
+        encoded = name[len(prefix):]
+        session_id = ref_name_id(store.repo, encoded, target) if "/" not in encoded else None
         if session_id is not None:
             found[session_id] = target
     return found
 
 
-def _refs_below(repo: pygit2.Repository, prefix: str) -> dict[str, pygit2.Oid]:
-    """{name below prefix: target} of the direct refs under ``prefix`` (read loose-first, so a
-    concurrent ``pack-refs`` hides none)."""
-    return {name[len(prefix):]: target for name, target in read_refs(repo.path, prefix)[0].items()}
-
-
-def _tracking(repo: pygit2.Repository, remote: str) -> dict[str, pygit2.Oid]:
-    return _ids_below(repo, f"refs/remotes/{remote}/sessions/")
+def _tracking(store: GitSessionStore, remote: str) -> dict[str, pygit2.Oid]:
+    return _ids_below(store, f"refs/remotes/{remote}/sessions/")
 
 
 def _contains(repo: pygit2.Repository, newer: pygit2.Oid, older: pygit2.Oid) -> bool:
@@ -600,31 +595,24 @@ def _contains(repo: pygit2.Repository, newer: pygit2.Oid, older: pygit2.Oid) -> 
         return False
 
 
-def _deleted_here(repo: pygit2.Repository, session_id: str, theirs: pygit2.Oid) -> bool:
+def _deleted_here(store: GitSessionStore, session_id: str, theirs: pygit2.Oid) -> bool:
     """Whether this store deleted the session holding everything the remote version holds."""
-    return any(trashed == theirs or _contains(repo, trashed, theirs)
-               for trashed in _refs_below(repo, trash_prefix(session_id)).values())
+    return any(trashed == theirs or _contains(store.repo, trashed, theirs)
+               for trashed in store.refs(trash_prefix(session_id)).values())
 
 
-def _set_tracking(repo: pygit2.Repository, remote: str, session_id: str,
+def _set_tracking(store: GitSessionStore, remote: str, session_id: str,
                   target: pygit2.Oid) -> None:
+    """Point a remote-tracking ref at what the remote holds; if another process moved it
+    meanwhile, the next fetch settles it."""
     name = tracking_ref(remote, session_id)
-    current = current_target(repo, name)
+    current = store.ref_target(name)
     if current != target:
-        try:
-            compare_and_swap(repo, name, target, current, "sessionsgit: push")
-        except (RefMoved, RefLocked):
-            pass  # another process updated it meanwhile; the next fetch settles it
+        store.move_ref(name, target, current, message="sessionsgit: push")
 
 
-def _drop(repo: pygit2.Repository, name: str, expected: pygit2.Oid | None) -> None:
-    """Delete a ref (only if still at ``expected``, when given); missing is fine."""
-    try:
-        if expected is None:
-            ref = repo.references.get(name)
-            if ref is not None:
-                ref.delete()
-        else:
-            delete_if(repo, name, expected)
-    except (RefMoved, RefLocked, KeyError, pygit2.GitError):
-        pass
+def _drop_tracking(store: GitSessionStore, remote: str, session_id: str) -> None:
+    name = tracking_ref(remote, session_id)
+    current = store.ref_target(name)
+    if current is not None:
+        store.move_ref(name, None, current)

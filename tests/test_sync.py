@@ -171,7 +171,7 @@ def test_divergent_pull_keeps_both_sides_and_sync_converges(pair, remote):
     assert heads(a) == heads(b) == heads(GitSessionStore(remote, create=False))
 
 
-def test_store_that_saw_the_old_head_gets_a_conflict_not_an_overwrite(pair):
+def test_pull_refreshes_the_instance_so_it_saves_on_top_of_what_it_pulled(pair):
     a, b = pair
     a.save("s", msgs("1"))
     push(a)
@@ -179,11 +179,23 @@ def test_store_that_saw_the_old_head_gets_a_conflict_not_an_overwrite(pair):
     b.load("s")
     b.save("s", msgs("1", "2"))
     push(b)
-    pull(a)  # moved a's branch behind a's back
+    assert pull(a).fetched == ["s"]  # the same instance moved its own branch
+    a.save("s", msgs("1", "2", "3"))  # no SessionConflictError: the view was refreshed
+    assert [r.message_count for r in a.history("s")] == [3, 2, 1]
+
+
+def test_a_caller_holding_the_head_from_before_the_pull_gets_a_conflict(pair):
+    a, b = pair
+    old = a.save("s", msgs("1")).head
+    push(a)
+    pull(b)
+    b.load("s")
+    b.save("s", msgs("1", "2"))
+    push(b)
+    pull(a)
     with pytest.raises(SessionConflictError):
-        a.save("s", msgs("1", "stale"))
-    a.load("s")
-    a.save("s", msgs("1", "2", "3"))
+        a.save("s", msgs("1", "stale"), expected_head=old)
+    assert a.load("s").messages == msgs("1", "2")
 
 
 def test_push_never_forces_over_a_remote_session(pair, remote):

@@ -39,7 +39,7 @@ from ..git.listcache import ListCache
 from ..git.transcriptcache import TranscriptCache
 from ..git.identity import signatures
 from ..git.refs import (STALE_LOCK_SECONDS, RefLocked, RefMoved, compare_and_swap,
-                        current_target, delete_if, read_ref, read_refs)
+                        current_target, delete_if, read_ref, read_refs, recover_stale_locks)
 from .. import idcodec
 from ..ids import new_session_id, validate_session_id
 from ..metadata import (
@@ -54,6 +54,8 @@ from ..metadata import (
 from .base import MUST_NOT_EXIST, ForkPoint, SessionStore, fork_slice, last_message_id
 
 logger = logging.getLogger("sessionsgit")
+#: Where the Git store can fork: what every store takes, or one exact commit of the history.
+GitForkPoint = ForkPoint | pygit2.Oid
 SESSION_PREFIX = "refs/heads/sessions/"
 TRASH_PREFIX = "refs/sessions-trash/"
 #: Metadata that rarely changes, mirrored into ``session.json`` in the tree for people browsing
@@ -485,11 +487,12 @@ class GitSessionStore(SessionStore):
                     dropped += 1
             return dropped
 
-    def fork(self, parent_id: str, new_id: str | None = None, *, at: ForkPoint = None,
+    def fork(self, parent_id: str, new_id: str | None = None, *, at: GitForkPoint = None,
              detached: bool = False, metadata: Mapping[str, Any] | None = None) -> str:
         """A new branch whose first commit has the fork point as parent and shares every
         object with it. ``at`` is a message count, a message id, ``~N`` (N saves back from the
-        parent's head) or a commit (prefix) in the parent's history (a message id wins)."""
+        parent's head) or a commit (prefix) in the parent's history (a message id wins), or a
+        ``pygit2.Oid``: exactly that commit of the parent's history."""
         validate_session_id(parent_id)
         child_id = validate_session_id(new_id) if new_id is not None else new_session_id()
         with self._lock:
@@ -870,12 +873,16 @@ class GitSessionStore(SessionStore):
         return target
 
     def _fork_point(self, parent_id: str, head: pygit2.Oid, tree: layout.TreeState,
-                    at: ForkPoint) -> tuple[pygit2.Oid, layout.TreeState, int, builtins.list[Message] | None]:
+                    at: GitForkPoint) -> tuple[pygit2.Oid, layout.TreeState, int, builtins.list[Message] | None]:
         """(fork-point commit, its tree, messages kept, their values when known)."""
         snapshot = self._snapshots.get(parent_id)
         values = snapshot.values if snapshot is not None and snapshot.head == head else None
         if at is None:
             return head, tree, len(tree.blobs), values
+        if isinstance(at, pygit2.Oid):
+            commit_id = self._resolve_in_history(parent_id, head, str(at))
+            fork_tree = self._tree_state(parent_id, commit_id)
+            return commit_id, fork_tree, len(fork_tree.blobs), values if commit_id == head else None
         if isinstance(at, str):
             messages = values if values is not None else self._read_messages(parent_id, tree.blobs)
             found = fork_slice(messages, at)
@@ -937,6 +944,63 @@ class GitSessionStore(SessionStore):
         from ..search import search_git
         return search_git(self, query, limit=limit, session=session, role=role, since=since,
                           all_history=all_history, progress=progress)
+
+    # ---- refs: the compare-and-swap primitives sync and integrations use ---------------------
+    def refs(self, prefix: str) -> dict[str, pygit2.Oid]:
+        """{full ref name: target} of the direct refs under ``prefix``, loose refs read first so
+        a concurrent ``pack-refs`` hides none."""
+        with self._lock:
+            return {prefix + name: target for name, target in self._refs(prefix)}
+
+    def ref_target(self, name: str) -> pygit2.Oid | None:
+        """What the direct ref ``name`` names now, or None when there is no such ref."""
+        try:
+            return current_target(self.repo, name) or read_ref(self.repo.path, name)
+        except (OSError, ValueError, pygit2.GitError) as exc:
+            raise StoreError(f"cannot read ref {name} of {self.path}: {exc}") from None
+
+    def move_ref(self, name: str, new: pygit2.Oid | None, expected: pygit2.Oid | None, *,
+                 message: str = "sessionsgit: move ref") -> bool:
+        """Compare-and-swap one ref: point ``name`` at ``new`` (delete it when ``new`` is None)
+        only while it names ``expected`` (None: only while it does not exist). Returns False,
+        changing nothing, when another writer moved the ref or holds its lock. Honours
+        ``durable`` and ``stale_lock_seconds``; a session ref must name a commit here."""
+        if name.startswith(SESSION_PREFIX) and new is not None:
+            try:
+                _commit_object(self.repo, new)  # a branch never names a missing object
+            except (KeyError, ValueError, pygit2.GitError):
+                raise StoreError(f"cannot point {name} at {new}: no such commit in "
+                                 f"{self.path}") from None
+        with self._lock:
+            self._forget_ref(name)
+            try:
+                if new is not None:
+                    compare_and_swap(self.repo, name, new, expected, message,
+                                     stale_after=self.stale_lock_seconds)
+                elif expected is not None:
+                    delete_if(self.repo, name, expected, stale_after=self.stale_lock_seconds)
+                elif self.ref_target(name) is not None:
+                    return False
+            except (RefMoved, RefLocked):
+                return False
+            except (OSError, pygit2.GitError) as exc:
+                raise _store_error(f"moving ref {name}", exc, self.path) from None
+            if self.durable and new is not None:
+                _fsync_path(Path(self.repo.path) / name)
+            return True
+
+    def recover_stale_locks(self) -> int:
+        """Remove ref lock files a killed writer left (older than ``stale_lock_seconds`` and
+        unchanged when looked at again); returns how many."""
+        return recover_stale_locks(self.repo.path, self.stale_lock_seconds)
+
+    def _forget_ref(self, name: str) -> None:
+        """Drop what this instance remembers of the session a ref that moves elsewhere holds."""
+        if name.startswith(SESSION_PREFIX):
+            encoded = name[len(SESSION_PREFIX):]
+            for session_id in [s for s in self._snapshots if _ref_name(s) == encoded]:
+                del self._snapshots[session_id]
+            self._transcripts.forget(encoded)
 
     def head_metadata(self, session_id: str) -> SessionMetadata | None:
         """The metadata of a session's head commit alone (no tree or message is read), or None
