@@ -65,8 +65,8 @@ from .ids import validate_session_id
 from .metadata import now_iso
 from .stores.base import last_message_id
 from . import idcodec
-from .stores.git import (SESSION_PREFIX, GitSessionStore, ref_name_id, session_ref,
-                         trash_prefix)
+from .stores.git import SESSION_PREFIX, GitSessionStore, ref_name_id, session_ref
+from .stores.gittrash import trash_prefix
 
 __all__ = ["Credentials", "SyncReport", "add_remote", "list_remotes", "remove_remote", "push",
            "pull", "sync", "install_diff_driver", "tracking_ref"]

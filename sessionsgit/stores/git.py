@@ -48,16 +48,15 @@ from ..metadata import (
     StoredSession,
     fork_metadata,
     merge_metadata,
-    now_iso,
     sort_newest_first,
 )
+from .gittrash import DeletedSession, Trash
 from .base import MUST_NOT_EXIST, ForkPoint, SessionStore, fork_slice, last_message_id
 
 logger = logging.getLogger("sessionsgit")
 #: Where the Git store can fork: what every store takes, or one exact commit of the history.
 GitForkPoint = ForkPoint | pygit2.Oid
 SESSION_PREFIX = "refs/heads/sessions/"
-TRASH_PREFIX = "refs/sessions-trash/"
 #: Metadata that rarely changes, mirrored into ``session.json`` in the tree for people browsing
 #: it. Nothing that tells a fork from its parent is here, so a fork can share the parent's tree.
 _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
@@ -71,11 +70,6 @@ def _ref_name(session_id: str) -> str:
 def session_ref(session_id: str) -> str:
     """The branch that holds a session: its id encoded as one ref component (``idcodec``)."""
     return SESSION_PREFIX + idcodec.encode(session_id)
-
-
-def trash_prefix(session_id: str) -> str:
-    """The folder of refs holding a session's deleted versions (``<prefix><stamp>``)."""
-    return f"{TRASH_PREFIX}{idcodec.encode(session_id)}/"
 
 
 def ref_name_id(repo: pygit2.Repository, name: str, target: pygit2.Oid) -> str | None:
@@ -101,16 +95,6 @@ class SaveRecord:
     message_count: int
     label: str | None
     subject: str
-
-
-@dataclass(frozen=True)
-class DeletedSession:
-    """A deleted session kept recoverable under ``refs/sessions-trash/<id>/<stamp>``."""
-
-    id: str
-    ref: str
-    deleted_at: str
-    metadata: SessionMetadata
 
 
 @dataclass
@@ -159,6 +143,7 @@ class GitSessionStore(SessionStore):
         self._list_cache = ListCache(self.repo.path)
         self._transcripts = TranscriptCache(self.repo.path)
         self._autopack = AutoPacker(self.repo, enabled=auto_pack, threshold=pack_threshold)
+        self._trash = Trash(self)
 
     @property
     def auto_pack(self) -> bool:
@@ -399,30 +384,13 @@ class GitSessionStore(SessionStore):
                                   len(tree.blobs), [])
             return _copy_metadata(merged)
 
+    # ---- the trash (``gittrash``) -------------------------------------------------------------
     def delete(self, session_id: str) -> bool:
         """Remove the session's branch, keeping its head under ``refs/sessions-trash/`` so
         ``restore()`` can bring it back (every deleted version, until ``purge()``)."""
         validate_session_id(session_id)
         with self._lock:
-            self._snapshots.pop(session_id, None)
-            self._transcripts.forget(_ref_name(session_id))
-            head = self._head(session_id)
-            if head is None:
-                return False
-            trash = f"{trash_prefix(session_id)}{_stamp()}"
-            try:
-                compare_and_swap(self.repo, trash, head, None, "sessionsgit: delete",
-                                 stale_after=self.stale_lock_seconds)
-                delete_if(self.repo, session_ref(session_id), head,
-                          stale_after=self.stale_lock_seconds)
-            except RefMoved as exc:
-                self._drop_ref(trash)
-                raise SessionConflictError(session_id, f"session {session_id!r} changed while "
-                                                       f"being deleted: {exc}") from None
-            except (RefLocked, OSError, pygit2.GitError) as exc:
-                self._drop_ref(trash)
-                raise _write_error(self.path, session_id, exc) from None
-            return True
+            return self._trash.delete(session_id)
 
     def restore(self, session_id: str, ref: str | None = None, *,
                 as_id: str | None = None) -> SessionMetadata:
@@ -430,48 +398,13 @@ class GitSessionStore(SessionStore):
         given), under its id or as the new id ``as_id``. Fails with ``SessionConflictError``
         if a live session has the id it would take."""
         validate_session_id(session_id)
-        new_id = session_id if as_id is None else validate_session_id(as_id)
         with self._lock:
-            versions = [d for d in self.list_deleted() if d.id == session_id]
-            if ref is not None:
-                versions = [d for d in versions if d.ref == ref]
-            if not versions:
-                raise SessionNotFoundError(session_id, f"no deleted session {session_id!r} to restore")
-            chosen = versions[0]
-            target = current_target(self.repo, chosen.ref)
-            if target is None:
-                raise SessionNotFoundError(session_id, f"deleted version {chosen.ref} vanished "
-                                                       "meanwhile (purged by another process?)")
-            try:
-                compare_and_swap(self.repo, session_ref(new_id), target, None,
-                                 "sessionsgit: restore", stale_after=self.stale_lock_seconds)
-            except RefMoved:
-                raise SessionConflictError(
-                    new_id, f"a live session {new_id!r} exists; restore the deleted one under "
-                            "a new id (`restore(..., as_id=NEW_ID)`, `sessionsgit restore "
-                            "--as NEW_ID`)") from None
-            except (RefLocked, OSError, pygit2.GitError) as exc:
-                raise _write_error(self.path, new_id, exc) from None
-            self._drop_ref(chosen.ref)
-            return self._metadata_at(new_id, target)  # already a fresh copy
+            return self._trash.restore(session_id, ref, as_id)
 
     def list_deleted(self) -> builtins.list[DeletedSession]:
         """Deleted sessions still recoverable, newest deletion first."""
         with self._lock:
-            found = []
-            for name, target in self._refs(TRASH_PREFIX):
-                encoded, _, stamp = name.rpartition("/")
-                session_id = ref_name_id(self.repo, encoded, target)
-                if session_id is None:
-                    continue
-                try:
-                    metadata = self._metadata_at(session_id, target)
-                except CorruptSessionError:
-                    continue
-                found.append(DeletedSession(session_id, TRASH_PREFIX + name,
-                                            _stamp_to_iso(stamp), _copy_metadata(metadata)))
-            found.sort(key=lambda d: d.ref.rpartition("/")[2], reverse=True)
-            return found
+            return self._trash.list_deleted()
 
     def purge(self, session_id: str | None = None) -> int:
         """Forget deleted sessions (all, or one id's versions); ``gc(prune=...)`` after then
@@ -480,12 +413,7 @@ class GitSessionStore(SessionStore):
         if session_id is not None:
             validate_session_id(session_id)
         with self._lock:
-            dropped = 0
-            for deleted in self.list_deleted():
-                if session_id is None or deleted.id == session_id:
-                    self._drop_ref(deleted.ref)
-                    dropped += 1
-            return dropped
+            return self._trash.purge(session_id)
 
     def fork(self, parent_id: str, new_id: str | None = None, *, at: GitForkPoint = None,
              detached: bool = False, metadata: Mapping[str, Any] | None = None) -> str:
@@ -621,16 +549,12 @@ class GitSessionStore(SessionStore):
         if self.durable:
             _fsync_objects(self.repo, written)
         try:
-            compare_and_swap(self.repo, session_ref(session_id), commit, expected,
-                             "sessionsgit: save",
-                             stale_after=self.stale_lock_seconds)
+            self._move(session_ref(session_id), commit, expected, "sessionsgit: save")
         except RefMoved:
             raise SessionConflictError(session_id) from None
         except (RefLocked, OSError, pygit2.GitError) as exc:
-            raise _write_error(self.path, session_id, exc) from None
+            raise write_error(self.path, session_id, exc) from None
         self._ensure_present(session_id, commit, written, write)
-        if self.durable:
-            _fsync_path(Path(self.repo.path) / session_ref(session_id))
         metadata.head = str(commit)
         self._list_cache.put(commit.raw, metadata)
         self._after_write(len(written))
@@ -926,14 +850,6 @@ class GitSessionStore(SessionStore):
             return None
         return last_message_id(self._read_messages(session_id, [blobs[keep - 1]]))
 
-    def _drop_ref(self, name: str) -> None:
-        try:
-            ref = self.repo.references.get(name)
-            if ref is not None:
-                ref.delete()
-        except (KeyError, pygit2.GitError, OSError):
-            pass
-
     def search(self, query: str, *, limit: int = 20, session: str | None = None,
                role: str | None = None, since: Any = None, all_history: bool = False,
                progress: Callable[[int, int], None] | None = None) -> builtins.list[Any]:
@@ -971,23 +887,31 @@ class GitSessionStore(SessionStore):
             except (KeyError, ValueError, pygit2.GitError):
                 raise StoreError(f"cannot point {name} at {new}: no such commit in "
                                  f"{self.path}") from None
+        if new is None and expected is None:
+            return self.ref_target(name) is None
         with self._lock:
             self._forget_ref(name)
             try:
-                if new is not None:
-                    compare_and_swap(self.repo, name, new, expected, message,
-                                     stale_after=self.stale_lock_seconds)
-                elif expected is not None:
-                    delete_if(self.repo, name, expected, stale_after=self.stale_lock_seconds)
-                elif self.ref_target(name) is not None:
-                    return False
+                self._move(name, new, expected, message)
             except (RefMoved, RefLocked):
                 return False
             except (OSError, pygit2.GitError) as exc:
                 raise _store_error(f"moving ref {name}", exc, self.path) from None
-            if self.durable and new is not None:
-                _fsync_path(Path(self.repo.path) / name)
             return True
+
+    def _move(self, name: str, new: pygit2.Oid | None, expected: pygit2.Oid | None,
+              message: str) -> None:
+        """The one place refs move: compare-and-swap (``new`` None deletes from ``expected``),
+        stale locks recovered, the ref file synced when ``durable``. Raises ``RefMoved`` /
+        ``RefLocked`` for a conflict, ``OSError``/``GitError`` for the rest."""
+        if new is None:
+            assert expected is not None, "a delete names what it deletes"
+            delete_if(self.repo, name, expected, stale_after=self.stale_lock_seconds)
+            return
+        compare_and_swap(self.repo, name, new, expected, message,
+                         stale_after=self.stale_lock_seconds)
+        if self.durable:
+            _fsync_path(Path(self.repo.path) / name)
 
     def recover_stale_locks(self) -> int:
         """Remove ref lock files a killed writer left (older than ``stale_lock_seconds`` and
@@ -1095,7 +1019,7 @@ def _configure_libgit2() -> None:
     pygit2.option(pygit2.enums.Option.ENABLE_STRICT_OBJECT_CREATION, False)
 
 
-def _write_error(path: Path, session_id: str, exc: BaseException) -> SessionsGitError:
+def write_error(path: Path, session_id: str, exc: BaseException) -> SessionsGitError:
     """A failed ref update as its real cause: a ref lock file still held
     (``SessionConflictError`` naming the file), else as ``_store_error`` tells."""
     if not isinstance(exc, RefLocked) or _denied(exc):
@@ -1211,18 +1135,6 @@ def _commit_time(commit: pygit2.Commit) -> str:
     from datetime import datetime, timezone
     return datetime.fromtimestamp(commit.commit_time, timezone.utc).strftime(
         "%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _stamp() -> str:
-    """A sortable, unique-enough name for a deleted version: UTC time in microseconds."""
-    return now_iso().replace("-", "").replace(":", "").replace(".", "")
-
-
-def _stamp_to_iso(stamp: str) -> str:
-    if len(stamp) >= 22 and stamp[8] == "T":
-        return (f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:"
-                f"{stamp[13:15]}.{stamp[15:21]}Z")
-    return stamp
 
 
 def _fsync_path(path: Path) -> None:
