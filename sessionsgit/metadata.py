@@ -6,7 +6,7 @@ import copy
 import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import SerializationError
 
@@ -39,9 +39,26 @@ def _plain(value: Any) -> Any:
 STORE_OWNED_KEYS = frozenset({"id", "head", "message_count"})
 
 
+def _system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+#: Where every session timestamp comes from (``set_clock`` replaces it).
+_clock: Callable[[], datetime] = _system_clock
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> Callable[[], datetime]:
+    """Make ``clock`` (an aware UTC ``datetime`` each call) the source of every timestamp the
+    stores write, or the system clock again with None; returns the clock it replaced. For
+    tests and replays that need ordered or fixed times without sleeping."""
+    global _clock
+    previous, _clock = _clock, clock or _system_clock
+    return previous
+
+
 def now_iso() -> str:
     """The current UTC time as ISO 8601 with microseconds and a ``Z`` suffix (sorts as text)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _clock().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(value: str | None) -> datetime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -33,15 +32,20 @@ for _level in (pygit2.enums.ConfigLevel.GLOBAL, pygit2.enums.ConfigLevel.XDG,
                pygit2.enums.ConfigLevel.SYSTEM, pygit2.enums.ConfigLevel.PROGRAMDATA):
     pygit2.settings.search_path[_level] = str(_ISOLATED_HOME / "empty-config")
 
+from .helpers import TickingClock, git  # noqa: E402,F401  (git: modules still import it here)
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _OWNS_HOME:
         shutil.rmtree(_ISOLATED_HOME, ignore_errors=True)
 
 
-def git(*args: str, cwd: str | Path | None = None, check: bool = True) -> str:
-    """Run the real git CLI (for interoperability checks) and return its stdout."""
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
-    return result.stdout
+@pytest.fixture
+def clock():
+    """The clock every session timestamp comes from, ticking one millisecond per reading."""
+    from sessionsgit.metadata import set_clock
+
+    ticking = TickingClock()
+    previous = set_clock(ticking)
+    yield ticking
+    set_clock(previous)

@@ -1,12 +1,13 @@
 """The behaviour every SessionStore must have, written once and run against every store.
 
-A subclass provides two fixtures: ``store`` (a fresh, empty store) and ``reopen`` (a callable
-returning a new instance over the same data, or the same instance for non-persistent stores).
+A subclass names the ``kind`` of store (``helpers.StoreUnderTest``, the same stores the
+reliability tests' ``any_store`` runs) and the contract's ``store`` (a fresh, empty store) and
+``reopen`` (a new instance over the same data; the same instance for non-persistent stores)
+come from it; a store of no such kind (a custom SQL adapter) overrides the two fixtures.
 """
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -23,17 +24,7 @@ from sessionsgit import (
     StoredSession,
 )
 
-
-def msg(role: str, text: str, mid: str | None = None) -> dict:
-    message = {"role": role, "content": [{"type": "text", "text": text}]}
-    if mid is not None:
-        message["id"] = mid
-    return message
-
-
-def transcript(n: int, prefix: str = "m") -> list[dict]:
-    return [msg("user" if i % 2 == 0 else "assistant", f"{prefix} text {i}", f"{prefix}{i}")
-            for i in range(n)]
+from .helpers import StoreUnderTest, msg, transcript  # noqa: F401  (msg: re-exported)
 
 
 #: The only ids every store refuses: empty, control characters (NUL, C0, DEL, C1), unpaired
@@ -51,6 +42,24 @@ _TEXT_IDS = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, 
 
 
 class StoreContract:
+    #: the ``StoreUnderTest`` kind this class runs against, and options for the store
+    kind = ""
+    options: dict = {}
+
+    @pytest.fixture
+    def under_test(self, tmp_path):
+        under_test = StoreUnderTest(self.kind, tmp_path, **self.options)
+        yield under_test
+        under_test.close()
+
+    @pytest.fixture
+    def store(self, under_test):
+        return under_test.store
+
+    @pytest.fixture
+    def reopen(self, under_test):
+        return under_test.reopen
+
     # ---- heads, compare-and-swap and append (every store) --------------------------------
     def test_head_is_an_opaque_revision_that_every_save_changes(self, store, reopen):
         first = store.save("s1", transcript(1))
@@ -158,9 +167,8 @@ class StoreContract:
         assert meta.created_at.endswith("Z") and "T" in meta.created_at
 
     # ---- merge rule ---------------------------------------------------------------------
-    def test_save_merges_metadata(self, store, reopen):
+    def test_save_merges_metadata(self, store, reopen, clock):
         first = store.save("s1", transcript(1), {"label": "keep me", "provider": "p"})
-        time.sleep(0.002)
         second = reopen().save("s1", transcript(2), {"model": "m"})
         assert second.created_at == first.created_at
         assert second.updated_at > first.updated_at

@@ -27,7 +27,7 @@ from sessionsgit import (
     unignored_in_worktree,
 )
 from sessionsgit.importers import import_path
-from tests.conftest import git
+from tests.helpers import git
 
 
 def text(value: str, role: str = "user") -> dict[str, object]:

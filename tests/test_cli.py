@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from sessionsgit import GitSessionStore, SessionMetadata
 from sessionsgit.cli import cli
 from sessionsgit.resolve import AmbiguousSessionError
-from tests.conftest import git
+from tests.helpers import git
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from sessionsgit.cli import cli as main
 from sessionsgit.ids import MAX_ID_LENGTH, is_valid_session_id, validate_session_id
 from sessionsgit.sync import add_remote, pull, push, tracking_ref
 
-from .conftest import git
+from .helpers import git
 from .store_contract import BAD_IDS, ODD_IDS, transcript
 
 TEXT_IDS = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1,

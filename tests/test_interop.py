@@ -12,7 +12,7 @@ from sessionsgit import GitSessionStore
 from sessionsgit.sync import add_remote, install_diff_driver, pull, push, sync
 from sessionsgit.textconv import render
 
-from .conftest import git
+from .helpers import git
 from .test_sync import daemon, heads, msgs  # noqa: F401  (daemon is a fixture)
 
 SESSIONS = "refs/heads/sessions/*:refs/heads/sessions/*"

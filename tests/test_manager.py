@@ -211,9 +211,9 @@ def test_rename_missing_raises(store, manager):
 
 
 # ---- load / save / delete -------------------------------------------------------------------
-def test_load_latest_restores_messages_and_checkpoint_state(store, manager, conversation):
+def test_load_latest_restores_messages_and_checkpoint_state(store, manager, conversation,
+                                                           clock):
     seed(store, "older", 2)
-    time.sleep(0.005)
     newer = seed(store, "newer", 3, checkpoint_state={"summary": "so far"})
     loads = []
     manager.on("load", loads.append)

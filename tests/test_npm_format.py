@@ -22,7 +22,7 @@ from sessionsgit import FileSessionStore, GitSessionStore, SQLSessionStore
 from sessionsgit.cli import cli
 from sessionsgit.importers import import_npm_directory
 
-from .conftest import git
+from .helpers import git
 from .npm_original import (
     Clock,
     OriginalDrizzleStore,

@@ -6,20 +6,14 @@ import threading
 
 import pytest
 
-from sessionsgit import CorruptSessionError, InvalidSessionIdError, SerializationError, idcodec
+from sessionsgit import CorruptSessionError, SerializationError, idcodec
 from sessionsgit.stores.file import FileSessionStore
 
 from .store_contract import StoreContract, msg, transcript
 
 
 class TestFileStore(StoreContract):
-    @pytest.fixture
-    def store(self, tmp_path):
-        return FileSessionStore(tmp_path / "sessions")
-
-    @pytest.fixture
-    def reopen(self, tmp_path):
-        return lambda: FileSessionStore(tmp_path / "sessions")
+    kind = "file"
 
 
 @pytest.fixture

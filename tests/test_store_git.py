@@ -10,13 +10,8 @@ from .store_contract import StoreContract
 
 
 class TestGitStoreContract(StoreContract):
-    @pytest.fixture
-    def store(self, tmp_path):
-        return GitSessionStore(tmp_path / "repo")
-
-    @pytest.fixture
-    def reopen(self, tmp_path):
-        return lambda: GitSessionStore(tmp_path / "repo", create=False)
+    kind = "git"
+    options = {"auto_pack": True}
 
 
 # ---- what only the Git store promises --------------------------------------------------------
@@ -35,7 +30,7 @@ from sessionsgit import (  # noqa: E402
 )
 from sessionsgit.git import layout  # noqa: E402
 
-from .conftest import git  # noqa: E402
+from .helpers import git  # noqa: E402
 from .store_contract import msg, transcript  # noqa: E402
 
 

@@ -1,15 +1,7 @@
-import pytest
-
-from sessionsgit import InMemorySessionStore
+"""The in-memory store runs the whole store contract."""
 
 from .store_contract import StoreContract
 
 
 class TestInMemoryStore(StoreContract):
-    @pytest.fixture
-    def store(self):
-        return InMemorySessionStore()
-
-    @pytest.fixture
-    def reopen(self, store):
-        return lambda: store
+    kind = "memory"

@@ -32,13 +32,7 @@ def open_store(path, opened, **kwargs):
 
 
 class TestSQLiteStore(StoreContract):
-    @pytest.fixture
-    def store(self, db_path, opened):
-        return open_store(db_path, opened)
-
-    @pytest.fixture
-    def reopen(self, db_path, opened):
-        return lambda: open_store(db_path, opened)
+    kind = "sql"
 
 
 class DictAdapter:

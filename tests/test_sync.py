@@ -25,7 +25,7 @@ from sessionsgit.sync import (
     tracking_ref,
 )
 
-from .conftest import git
+from .helpers import git
 from .servers import daemon, free_port  # noqa: F401  (fixture)
 
 

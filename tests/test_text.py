@@ -28,7 +28,7 @@ from sessionsgit.messages import (
 )
 from sessionsgit.msgdiff import diff_messages
 from sessionsgit.textconv import render
-from tests.conftest import git
+from tests.helpers import git
 
 # ---- one fixture per shape: (message, role, parts) ----------------------------------------
 ANTHROPIC = [

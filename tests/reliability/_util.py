@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..helpers import fsck  # noqa: F401  (re-exported for the reliability tests)
 from .workers import pattern
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,15 +46,3 @@ def assert_pattern_transcript(session) -> None:
     messages = session.messages
     assert session.metadata.message_count == len(messages), session.metadata
     assert messages == [pattern(i) for i in range(len(messages))], session.metadata.id
-
-
-def fsck(repo: Path, *extra: str) -> str:
-    result = subprocess.run(["git", "fsck", "--no-progress", *extra], cwd=repo,
-                            capture_output=True, text=True)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    bad = [line for line in output.splitlines()
-           if line.split(" ", 1)[0].rstrip(":") in ("error", "missing", "broken", "fatal",
-                                                     "warning")]
-    assert not bad, output
-    return output

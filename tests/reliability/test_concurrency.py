@@ -25,7 +25,7 @@ from sessionsgit import (
     SQLSessionStore,
 )
 
-from ..conftest import git
+from ..helpers import git
 from ._util import assert_pattern_transcript, finish, fsck, start_worker
 from .workers import append_one
 

@@ -25,7 +25,7 @@ from sessionsgit import (
 )
 from sessionsgit.git import commitmeta
 
-from ..conftest import git
+from ..helpers import git
 from ..store_contract import msg, transcript
 
 HEALTHY = ("h1", "h2")

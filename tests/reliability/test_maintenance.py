@@ -16,7 +16,7 @@ import pytest
 from sessionsgit import GitSessionStore, SessionConflictError, StoreError
 from sessionsgit.git import packing
 
-from ..conftest import git
+from ..helpers import git
 from ..store_contract import transcript
 from ._util import fsck
 
@@ -456,12 +456,11 @@ def test_list_cache_compacts_to_exactly_the_live_heads(repo, monkeypatch):
     fresh.close()
 
 
-def test_saving_loaded_metadata_moves_updated_at(repo):
+def test_saving_loaded_metadata_moves_updated_at(repo, clock):
     """#11.7: save(id, msgs, loaded.metadata) froze updated_at, so the session never moved up."""
     store = GitSessionStore(repo, auto_pack=False)
     store.save("a", transcript(1))
     loaded = store.load("a")
-    time.sleep(0.002)
     meta = store.save("a", transcript(2), loaded.metadata)
     assert meta.updated_at > loaded.metadata.updated_at
     assert store.list()[0].updated_at == meta.updated_at
