@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from sessionsgit import GitSessionStore, RemoteError
+from sessionsgit import DiskFullError, GitSessionStore, RemoteError
 from sessionsgit.sync import Credentials, add_remote, pull, push, sync
 
 from .conftest import git
@@ -274,3 +274,71 @@ def test_a_missing_server_binary_skips_but_fails_under_ci(monkeypatch):
     with pytest.raises(Failed, match="CI=true but no-such-server-binary not installed"):
         need("no-such-server-binary")
     assert need("git")[0].endswith("/git")
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 32 MiB tmpfs of its own (root only: ``mount -t tmpfs``), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        reason = f"cannot mount a small tmpfs here: {done.stderr.strip()[:100]}"
+        if os.environ.get("CI", "").lower() == "true" and os.geteuid() == 0:
+            pytest.fail(f"CI=true as root but {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` up to ``leave`` free bytes; the filler file is returned (delete it to
+    free the space again)."""
+    filler = disk / "filler"
+    stats = os.statvfs(disk)
+    with open(filler, "wb") as handle:
+        handle.write(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave))
+    return filler
+
+
+@pytest.mark.parametrize("kind,leave", [("http", 256 << 10), ("path", 256 << 10), ("http", 0)])
+def test_a_full_disk_during_fetch_changes_nothing_and_the_next_sync_completes(
+        tmp_path, small_disk, kind, leave):
+    """The store's disk fills up while a pull fetches ~4 MB: one typed line, the local store
+    unchanged and usable (its sessions load, ``git fsck --strict`` is clean, no quarantine
+    left); once space is freed, the next sync takes everything in. ``leave``: the free bytes
+    the pull starts with (0: not even its quarantine can be made)."""
+    servers = running(kind, tmp_path / "server")
+    server = next(servers)
+    try:
+        served = server.bare("full")
+        creds = served.credentials
+        a = GitSessionStore(tmp_path / "a")
+        for n in range(10):  # ~4 MB packed
+            a.save(f"s{n}", msgs(*(os.urandom(20_000).hex() for i in range(10))))
+        push(a, served.url, credentials=creds)
+        b = GitSessionStore(small_disk / "b")
+        b.save("mine", msgs("local"))
+        before = heads(b)
+        filler = fill(small_disk, leave)
+        with pytest.raises(DiskFullError, match="^fetch .* the disk is full here") as info:
+            pull(b, served.url, credentials=creds)
+        assert "\n" not in str(info.value) and "quarantine" not in str(info.value)
+        assert heads(b) == before
+        assert b.load("mine").messages == msgs("local")
+        assert not list((b.path / "sessionsgit-quarantine").glob("*"))
+        assert git("--git-dir", str(b.path), "fsck", "--strict", "--no-progress",
+                   "--no-dangling") == ""
+        filler.unlink()
+        b.save("mine", msgs("local", "more"))
+        report = sync(b, served.url, credentials=creds)
+        assert sorted(report.created) == [f"s{n}" for n in range(10)]
+        assert report.pushed == ["mine"]
+        assert remote_heads(served.path) == heads(b)
+        assert git("--git-dir", str(b.path), "fsck", "--strict", "--no-progress",
+                   "--no-dangling") == ""
+    finally:
+        servers.close()

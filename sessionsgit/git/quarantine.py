@@ -16,7 +16,10 @@ from typing import Callable
 
 import pygit2
 
+from ..errors import DiskFullError, StoreError
+from ..messages import one_line
 from .refs import read_refs
+from .transport import disk_full
 
 #: Folder of quarantines inside a store's Git directory.
 QUARANTINE_DIR = "sessionsgit-quarantine"
@@ -34,13 +37,23 @@ class Quarantine:
         base = Path(store.path) / QUARANTINE_DIR
         _drop_stale(base)
         self.path = base / uuid.uuid4().hex
-        self.path.mkdir(parents=True)
-        pygit2.init_repository(str(self.path), bare=True)
-        objects = Path(store.path, "objects").resolve()
-        (self.path / "objects" / "info").mkdir(parents=True, exist_ok=True)
-        borrowed = f"{borrow.resolve()}\n" if borrow is not None else ""
-        (self.path / "objects" / "info" / "alternates").write_text(f"{objects}\n{borrowed}")
-        self.repo = pygit2.Repository(str(self.path))
+        try:
+            self.path.mkdir(parents=True)
+            pygit2.init_repository(str(self.path), bare=True)
+            objects = Path(store.path, "objects").resolve()
+            (self.path / "objects" / "info").mkdir(parents=True, exist_ok=True)
+            borrowed = f"{borrow.resolve()}\n" if borrow is not None else ""
+            (self.path / "objects" / "info" / "alternates").write_text(f"{objects}\n{borrowed}")
+            self.repo = pygit2.Repository(str(self.path))
+        except (OSError, pygit2.GitError) as exc:
+            self.close()
+            full = disk_full(exc)
+            if full is not None:
+                raise DiskFullError(f"fetch failed before it started: the disk is full here "
+                                    f"({full}); nothing was changed, free some space and try "
+                                    "again") from None
+            raise StoreError(f"fetch failed: cannot make its quarantine in {base}: "
+                             f"{one_line(str(exc), None)}") from None
         self._fetched: set[bytes] | None = None
 
     def borrow_refs(self) -> None:

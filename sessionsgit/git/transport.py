@@ -4,6 +4,7 @@ callbacks, and every failure turned into one ``RemoteError`` line with secrets r
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from urllib.parse import unquote
 import pygit2
 from pygit2.enums import CredentialType
 
-from ..errors import RemoteError
+from ..errors import DiskFullError, RemoteError
 from ..messages import one_line
 
 Progress = Callable[[int, int], None]
@@ -158,6 +159,10 @@ def translated(action: str, remote: pygit2.Remote,
     except _AuthFailed as exc:
         raise RemoteError(f"{action} {where} failed: {exc}") from None
     except (pygit2.GitError, OSError, ValueError, TypeError) as exc:
+        full = disk_full(exc)
+        if full is not None:  # this machine's disk, not the remote: nothing was taken in
+            raise DiskFullError(f"{action} {where} failed: the disk is full here ({full}); "
+                                "nothing was changed, free some space and try again") from None
         reason = redact(one_line(str(exc), None))
         if reason == "unsupported URL protocol" and _looks_like_path(remote.url or ""):
             reason = "no Git repository at that path"
@@ -170,6 +175,17 @@ def translated(action: str, remote: pygit2.Remote,
         raise RemoteError(f"{action} {where} interrupted: "
                           f"{redact(one_line(f'{type(exc).__name__}: {exc}', None))}") from None
 
+
+def disk_full(exc: BaseException) -> str | None:
+    """The system's words when ``exc`` says a local disk (or quota) is full, else None (the
+    file libgit2 names, a quarantine's, is left out)."""
+    text = one_line(str(exc), None) or ""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return exc.strerror or text
+    lowered = text.lower()
+    if "no space left" in lowered or "quota exceeded" in lowered:
+        return text.rsplit(": ", 1)[-1]
+    return None
 
 
 def _looks_like_path(url: str) -> bool:
