@@ -195,7 +195,8 @@ error_log {base}/nginx.log;
 {user}
 events {{ worker_connections 256; }}
 http {{
-  access_log {base}/access.log;
+  log_format timed '$request $status $body_bytes_sent $request_time $request_length "$http_user_agent"';
+  access_log {base}/access.log timed;
   client_body_temp_path {base}/tmp/body;
   fastcgi_temp_path {base}/tmp/fastcgi;
   proxy_temp_path {base}/tmp/proxy;

@@ -12,13 +12,14 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import pygit2
 
 from ..errors import DiskFullError, StoreError
 from ..messages import one_line
-from .refs import read_refs
+from ..stores.git import SESSION_PREFIX
+from .refs import read_ref, read_refs
 from .transport import disk_full
 
 #: Folder of quarantines inside a store's Git directory.
@@ -56,10 +57,17 @@ class Quarantine:
                              f"{one_line(str(exc), None)}") from None
         self._fetched: set[bytes] | None = None
 
-    def borrow_refs(self) -> None:
-        """Copy the store's refs in (before a fetch), so the fetch negotiates as the store
-        would and downloads only what the store lacks."""
-        refs = read_refs(self.store.path, "refs/")[0]
+    def borrow_refs(self, sessions: Iterable[str] | None = None) -> None:
+        """Copy the store's branches in (before a fetch), so the fetch negotiates as the store
+        would and downloads only what the store lacks. ``sessions``: the encoded names of the
+        sessions to be fetched; when the store holds each, only their heads are borrowed (a
+        have per borrowed ref costs libgit2's negotiation ~60 µs, 60 ms for 1,000 sessions),
+        else every branch (a new session may be a fork of any of them)."""
+        names = [SESSION_PREFIX + name for name in sessions] if sessions is not None else None
+        heads = {name: read_ref(self.store.path, name) for name in names or []}
+        refs = {name: head for name, head in heads.items() if head is not None}
+        if names is None or len(refs) < len(names):
+            refs = read_refs(self.store.path, "refs/heads/")[0]
         (self.path / "packed-refs").write_text(
             "# pack-refs with: peeled sorted \n"
             + "".join(f"{refs[name]} {name}\n" for name in sorted(refs)))
