@@ -45,3 +45,20 @@ def test_known_hosts_matching(tmp_path):
     assert "is not in" in knownhosts.check([tmp_path / "absent"], "h", 22, digest)
     assert knownhosts.files(None)[0] == Path.home() / ".ssh" / "known_hosts"
     assert knownhosts.files(str(known)) == [known]
+
+
+def test_a_host_key_that_cannot_be_read_fails_closed_for_ssh_only():
+    """Called where pygit2's C callback is not (so no certificate can be read): an ssh remote
+    is refused, an https one left to libgit2's own certificate check."""
+    import pygit2
+    import pytest
+
+    from sessionsgit.git.transport import Callbacks, _AuthFailed
+
+    callbacks = Callbacks(None, None)
+    callbacks.url = "ssh://git@example.com:2222/r.git"
+    with pytest.raises(_AuthFailed, match="cannot check the ssh host key"):
+        callbacks.certificate_check(None, False, b"example.com")
+    callbacks.url = "https://example.com/r.git"
+    with pytest.raises(pygit2.Passthrough):
+        callbacks.certificate_check(None, True, b"example.com")

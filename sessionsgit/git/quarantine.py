@@ -58,16 +58,16 @@ class Quarantine:
         self._fetched: set[bytes] | None = None
 
     def borrow_refs(self, sessions: Iterable[str] | None = None) -> None:
-        """Copy the store's branches in (before a fetch), so the fetch negotiates as the store
+        """Copy the store's refs in (before a fetch), so the fetch negotiates as the store
         would and downloads only what the store lacks. ``sessions``: the encoded names of the
-        sessions to be fetched; when the store holds each, only their heads are borrowed (a
-        have per borrowed ref costs libgit2's negotiation ~60 µs, 60 ms for 1,000 sessions),
-        else every branch (a new session may be a fork of any of them)."""
+        sessions to be fetched; when the store holds each, only their heads are borrowed (each
+        borrowed ref costs libgit2's negotiation ~60 µs, 60 ms for 1,000 sessions), else every
+        ref (a new session may be a fork of any of them)."""
         names = [SESSION_PREFIX + name for name in sessions] if sessions is not None else None
         heads = {name: read_ref(self.store.path, name) for name in names or []}
         refs = {name: head for name, head in heads.items() if head is not None}
         if names is None or len(refs) < len(names):
-            refs = read_refs(self.store.path, "refs/heads/")[0]
+            refs = read_refs(self.store.path, "refs/")[0]
         (self.path / "packed-refs").write_text(
             "# pack-refs with: peeled sorted \n"
             + "".join(f"{refs[name]} {name}\n" for name in sorted(refs)))

@@ -80,12 +80,14 @@ _CERT_FFI.cdef("""typedef struct {
 _CERT_HOSTKEY_LIBSSH2, _CERT_SSH_SHA256 = 2, 1 << 2
 
 
-def _ssh_host_key_sha256() -> bytes | None:
+def _ssh_host_key_sha256(url: str) -> bytes | None:
     """The SHA-256 of the host key libgit2 is asking about, read from the ``git_cert`` in
     pygit2's C callback (the frame calling ``certificate_check``); None when it is not an ssh
-    host key with a SHA-256."""
+    host key. Fails closed for an ssh ``url`` when that certificate cannot be read."""
     cert = sys._getframe(2).f_locals.get("cert_i")
     if cert is None:
+        if url.startswith("https://"):
+            return None
         raise _HostKeyRefused("cannot check the ssh host key: this pygit2 does not pass the "
                               "certificate where sessionsgit reads it")
     address = int(pygit2.ffi.cast("uintptr_t", cert))
@@ -136,7 +138,7 @@ class Callbacks(pygit2.RemoteCallbacks):
                           host: bytes) -> bool:
         """An ssh server's host key must be the one known_hosts records for its host and port
         (``_HostKeyRefused`` otherwise); TLS certificates are left to libgit2."""
-        digest = _ssh_host_key_sha256()
+        digest = _ssh_host_key_sha256(self.url)
         if digest is None:
             raise pygit2.Passthrough
         port = urlsplit(self.url).port if "://" in self.url else None
