@@ -195,7 +195,8 @@ error_log {base}/nginx.log;
 {user}
 events {{ worker_connections 256; }}
 http {{
-  access_log {base}/access.log;
+  log_format timed '$request $status $body_bytes_sent $request_time $request_length "$http_user_agent"';
+  access_log {base}/access.log timed;
   client_body_temp_path {base}/tmp/body;
   fastcgi_temp_path {base}/tmp/fastcgi;
   proxy_temp_path {base}/tmp/proxy;
@@ -250,8 +251,9 @@ http {{
 
 
 class Sshd(Server):
-    """OpenSSH's sshd for the current user only: a throwaway host key, a throwaway user key in
-    ``AuthorizedKeysFile`` (a temp dir, ``StrictModes no``), public key auth only."""
+    """OpenSSH's sshd for the current user only: a throwaway host key (recorded in
+    ``known_hosts``), a throwaway user key in ``AuthorizedKeysFile`` (a temp dir,
+    ``StrictModes no``), public key auth only."""
 
     scheme = "ssh"
 
@@ -266,6 +268,10 @@ class Sshd(Server):
                             "-f", str(key)], check=True, capture_output=True)
         shutil.copy(str(self.key) + ".pub", base / "authorized_keys")
         self.port = free_port()
+        #: What an ssh client should know of this server (``SESSIONSGIT_SSH_KNOWN_HOSTS``).
+        self.known_hosts = base / "known_hosts"
+        host_key = " ".join((base / "host_ed25519.pub").read_text().split()[:2])
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_key}\n")
         (base / "sshd_config").write_text(f"""
 Port {self.port}
 ListenAddress 127.0.0.1
@@ -294,7 +300,7 @@ MaxStartups 64
         return f"ssh://{self.user}@127.0.0.1:{self.port}{self.repos / f'{name}.git'}"
 
     def credentials(self) -> Credentials:
-        return Credentials(ssh_privkey=str(self.key))
+        return Credentials(ssh_privkey=str(self.key), ssh_known_hosts=str(self.known_hosts))
 
 
 def _user_name() -> str:

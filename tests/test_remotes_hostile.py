@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from sessionsgit import GitSessionStore
+from sessionsgit import CorruptSessionError, GitSessionStore, SerializationError
 from sessionsgit.git.commitmeta import compose
 from sessionsgit.metadata import SessionMetadata
 from sessionsgit.sync import add_remote, pull, push, sync
@@ -280,3 +280,71 @@ def test_metadata_that_overflows_reads_as_a_damaged_session_not_a_crash(tmp_path
     assert sid == "inf" and "bad metadata" in why
     done = cli(store.path, "list")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_oversized_message_blob_already_here_reads_as_damaged_without_inflating_it(
+        tmp_path, monkeypatch):
+    """A zip bomb that reached the store without a pull (a plain ``git fetch``, a copy) is
+    refused by its header's size at load: ``load`` raises ``CorruptSessionError``,
+    ``damaged()`` names it, ``show``/``export`` say one line, and the process never inflates
+    it (its peak memory stays far below the blob's size)."""
+    store = GitSessionStore(tmp_path / "s")
+    store.save("fine", [{"role": "user", "content": "hi"}])
+    forge = Forge(store.path)
+    bomb = b'{"role": "user", "content": "' + b" " * (160 << 20) + b'"}'  # zlib: ~160 KB
+    forge.ref("refs/heads/sessions/bomb", forge.commit(forge.session_tree(MESSAGE, bomb)))
+    del bomb
+    monkeypatch.setenv("SESSIONSGIT_MAX_BLOB_BYTES", str(1 << 20))
+    fresh = GitSessionStore(store.path)
+    with pytest.raises(CorruptSessionError, match="at most 1048576") as caught:
+        fresh.load("bomb")
+    assert caught.value.session_id == "bomb" and "SESSIONSGIT_MAX_BLOB_BYTES" in str(caught.value)
+    assert fresh.load("fine").messages == [{"role": "user", "content": "hi"}]
+    assert [sid for sid, _ in fresh.damaged()] == ["bomb"]
+    assert sorted(m.id for m in fresh.list()) == ["bomb", "fine"]  # metadata alone is fine
+
+    limited = {**os.environ, "SESSIONSGIT_MAX_BLOB_BYTES": str(1 << 20)}
+    for args, ok in ((["list"], True), (["show", "fine"], True), (["show", "bomb"], False),
+                     (["export", "bomb", "--format", "json"], False)):
+        done = subprocess.run([sys.executable, "-c", _PEAK, str(tmp_path / "peak"), "--repo",
+                               str(store.path), *args], cwd=ROOT, env=limited,
+                              capture_output=True, text=True, timeout=120)
+        assert (done.returncode == 0) == ok and "Traceback" not in done.stderr, (args, done)
+        if not ok:
+            assert len(done.stderr.strip().splitlines()) == 1 and "damaged" in done.stderr \
+                and "at most 1048576" in done.stderr, done.stderr
+        peak_kib = int((tmp_path / "peak").read_text().split()[1])
+        assert peak_kib < 100 << 10, (args, peak_kib)  # the blob inflated would be 160 MiB
+
+
+#: Runs the CLI (argv: a file for the peak, then the CLI's arguments) and writes the process's
+#: own peak resident memory (VmHWM: fresh after exec, unlike ru_maxrss) to that file.
+_PEAK = """
+import atexit, runpy, sys
+out = sys.argv.pop(1)
+def peak():
+    with open("/proc/self/status") as status, open(out, "w") as handle:
+        handle.write(next(line for line in status if line.startswith("VmHWM")))
+atexit.register(peak)
+sys.argv[0] = "sessionsgit"
+runpy.run_module("sessionsgit", run_name="__main__")
+"""
+
+
+def test_a_message_over_the_blob_limit_is_refused_at_save_so_no_save_reads_back_damaged(
+        tmp_path, monkeypatch):
+    """The bound readers apply is also the writers': a message that would read back as
+    damaged is a ``SerializationError`` on ``save`` and ``append``, and nothing changes."""
+    monkeypatch.setenv("SESSIONSGIT_MAX_BLOB_BYTES", "4096")
+    store = GitSessionStore(tmp_path / "s")
+    store.save("s", [{"role": "user", "content": "small"}])
+    head = store.load("s").metadata.head
+    big = {"role": "user", "content": "x" * 5000}
+    with pytest.raises(SerializationError, match="at most 4096"):
+        store.save("s", [{"role": "user", "content": "small"}, big])
+    with pytest.raises(SerializationError, match="SESSIONSGIT_MAX_BLOB_BYTES"):
+        store.append("s", [big])
+    with pytest.raises(SerializationError):
+        store.save("new", [big])
+    assert store.load("s").metadata.head == head and not store.exists("new")
+    assert GitSessionStore(store.path).damaged() == []

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from sessionsgit import GitSessionStore, RemoteError
+from sessionsgit import DiskFullError, GitSessionStore, RemoteError
 from sessionsgit.sync import Credentials, add_remote, pull, push, sync
 
 from .conftest import git
@@ -58,7 +58,8 @@ def cli_env(server: Server) -> dict[str, str]:
     if isinstance(server, SmartHttp):
         env.update(SESSIONSGIT_USERNAME=HTTP_USER, SESSIONSGIT_PASSWORD=HTTP_PASSWORD)
     else:
-        env.update(SESSIONSGIT_SSH_KEY=str(server.key))  # type: ignore[attr-defined]
+        env.update(SESSIONSGIT_SSH_KEY=str(server.key),  # type: ignore[attr-defined]
+                   SESSIONSGIT_SSH_KNOWN_HOSTS=str(server.known_hosts))  # type: ignore
     return env
 
 
@@ -131,7 +132,7 @@ def bad_credentials(server: Server, tmp_path: Path) -> Credentials:
         return Credentials(username=HTTP_USER, password="wrong")
     key = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    return Credentials(ssh_privkey=str(key))
+    return Credentials(ssh_privkey=str(key), ssh_known_hosts=str(server.known_hosts))  # type: ignore
 
 
 def test_refused_credentials_fail_after_three_attempts_with_one_clear_error(tmp_path,
@@ -198,6 +199,7 @@ def test_ssh_key_from_the_environment_and_a_clear_error_without_one(tmp_path, mo
     lone.write_bytes(ssh_server.key.read_bytes())
     lone.chmod(0o600)  # the private half only: libssh2 derives the public one
     monkeypatch.setenv("SESSIONSGIT_SSH_KEY", str(lone))
+    monkeypatch.setenv("SESSIONSGIT_SSH_KNOWN_HOSTS", str(ssh_server.known_hosts))
     assert push(store).pushed == ["s"]
     monkeypatch.delenv("SESSIONSGIT_SSH_KEY")
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
@@ -205,6 +207,59 @@ def test_ssh_key_from_the_environment_and_a_clear_error_without_one(tmp_path, mo
     with pytest.raises(RemoteError, match="push to origin .*failed") as info:
         push(store)
     assert "\n" not in str(info.value)
+
+
+def test_ssh_host_keys_are_checked_against_known_hosts(tmp_path, monkeypatch,
+                                                       ssh_server: Sshd):
+    """The server's host key must be the one known_hosts records for 127.0.0.1 and its port
+    (plain or hashed, the configured file or ~/.ssh/known_hosts): a different key (a machine
+    posing as the server) or an unknown host is refused in one line, and nothing is sent."""
+    served = ssh_server.bare(f"hostkey-{next(_names)}")
+    store = GitSessionStore(tmp_path / "s")
+    add_remote(store, "origin", served.url)
+    store.save("s", msgs("q"))
+    key = str(ssh_server.key)
+    impostor = tmp_path / "impostor"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(impostor)],
+                   check=True)
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{ssh_server.port} "
+                     + " ".join(Path(f"{impostor}.pub").read_text().split()[:2]) + "\n")
+    other_port = tmp_path / "other_port"
+    other_port.write_text(ssh_server.known_hosts.read_text().replace(
+        f"]:{ssh_server.port} ", f"]:{ssh_server.port + 1} "))
+    for known_hosts, why in ((wrong, "differs from the one in"), (other_port, "is not in"),
+                             (tmp_path / "absent", "is not in")):
+        for action in (pull, push, sync):
+            with pytest.raises(RemoteError, match=why) as info:
+                action(store, credentials=Credentials(ssh_privkey=key,
+                                                      ssh_known_hosts=str(known_hosts)))
+            assert "\n" not in str(info.value) and "SHA256:" in str(info.value)
+    assert remote_heads(served.path) == {}
+
+    hashed = tmp_path / "hashed"
+    hashed.write_text(ssh_server.known_hosts.read_text())
+    subprocess.run(["ssh-keygen", "-H", "-f", str(hashed)], check=True, capture_output=True)
+    assert "|1|" in hashed.read_text() and "127.0.0.1" not in hashed.read_text()
+    assert push(store, credentials=Credentials(ssh_privkey=key,
+                                               ssh_known_hosts=str(hashed))).pushed == ["s"]
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no file configured: ~/.ssh/known_hosts
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "known_hosts").write_text(
+        "# comment\n" + wrong.read_text().replace("[127.0.0.1]", "[example.com]")
+        + ssh_server.known_hosts.read_text())
+    store.save("s", msgs("q", "a"))
+    assert push(store, credentials=Credentials(ssh_privkey=key)).pushed == ["s"]
+
+    env = cli_env(ssh_server)
+    env["SESSIONSGIT_SSH_KNOWN_HOSTS"] = str(wrong)
+    store.save("s", msgs("q", "a", "b"))
+    done = sessionsgit(store.path, "push", env=env)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()
+             and not line.startswith(("Syncing", "Pulling", "Pushing"))]
+    assert len(lines) == 1 and "differs from the one in" in lines[0], done.stderr
+    assert remote_heads(served.path)["s"] != heads(store)["s"]
 
 
 from .servers import ssh_server  # noqa: E402,F401  (fixture)
@@ -274,3 +329,71 @@ def test_a_missing_server_binary_skips_but_fails_under_ci(monkeypatch):
     with pytest.raises(Failed, match="CI=true but no-such-server-binary not installed"):
         need("no-such-server-binary")
     assert need("git")[0].endswith("/git")
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 32 MiB tmpfs of its own (root only: ``mount -t tmpfs``), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        reason = f"cannot mount a small tmpfs here: {done.stderr.strip()[:100]}"
+        if os.environ.get("CI", "").lower() == "true" and os.geteuid() == 0:
+            pytest.fail(f"CI=true as root but {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` up to ``leave`` free bytes; the filler file is returned (delete it to
+    free the space again)."""
+    filler = disk / "filler"
+    stats = os.statvfs(disk)
+    with open(filler, "wb") as handle:
+        handle.write(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave))
+    return filler
+
+
+@pytest.mark.parametrize("kind,leave", [("http", 256 << 10), ("path", 256 << 10), ("http", 0)])
+def test_a_full_disk_during_fetch_changes_nothing_and_the_next_sync_completes(
+        tmp_path, small_disk, kind, leave):
+    """The store's disk fills up while a pull fetches ~4 MB: one typed line, the local store
+    unchanged and usable (its sessions load, ``git fsck --strict`` is clean, no quarantine
+    left); once space is freed, the next sync takes everything in. ``leave``: the free bytes
+    the pull starts with (0: not even its quarantine can be made)."""
+    servers = running(kind, tmp_path / "server")
+    server = next(servers)
+    try:
+        served = server.bare("full")
+        creds = served.credentials
+        a = GitSessionStore(tmp_path / "a")
+        for n in range(10):  # ~4 MB packed
+            a.save(f"s{n}", msgs(*(os.urandom(20_000).hex() for i in range(10))))
+        push(a, served.url, credentials=creds)
+        b = GitSessionStore(small_disk / "b")
+        b.save("mine", msgs("local"))
+        before = heads(b)
+        filler = fill(small_disk, leave)
+        with pytest.raises(DiskFullError, match="^fetch .* the disk is full here") as info:
+            pull(b, served.url, credentials=creds)
+        assert "\n" not in str(info.value) and "quarantine" not in str(info.value)
+        assert heads(b) == before
+        assert b.load("mine").messages == msgs("local")
+        assert not list((b.path / "sessionsgit-quarantine").glob("*"))
+        assert git("--git-dir", str(b.path), "fsck", "--strict", "--no-progress",
+                   "--no-dangling") == ""
+        filler.unlink()
+        b.save("mine", msgs("local", "more"))
+        report = sync(b, served.url, credentials=creds)
+        assert sorted(report.created) == [f"s{n}" for n in range(10)]
+        assert report.pushed == ["mine"]
+        assert remote_heads(served.path) == heads(b)
+        assert git("--git-dir", str(b.path), "fsck", "--strict", "--no-progress",
+                   "--no-dangling") == ""
+    finally:
+        servers.close()

@@ -19,7 +19,8 @@ def read_ref_files(git_dir: str | os.PathLike[str], prefix: str = "refs/"
     root = Path(git_dir)
     loose: dict[str, str] = {}
     unreadable: list[str] = []
-    pending = [root / prefix.rstrip("/")]
+    start = len(os.path.join(str(root), ""))  # names are sliced off paths: no pathlib per ref
+    pending = [str(root / prefix.rstrip("/"))]
     while pending:
         try:
             entries = list(os.scandir(pending.pop()))
@@ -29,9 +30,9 @@ def read_ref_files(git_dir: str | os.PathLike[str], prefix: str = "refs/"
             if entry.name.endswith(".lock"):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
+                pending.append(entry.path)
                 continue
-            name = Path(entry.path).relative_to(root).as_posix()
+            name = entry.path[start:].replace(os.sep, "/")
             try:
                 with open(entry.path, "rb") as handle:
                     target = parse_target(handle.read(128))

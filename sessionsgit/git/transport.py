@@ -4,19 +4,24 @@ callbacks, and every failure turned into one ``RemoteError`` line with secrets r
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
+
+import cffi  # type: ignore[import-untyped]  # pygit2 is built on it
 
 import pygit2
 from pygit2.enums import CredentialType
 
-from ..errors import RemoteError
+from ..errors import DiskFullError, RemoteError
 from ..messages import one_line
+from . import knownhosts
 
 Progress = Callable[[int, int], None]
 #: How many times a remote may ask for credentials before the operation gives up.
@@ -40,21 +45,58 @@ class Credentials:
     ssh_pubkey: str | None = None
     ssh_privkey: str | None = None
     ssh_passphrase: str | None = field(default=None, repr=False)
+    #: The known_hosts file ssh servers' host keys are checked against (default: OpenSSH's
+    #: ``~/.ssh/known_hosts`` and ``/etc/ssh/ssh_known_hosts``).
+    ssh_known_hosts: str | None = None
 
     @classmethod
     def from_env(cls) -> "Credentials":
         """SESSIONSGIT_USERNAME and SESSIONSGIT_PASSWORD (or SESSIONSGIT_TOKEN) for https;
-        SESSIONSGIT_SSH_KEY (a private key file; its public half is KEY.pub when that exists)
-        and SESSIONSGIT_SSH_PASSPHRASE for ssh."""
+        SESSIONSGIT_SSH_KEY (a private key file; its public half is KEY.pub when that exists),
+        SESSIONSGIT_SSH_PASSPHRASE and SESSIONSGIT_SSH_KNOWN_HOSTS for ssh."""
         env = os.environ.get
         return cls(username=env("SESSIONSGIT_USERNAME") or None,
                    password=env("SESSIONSGIT_PASSWORD") or env("SESSIONSGIT_TOKEN") or None,
                    ssh_privkey=env("SESSIONSGIT_SSH_KEY") or None,
-                   ssh_passphrase=env("SESSIONSGIT_SSH_PASSPHRASE") or None)
+                   ssh_passphrase=env("SESSIONSGIT_SSH_PASSPHRASE") or None,
+                   ssh_known_hosts=env("SESSIONSGIT_SSH_KNOWN_HOSTS") or None)
 
 
 class _AuthFailed(Exception):
     """Raised inside the credentials callback to stop libgit2 from asking again."""
+
+
+class _HostKeyRefused(_AuthFailed):
+    """Raised inside the certificate callback: the ssh server's host key is not the known one."""
+
+
+#: libgit2 1.9's ``git_cert_hostkey`` (pygit2 declares only its first fields and hands Python
+#: callbacks no certificate at all), read to get the key's SHA-256.
+_CERT_FFI = cffi.FFI()
+_CERT_FFI.cdef("""typedef struct {
+    int cert_type; int type; unsigned char hash_md5[16]; unsigned char hash_sha1[20];
+    unsigned char hash_sha256[32]; int raw_type; const char *hostkey; size_t hostkey_len;
+} sessionsgit_cert_hostkey;""")
+_CERT_HOSTKEY_LIBSSH2, _CERT_SSH_SHA256 = 2, 1 << 2
+
+
+def _ssh_host_key_sha256(url: str) -> bytes | None:
+    """The SHA-256 of the host key libgit2 is asking about, read from the ``git_cert`` in
+    pygit2's C callback (the frame calling ``certificate_check``); None when it is not an ssh
+    host key. Fails closed for an ssh ``url`` when that certificate cannot be read."""
+    cert = sys._getframe(2).f_locals.get("cert_i")
+    if cert is None:
+        if url.startswith("https://"):
+            return None
+        raise _HostKeyRefused("cannot check the ssh host key: this pygit2 does not pass the "
+                              "certificate where sessionsgit reads it")
+    address = int(pygit2.ffi.cast("uintptr_t", cert))
+    hostkey = _CERT_FFI.cast("sessionsgit_cert_hostkey *", address)
+    if hostkey.cert_type != _CERT_HOSTKEY_LIBSSH2:
+        return None
+    if not hostkey.type & _CERT_SSH_SHA256:
+        raise _HostKeyRefused("cannot check the ssh host key: libgit2 gave no SHA-256 of it")
+    return bytes(_CERT_FFI.buffer(hostkey.hash_sha256, 32))
 
 
 class Callbacks(pygit2.RemoteCallbacks):
@@ -67,6 +109,7 @@ class Callbacks(pygit2.RemoteCallbacks):
         self.attempts = 0
         self.rejected: dict[str, str] = {}
         self.server_messages: list[str] = []
+        self.url = ""  # the remote's, set by ``translated`` (its port picks the known host)
 
     def credentials(self, url: str, username_from_url: str | None,
                     allowed_types: CredentialType):  # type: ignore[override]
@@ -90,6 +133,20 @@ class Callbacks(pygit2.RemoteCallbacks):
             return pygit2.Username(user or "git")
         raise _AuthFailed("authentication required: pass credentials or set SESSIONSGIT_USERNAME "
                           "and SESSIONSGIT_PASSWORD (or SESSIONSGIT_TOKEN)")
+
+    def certificate_check(self, certificate: None, valid: bool,  # type: ignore[override]
+                          host: bytes) -> bool:
+        """An ssh server's host key must be the one known_hosts records for its host and port
+        (``_HostKeyRefused`` otherwise); TLS certificates are left to libgit2."""
+        digest = _ssh_host_key_sha256(self.url)
+        if digest is None:
+            raise pygit2.Passthrough
+        port = urlsplit(self.url).port if "://" in self.url else None
+        refused = knownhosts.check(knownhosts.files(self._given.ssh_known_hosts),
+                                   host.decode(errors="replace"), port or 22, digest)
+        if refused is not None:
+            raise _HostKeyRefused(refused)
+        return True
 
     def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
         if self._progress is not None:
@@ -151,6 +208,8 @@ def translated(action: str, remote: pygit2.Remote,
     sockets non-blocking and reads then fail with EAGAIN, libgit2 issue #7072.)"""
     url = redact(remote.url or "?")
     where = f"{remote.name} ({url})" if remote.name else url
+    if callbacks is not None:
+        callbacks.url = remote.url or ""
     try:
         yield
     except RemoteError:
@@ -158,6 +217,10 @@ def translated(action: str, remote: pygit2.Remote,
     except _AuthFailed as exc:
         raise RemoteError(f"{action} {where} failed: {exc}") from None
     except (pygit2.GitError, OSError, ValueError, TypeError) as exc:
+        full = disk_full(exc)
+        if full is not None:  # this machine's disk, not the remote: nothing was taken in
+            raise DiskFullError(f"{action} {where} failed: the disk is full here ({full}); "
+                                "nothing was changed, free some space and try again") from None
         reason = redact(one_line(str(exc), None))
         if reason == "unsupported URL protocol" and _looks_like_path(remote.url or ""):
             reason = "no Git repository at that path"
@@ -170,6 +233,17 @@ def translated(action: str, remote: pygit2.Remote,
         raise RemoteError(f"{action} {where} interrupted: "
                           f"{redact(one_line(f'{type(exc).__name__}: {exc}', None))}") from None
 
+
+def disk_full(exc: BaseException) -> str | None:
+    """The system's words when ``exc`` says a local disk (or quota) is full, else None (the
+    file libgit2 names, a quarantine's, is left out)."""
+    text = one_line(str(exc), None) or ""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return exc.strerror or text
+    lowered = text.lower()
+    if "no space left" in lowered or "quota exceeded" in lowered:
+        return text.rsplit(": ", 1)[-1]
+    return None
 
 
 def _looks_like_path(url: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import pygit2
 
 from ..codec import loads
-from ..errors import SessionsGitError
+from ..errors import SerializationError, SessionsGitError
 from ..metadata import SessionMetadata
 from . import commitmeta
 from .layout import CHUNK, MESSAGES_DIR, SESSION_FILE, chunk_name, message_name
@@ -78,6 +78,26 @@ def read_bounded(odb: pygit2.Odb, oid: pygit2.Oid, want: Any, limit: int, what: 
                       f"{_TYPE_NAMES[want]}")
     if size > limit:
         raise Invalid(f"{what} {oid} is {size} bytes (at most {limit} accepted; see "
+                      "SESSIONSGIT_MAX_BLOB_BYTES)")
+    return odb.read(oid)[1]
+
+
+def check_size(data: bytes, limit: int, what: str) -> None:
+    """Refuse (``SerializationError``) to store a blob readers would refuse as too large."""
+    if len(data) > limit:
+        raise SerializationError(f"{what} is {len(data)} bytes encoded (at most {limit} "
+                                 "accepted; see SESSIONSGIT_MAX_BLOB_BYTES)")
+
+
+def read_blob(odb: pygit2.Odb, oid: pygit2.Oid, limit: int) -> bytes:
+    """A stored blob's bytes for a local reader, its size read from the header first: one
+    larger than ``limit`` (a zip bomb already in the store) is ``Invalid`` without being
+    inflated. A missing object raises as ``odb.read`` does, so callers' retries still apply."""
+    kind, size = odb.read_header(oid)
+    if kind != _BLOB:
+        raise Invalid(f"object {oid} is a {_TYPE_NAMES.get(kind, kind)}, not a blob")
+    if size > limit:
+        raise Invalid(f"blob {oid} is {size} bytes (at most {limit} accepted; see "
                       "SESSIONSGIT_MAX_BLOB_BYTES)")
     return odb.read(oid)[1]
 

@@ -33,7 +33,7 @@ from ..errors import (
     StoreError,
     StorePermissionError,
 )
-from ..git import blobcache, commitmeta, layout, listcache, packing
+from ..git import blobcache, commitmeta, layout, listcache, packing, validate
 from ..git.autopack import AutoPacker
 from ..git.listcache import ListCache
 from ..git.transcriptcache import TranscriptCache
@@ -339,6 +339,9 @@ class GitSessionStore(SessionStore):
         except (KeyError, ValueError, pygit2.GitError, layout.LayoutError) as exc:
             raise CorruptSessionError(session_id, f"unreadable tree at {head}: {exc}") from None
         encoded = [encode_message(message, count + i) for i, message in enumerate(items)]
+        limit = validate.max_blob_bytes()
+        for i, (data, _parsed) in enumerate(encoded):
+            validate.check_size(data, limit, f"message {count + i}")
         merged = merge_metadata(session_id, base, count + len(items), metadata)
         encode_metadata(merged)
         session_json = _tree_metadata(merged)
@@ -735,16 +738,21 @@ class GitSessionStore(SessionStore):
     def _read_texts(self, session_id: str, blobs: builtins.list[pygit2.Oid], *,
                     from_disk: bool = False) -> builtins.list[bytes]:
         """The stored bytes of every message blob."""
+        limit = validate.max_blob_bytes()
+
         def read_all() -> builtins.list[bytes]:
-            read = self.repo.odb.read
+            odb = self.repo.odb
             if from_disk:
-                return [read(blob)[1] for blob in blobs]
-            return blobcache.shared.read_all(blobs, lambda blob: read(blob)[1])
+                return [validate.read_blob(odb, blob, limit) for blob in blobs]
+            return blobcache.shared.read_all(blobs, lambda blob: validate.read_blob(odb, blob,
+                                                                                    limit))
 
         try:
             return self._read_retrying(read_all)
         except (KeyError, pygit2.GitError, ValueError) as exc:
             raise CorruptSessionError(session_id, f"missing message object: {exc}") from None
+        except validate.Invalid as exc:
+            raise CorruptSessionError(session_id, f"a message {exc}") from None
 
     def _parse(self, session_id: str, texts: builtins.list[bytes]) -> builtins.list[Message]:
         """Stored messages, parsed in one JSON pass."""
@@ -1098,6 +1106,7 @@ def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pyg
     values: list[Message] = old_values[:prefix]
     pending: list[tuple[int, bytes]] = []
     unchanged_below = prefix
+    limit = validate.max_blob_bytes()
     for index in range(prefix, len(items)):
         message = items[index]
         if index < len(old_values) and _same(message, old_values[index]):
@@ -1107,6 +1116,7 @@ def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pyg
                 unchanged_below += 1
         else:
             data, _parsed = encode_message(message, index)
+            validate.check_size(data, limit, f"message {index}")
             blobs.append(None)
             values.append(detach(message))
             pending.append((index, data))
