@@ -190,7 +190,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
             if local is None:
                 wanted = [enc for enc, oid in advertised.items() if not repo.odb.exists(oid)]
                 if wanted:
-                    quarantine.borrow_refs()
+                    quarantine.borrow_refs(wanted)
                     # one glob unless a bad name must be left out (libgit2 matches every ref
                     # against every refspec); a refspec without destination writes no ref
                     specs = ([f"+{SESSION_PREFIX}*:refs/fetched/*"]
