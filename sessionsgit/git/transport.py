@@ -78,6 +78,9 @@ _CERT_FFI.cdef("""typedef struct {
     unsigned char hash_sha256[32]; int raw_type; const char *hostkey; size_t hostkey_len;
 } sessionsgit_cert_hostkey;""")
 _CERT_HOSTKEY_LIBSSH2, _CERT_SSH_SHA256 = 2, 1 << 2
+#: The libgit2 release whose struct layout is declared above: under any other the certificate
+#: is not read (ssh then fails closed rather than trusting a misread key).
+_CERT_LAYOUT_VERSION = (1, 9)
 
 
 def _ssh_host_key_sha256(url: str) -> bytes | None:
@@ -85,10 +88,11 @@ def _ssh_host_key_sha256(url: str) -> bytes | None:
     pygit2's C callback (the frame calling ``certificate_check``); None when it is not an ssh
     host key. Fails closed for an ssh ``url`` when that certificate cannot be read."""
     cert = sys._getframe(2).f_locals.get("cert_i")
-    if cert is None:
+    if cert is None or pygit2.LIBGIT2_VER[:2] != _CERT_LAYOUT_VERSION:
         if url.startswith("https://"):
             return None
-        raise _HostKeyRefused("cannot check the ssh host key: this pygit2 does not pass the "
+        raise _HostKeyRefused("cannot check the ssh host key: this pygit2 (libgit2 "
+                              f"{'.'.join(map(str, pygit2.LIBGIT2_VER))}) does not pass the "
                               "certificate where sessionsgit reads it")
     address = int(pygit2.ffi.cast("uintptr_t", cert))
     hostkey = _CERT_FFI.cast("sessionsgit_cert_hostkey *", address)
