@@ -288,6 +288,10 @@ class _Plan:
     hist_refs: list[tuple[str, str]] = field(default_factory=list)
     stale_refs: set[str] = field(default_factory=set)
 
+    @property
+    def work(self) -> bool:
+        return bool(self.changed or self.gone or self.hist_refs or self.stale_refs)
+
 
 class SearchIndex:
     """The search index of one Git store (see the module docstring)."""
@@ -298,6 +302,7 @@ class SearchIndex:
         self._db: sqlite3.Connection | None = None
         #: how many message blobs the last refresh read (tests check incrementality)
         self.blobs_read = 0
+        self._known_heads: tuple[int, dict[str, tuple[str, str]]] | None = None
 
     # -- opening ----------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -336,9 +341,7 @@ class SearchIndex:
         return db
 
     def _discard(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self.close()
         for suffix in ("", "-journal", "-wal", "-shm"):
             try:
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
@@ -346,6 +349,7 @@ class SearchIndex:
                 pass  # a read-only directory: the next open fails and search scans instead
 
     def close(self) -> None:
+        self._known_heads = None  # data_version is per connection
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -450,6 +454,9 @@ class SearchIndex:
         sessions = self.store.list() if all_history else []
         deleted = [(d.ref, d.metadata.head) for d in self.store.list_deleted()
                    if d.metadata.head] if all_history else []
+        if not self._plan(db, live, sessions, deleted, all_history).work and \
+                fingerprint in (None, self._stored_fingerprint(db)):
+            return 0  # nothing to write: no lock taken (a read-only index still answers)
         db.execute("BEGIN IMMEDIATE")
         try:
             plan = self._plan(db, live, sessions, deleted, all_history)
@@ -477,6 +484,8 @@ class SearchIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        finally:
+            self._known_heads = None  # this connection's own writes leave data_version alone
         return total
 
     @staticmethod
@@ -487,14 +496,15 @@ class SearchIndex:
     def _live_refs(self) -> dict[str, str]:
         """Every session ref as {name below the session prefix: head commit}, read loose-first;
         an unreadable ref file is no session (``list()`` reports it as damaged)."""
-        from .git.refs import read_refs
+        from .git.reffiles import read_ref_files
         from .stores.git import SESSION_PREFIX
 
         try:
-            found, _unreadable = read_refs(self.store.repo.path, SESSION_PREFIX)
+            found, _unreadable = read_ref_files(self.store.repo.path, SESSION_PREFIX)
         except (OSError, ValueError) as exc:
             raise StoreError(f"cannot read the refs of {self.store.path}: {exc}") from None
-        return {name[len(SESSION_PREFIX):]: str(target) for name, target in found.items()}
+        cut = len(SESSION_PREFIX)
+        return {name[cut:]: target for name, target in found.items()}
 
     def _changed_metadata(self, changed: list[tuple[str, str]]) -> list[tuple[str, Any]]:
         """(ref name, head metadata) of each session whose ref moved, oldest first, so the
@@ -519,12 +529,20 @@ class SearchIndex:
         found.sort(key=lambda pair: since_text(pair[1].updated_at) or "")
         return found
 
-    @staticmethod
-    def _plan(db: sqlite3.Connection, live: dict[str, str], sessions: list[Any],
+    def _known(self, db: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+        """The index's heads as {ref name: (session, commit)}, kept in memory until another
+        connection commits (SQLite's ``data_version``) or this one does (``refresh``)."""
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if self._known_heads is None or self._known_heads[0] != version:
+            self._known_heads = (version, {ref: (session, commit) for session, ref, commit in
+                                           db.execute("SELECT session, ref, commit_id "
+                                                      "FROM heads")})
+        return self._known_heads[1]
+
+    def _plan(self, db: sqlite3.Connection, live: dict[str, str], sessions: list[Any],
               deleted: list[tuple[str, str]], all_history: bool) -> "_Plan":
         """What differs between the repository's heads and the index's."""
-        known = {ref: (session, commit) for session, ref, commit in
-                 db.execute("SELECT session, ref, commit_id FROM heads")}
+        known = self._known(db)
         plan = _Plan(changed=[(ref, c) for ref, c in live.items()
                               if known.get(ref, (None, None))[1] != c],
                      gone={session for ref, (session, _c) in known.items() if ref not in live},
