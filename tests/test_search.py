@@ -248,7 +248,7 @@ def test_a_warm_search_reads_only_ref_files(store: GitSessionStore,
 def test_a_warm_search_reads_no_ref_when_no_ref_file_changed(
         store: GitSessionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sessionsgit import search as search_module
-    from sessionsgit.git import refs
+    from sessionsgit.git import reffiles, refs
 
     # as if the last save was seconds ago (files changed within RACY_SECONDS are not vouched for)
     monkeypatch.setattr(search_module, "RACY_SECONDS", 0.0)
@@ -257,10 +257,10 @@ def test_a_warm_search_reads_no_ref_when_no_ref_file_changed(
     def no_reading(*args: object, **kwargs: object) -> None:
         raise AssertionError("a warm search read the refs")
 
-    real_read_refs = refs.read_refs
-    monkeypatch.setattr(refs, "read_refs", no_reading)
-    assert found(store.search("lisbon")) == {("trip", 2)}
-    monkeypatch.setattr(refs, "read_refs", real_read_refs)
+    with monkeypatch.context() as patched:
+        patched.setattr(reffiles, "read_ref_files", no_reading)
+        patched.setattr(refs, "read_refs", no_reading)
+        assert found(store.search("lisbon")) == {("trip", 2)}
     other = GitSessionStore(tmp_path / "repo", create=False)  # another process saves
     other.save("code", CODE + [{"role": "user", "content": "lisbon too"}])
     assert found(store.search("lisbon")) == {("trip", 2), ("code", 2)}
