@@ -526,7 +526,7 @@ class SearchIndex:
                 continue
             if meta is not None:
                 found.append((name, meta))
-        found.sort(key=lambda pair: since_text(pair[1].updated_at) or "")
+        found.sort(key=lambda pair: parse_time(pair[1].updated_at))  # no time: oldest
         return found
 
     def _known(self, db: sqlite3.Connection) -> dict[str, tuple[str, str]]:

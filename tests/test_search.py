@@ -309,3 +309,10 @@ def test_the_first_build_indexes_the_oldest_session_first(tmp_path: Path) -> Non
     order = [session for (session,) in db.execute(
         "SELECT live.session FROM live ORDER BY live.doc")]
     assert order == ["s0", "s1", "s2"]
+
+
+def test_a_session_whose_updated_at_is_no_time_is_still_searched(tmp_path: Path) -> None:
+    store = GitSessionStore(tmp_path / "repo")
+    store.save("odd", [{"role": "user", "content": "kiwi"}], {"updated_at": "not a time"})
+    store.save("plain", [{"role": "user", "content": "kiwi"}])
+    assert found(store.search("kiwi")) == {("odd", 0), ("plain", 0)}
