@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_startup.py
 	$(BIN)/python tests/bench/bench_agents.py
 	$(BIN)/python tests/bench/bench_remotes.py
+	$(BIN)/python tests/bench/bench_search.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python tests/bench/bench.py --quick

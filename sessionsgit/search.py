@@ -7,15 +7,22 @@ ref (a save, another process, a ``git fetch``) is noticed on the next search, an
 date incrementally: only sessions whose head changed are looked at, and only message blobs it has
 never indexed are read (blobs are content-addressed, so a fork's inherited messages cost
 nothing). A missing, corrupt or foreign file is rebuilt from the repository. Message text comes
-from ``sessionsgit.messages.plain_text`` (tool calls and results included, labelled)."""
+from ``sessionsgit.messages.plain_text`` (tool calls and results included, labelled).
+
+A warm search does not even read the refs: the index keeps a fingerprint of the files that hold
+them (``packed-refs`` and each loose session ref, by inode, size and times), taken before the
+refs it indexed were read; while the fingerprint is unchanged nothing moved. Files changed in the
+last seconds are not vouched for (timestamps are coarse), so those searches read the refs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
 import sqlite3
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +41,12 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Marks around a match in ``SearchHit.snippet``.
 MARK_OPEN, MARK_CLOSE = "«", "»"
 _OPEN, _CLOSE = "\x01", "\x02"  # internal marks: never part of indexed text
-_SCHEMA = 1
+_SCHEMA = 2
+#: Most matching messages (newest first) a query ranks before widening: ranking every match of a
+#: word found in nearly every message would cost a second at 500,000 messages.
+RANK_WINDOW = 5_000
+#: Ref files changed this recently are not vouched for by the fingerprint (coarse timestamps).
+RACY_SECONDS = 2.0
 logger = logging.getLogger("sessionsgit")
 _SNIPPET_TOKENS = 16
 Progress = Callable[[int, int], None]
@@ -191,8 +203,8 @@ CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE VIRTUAL TABLE docs USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
 CREATE TABLE docinfo(oid BLOB PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE roles(doc INTEGER PRIMARY KEY, role TEXT);
-CREATE TABLE heads(session TEXT PRIMARY KEY, commit_id TEXT NOT NULL, label TEXT,
-                   updated_at TEXT);
+CREATE TABLE heads(session TEXT PRIMARY KEY, ref TEXT NOT NULL, commit_id TEXT NOT NULL,
+                   label TEXT, updated_at TEXT);
 CREATE TABLE live(session TEXT NOT NULL, idx INTEGER NOT NULL, doc INTEGER NOT NULL,
                   PRIMARY KEY(session, idx)) WITHOUT ROWID;
 CREATE INDEX live_doc ON live(doc);
@@ -209,12 +221,70 @@ def index_path(git_dir: str | os.PathLike[str]) -> Path:
     return Path(git_dir) / "sessionsgit" / "search.sqlite"
 
 
+#: The live hits among the newest matching messages (``_ranked`` fills in the window).
+_LIVE_SQL = """
+    WITH cand(doc, rank) AS (SELECT rowid, rank FROM docs WHERE docs MATCH ?
+                             ORDER BY rowid DESC LIMIT ?)
+    SELECT live.session, h.label, live.idx, r.role, h.commit_id, h.updated_at, cand.rank,
+           live.doc
+    FROM cand JOIN live ON live.doc = cand.doc JOIN heads h ON h.session = live.session
+         JOIN roles r ON r.doc = cand.doc
+    WHERE 1 {filters} ORDER BY cand.rank LIMIT ?"""
+#: The same among earlier saves and deleted sessions.
+_HISTORY_SQL = """
+    WITH cand(doc, rank) AS (SELECT rowid, rank FROM docs WHERE docs MATCH ?
+                             ORDER BY rowid DESC LIMIT ?)
+    SELECT hist.session, c.label, hist.idx, r.role, hist.commit_id, c.time, cand.rank, hist.doc
+    FROM cand JOIN hist ON hist.doc = cand.doc JOIN commits c ON c.commit_id = hist.commit_id
+         JOIN roles r ON r.doc = cand.doc
+    WHERE 1 {filters} ORDER BY cand.rank LIMIT ?"""
+
+
+def refs_fingerprint(git_dir: str | os.PathLike[str]) -> str | None:
+    """A fingerprint of every file that can hold a session ref: ``packed-refs`` and each loose
+    ref file (inode, size, modification and change times), or None when it cannot vouch for
+    them: one changed less than ``RACY_SECONDS`` ago (a rewrite within the same timestamp tick
+    would look unchanged), or anything but plain files where the loose refs live."""
+    from .stores.git import SESSION_PREFIX
+
+    root = Path(git_dir)
+    newest = 0
+    parts: list[tuple[Any, ...]] = []
+
+    def add(name: str, info: os.stat_result) -> None:
+        nonlocal newest
+        parts.append((name, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
+        newest = max(newest, info.st_mtime_ns, info.st_ctime_ns)
+
+    now = time.time_ns()
+    try:
+        for name, path in (("packed-refs", root / "packed-refs"), ("/", root / SESSION_PREFIX)):
+            try:
+                add(name, os.stat(path))
+            except FileNotFoundError:
+                parts.append((name,))
+        if parts[-1] != ("/",):
+            with os.scandir(root / SESSION_PREFIX) as entries:
+                for entry in entries:
+                    if not entry.is_file(follow_symlinks=False):
+                        return None
+                    add(entry.name, entry.stat(follow_symlinks=False))
+    except OSError:
+        return None
+    if now - newest < RACY_SECONDS * 1e9:
+        return None
+    parts.sort()
+    return hashlib.sha1(repr(parts).encode("utf-8")).hexdigest()
+
+
 @dataclass
 class _Plan:
-    """One refresh's work: sessions whose head moved, sessions gone, history refs to walk."""
+    """One refresh's work: (ref name, head) of each session ref that moved, the sessions gone,
+    history refs to walk; ``known`` maps the index's ref names to their sessions."""
 
-    changed: list[Any]
+    changed: list[tuple[str, str]]
     gone: set[str]
+    known: dict[str, str] = field(default_factory=dict)
     hist_refs: list[tuple[str, str]] = field(default_factory=list)
     stale_refs: set[str] = field(default_factory=set)
 
@@ -232,6 +302,7 @@ class SearchIndex:
         self._db: sqlite3.Connection | None = None
         #: how many message blobs the last refresh read (tests check incrementality)
         self.blobs_read = 0
+        self._known_heads: tuple[int, dict[str, tuple[str, str]]] | None = None
 
     # -- opening ----------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -270,9 +341,7 @@ class SearchIndex:
         return db
 
     def _discard(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self.close()
         for suffix in ("", "-journal", "-wal", "-shm"):
             try:
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
@@ -280,6 +349,7 @@ class SearchIndex:
                 pass  # a read-only directory: the next open fails and search scans instead
 
     def close(self) -> None:
+        self._known_heads = None  # data_version is per connection
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -314,43 +384,32 @@ class SearchIndex:
     def _query(self, match: str, limit: int, session: str | None, role: str | None,
                after: str | None, all_history: bool) -> list[SearchHit]:
         db = self._connect()
-        live_rows = self._rows(db, """
-            SELECT live.session, h.label, live.idx, r.role, snippet(docs, 0, ?, ?, '…', ?),
-                   h.commit_id, h.updated_at, docs.rank, live.doc
-            FROM docs JOIN live ON live.doc = docs.rowid JOIN heads h ON h.session = live.session
-                 JOIN roles r ON r.doc = docs.rowid
-            WHERE docs MATCH ? {filters} ORDER BY docs.rank LIMIT ?""",
-                               match, limit, session, role, after, "live.session",
-                               "h.updated_at")
-        hits = [(rank, SearchHit(sid, label, idx, rl, _public_snippet(snip), commit, time))
-                for sid, label, idx, rl, snip, commit, time, rank, _doc in live_rows]
+        live_rows = self._ranked(db, _LIVE_SQL, match, limit, session, role, after,
+                                 "live.session", "h.updated_at")
+        hits = [(rank, SearchHit(sid, label, idx, rl, snip, commit, when))
+                for sid, label, idx, rl, commit, when, rank, _doc, snip in live_rows]
         if all_history:
-            current = {(sid, idx, doc) for sid, _l, idx, _r, _s, _c, _t, _rk, doc in live_rows}
+            current = {(sid, idx, doc) for sid, _l, idx, _r, _c, _t, _rk, doc, _s in live_rows}
             live_ids = {row[0] for row in db.execute("SELECT session FROM heads")}
-            old_rows = self._rows(db, """
-                SELECT hist.session, c.label, hist.idx, r.role, snippet(docs, 0, ?, ?, '…', ?),
-                       hist.commit_id, c.time, docs.rank, hist.doc
-                FROM docs JOIN hist ON hist.doc = docs.rowid
-                     JOIN commits c ON c.commit_id = hist.commit_id
-                     JOIN roles r ON r.doc = docs.rowid
-                WHERE docs MATCH ? {filters} ORDER BY docs.rank LIMIT ?""",
-                                  match, limit + len(live_rows), session, role, after,
-                                  "hist.session", "c.time")
-            for sid, label, idx, rl, snip, commit, time, rank, doc in old_rows:
+            old_rows = self._ranked(db, _HISTORY_SQL, match, limit + len(live_rows), session,
+                                    role, after, "hist.session", "c.time")
+            for sid, label, idx, rl, commit, when, rank, doc, snip in old_rows:
                 if (sid, idx, doc) in current:
                     continue
                 in_live = db.execute("SELECT 1 FROM live WHERE session = ? AND idx = ? AND "
                                      "doc = ?", (sid, idx, doc)).fetchone() is not None
-                hits.append((rank, SearchHit(sid, label, idx, rl, _public_snippet(snip), commit,
-                                             time, current=in_live,
-                                             deleted=sid not in live_ids)))
+                hits.append((rank, SearchHit(sid, label, idx, rl, snip, commit, when,
+                                             current=in_live, deleted=sid not in live_ids)))
             hits.sort(key=lambda pair: pair[0])
         return [hit for _rank, hit in hits[:limit]]
 
     @staticmethod
-    def _rows(db: sqlite3.Connection, sql: str, match: str, limit: int, session: str | None,
-              role: str | None, after: str | None, session_col: str, time_col: str
-              ) -> list[tuple[Any, ...]]:
+    def _ranked(db: sqlite3.Connection, sql: str, match: str, limit: int, session: str | None,
+                role: str | None, after: str | None, session_col: str, time_col: str
+                ) -> list[tuple[Any, ...]]:
+        """The best ``limit`` rows of ``sql`` by rank, each with its snippet last. Only the
+        newest ``RANK_WINDOW`` matching messages are ranked; the window widens while it was
+        full and the filters left fewer than ``limit`` rows, so no hit is ever missed."""
         filters, args = [], []
         if session is not None:
             filters.append(f"AND {session_col} = ?")
@@ -361,8 +420,22 @@ class SearchIndex:
         if after is not None:
             filters.append(f"AND {time_col} >= ?")
             args.append(after)
-        return db.execute(sql.format(filters=" ".join(filters)),
-                          (_OPEN, _CLOSE, _SNIPPET_TOKENS, match, *args, limit)).fetchall()
+        query = sql.format(filters=" ".join(filters))
+        window = RANK_WINDOW
+        while True:
+            rows = db.execute(query, (match, window, *args, limit)).fetchall()
+            if len(rows) >= limit or window < 0 or db.execute(
+                    "SELECT count(*) FROM (SELECT rowid FROM docs WHERE docs MATCH ? "
+                    "ORDER BY rowid DESC LIMIT ?)", (match, window)).fetchone()[0] < window:
+                break
+            window = window * 16 if window < 1_000_000 else -1  # -1: every match
+        snippets: dict[int, str] = {}
+        for doc in {row[-1] for row in rows}:
+            found = db.execute("SELECT snippet(docs, 0, ?, ?, '…', ?) FROM docs WHERE docs "
+                               "MATCH ? AND rowid = ?",
+                               (_OPEN, _CLOSE, _SNIPPET_TOKENS, match, doc)).fetchone()
+            snippets[doc] = _public_snippet(found[0] if found else "")
+        return [(*row, snippets[row[-1]]) for row in rows]
 
     # -- updating ---------------------------------------------------------------------------
     def refresh(self, *, all_history: bool = False, progress: Progress | None = None) -> int:
@@ -372,63 +445,108 @@ class SearchIndex:
         never index the same head twice."""
         self.blobs_read = 0
         db = self._connect()
-        if not all_history and self._unchanged(db):
+        repo = self.store.repo
+        fingerprint = refs_fingerprint(repo.path)  # before the refs are read: see the module doc
+        if not all_history and fingerprint is not None and \
+                fingerprint == self._stored_fingerprint(db):
             return 0
-        sessions = self.store.list()
+        live = self._live_refs()
+        sessions = self.store.list() if all_history else []
         deleted = [(d.ref, d.metadata.head) for d in self.store.list_deleted()
                    if d.metadata.head] if all_history else []
-        if not self._plan(db, sessions, deleted, all_history).work:
-            return 0
-        repo = self.store.repo
+        if not self._plan(db, live, sessions, deleted, all_history).work and \
+                fingerprint in (None, self._stored_fingerprint(db)):
+            return 0  # nothing to write: no lock taken (a read-only index still answers)
         db.execute("BEGIN IMMEDIATE")
         try:
-            plan = self._plan(db, sessions, deleted, all_history)
-            total = len(plan.changed) + len(plan.hist_refs)
+            plan = self._plan(db, live, sessions, deleted, all_history)
+            changed = self._changed_metadata(plan.changed)
+            indexed = {ref for ref, _meta in changed}
+            plan.gone |= {plan.known[ref] for ref, _c in plan.changed  # no longer a session
+                          if ref not in indexed and ref in plan.known}
+            total = len(changed) + len(plan.hist_refs)
             for sid in plan.gone:
                 db.execute("DELETE FROM live WHERE session = ?", (sid,))
                 db.execute("DELETE FROM heads WHERE session = ?", (sid,))
-            for done, meta in enumerate(plan.changed, 1):
-                self._index_live(db, repo, meta.id, meta.head or "", meta.label, meta.updated_at)
+            for done, (ref, meta) in enumerate(changed, 1):
+                self._index_live(db, repo, meta.id, ref, meta.head or "", meta.label,
+                                 meta.updated_at)
                 if progress is not None:
                     progress(done, total)
-            for ref in plan.stale_refs:
-                db.execute("DELETE FROM hist_heads WHERE ref = ?", (ref,))
+            for stale in plan.stale_refs:
+                db.execute("DELETE FROM hist_heads WHERE ref = ?", (stale,))
             if plan.hist_refs:
-                self._index_history(db, repo, plan.hist_refs, len(plan.changed), total, progress)
+                self._index_history(db, repo, plan.hist_refs, len(changed), total, progress)
+            if fingerprint != self._stored_fingerprint(db):
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('refs', ?)",
+                           (fingerprint,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        finally:
+            self._known_heads = None  # this connection's own writes leave data_version alone
         return total
 
-    def _unchanged(self, db: sqlite3.Connection) -> bool:
-        """Whether every live head is the one indexed, from the ref files alone (a warm search
-        then reads no commit and no metadata). False whenever in doubt."""
-        from .git.refs import read_refs
-        from .stores.git import SESSION_PREFIX, ref_name_id
-
-        repo = self.store.repo
-        try:
-            found, unreadable = read_refs(repo.path, SESSION_PREFIX)
-        except (OSError, ValueError):
-            return False
-        if unreadable:
-            return False
-        heads = {}
-        for name, target in found.items():
-            session_id = ref_name_id(repo, name[len(SESSION_PREFIX):], target)
-            if session_id is None:
-                return False
-            heads[session_id] = str(target)
-        return heads == dict(db.execute("SELECT session, commit_id FROM heads"))
-
     @staticmethod
-    def _plan(db: sqlite3.Connection, sessions: list[Any], deleted: list[tuple[str, str]],
-              all_history: bool) -> "_Plan":
+    def _stored_fingerprint(db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT value FROM meta WHERE key = 'refs'").fetchone()
+        return row[0] if row is not None else None
+
+    def _live_refs(self) -> dict[str, str]:
+        """Every session ref as {name below the session prefix: head commit}, read loose-first;
+        an unreadable ref file is no session (``list()`` reports it as damaged)."""
+        from .git.reffiles import read_ref_files
+        from .stores.git import SESSION_PREFIX
+
+        try:
+            found, _unreadable = read_ref_files(self.store.repo.path, SESSION_PREFIX)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read the refs of {self.store.path}: {exc}") from None
+        cut = len(SESSION_PREFIX)
+        return {name[cut:]: target for name, target in found.items()}
+
+    def _changed_metadata(self, changed: list[tuple[str, str]]) -> list[tuple[str, Any]]:
+        """(ref name, head metadata) of each session whose ref moved, oldest first, so the
+        newest sessions' messages get the highest document ids (ranked first: ``RANK_WINDOW``).
+        Refs that name no session, or a damaged head, are left out."""
+        import pygit2
+
+        from .errors import CorruptSessionError
+        from .stores.git import ref_name_id
+
+        found = []
+        for name, target in changed:
+            session_id = ref_name_id(self.store.repo, name, pygit2.Oid(hex=target))
+            if session_id is None:
+                continue
+            try:
+                meta = self.store.head_metadata(session_id)
+            except CorruptSessionError:
+                continue
+            if meta is not None:
+                found.append((name, meta))
+        found.sort(key=lambda pair: parse_time(pair[1].updated_at))  # no time: oldest
+        return found
+
+    def _known(self, db: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+        """The index's heads as {ref name: (session, commit)}, kept in memory until another
+        connection commits (SQLite's ``data_version``) or this one does (``refresh``)."""
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if self._known_heads is None or self._known_heads[0] != version:
+            self._known_heads = (version, {ref: (session, commit) for session, ref, commit in
+                                           db.execute("SELECT session, ref, commit_id "
+                                                      "FROM heads")})
+        return self._known_heads[1]
+
+    def _plan(self, db: sqlite3.Connection, live: dict[str, str], sessions: list[Any],
+              deleted: list[tuple[str, str]], all_history: bool) -> "_Plan":
         """What differs between the repository's heads and the index's."""
-        known = dict(db.execute("SELECT session, commit_id FROM heads"))
-        plan = _Plan(changed=[m for m in sessions if known.get(m.id) != m.head],
-                     gone=set(known) - {m.id for m in sessions})
+        known = self._known(db)
+        plan = _Plan(changed=[(ref, c) for ref, c in live.items()
+                              if known.get(ref, (None, None))[1] != c],
+                     gone={session for ref, (session, _c) in known.items() if ref not in live},
+                     known={ref: session for ref, (session, _c) in known.items()})
         if all_history:
             refs = [(f"live:{m.id}", m.head) for m in sessions if m.head] + deleted
             indexed = dict(db.execute("SELECT ref, commit_id FROM hist_heads"))
@@ -437,7 +555,7 @@ class SearchIndex:
         return plan
 
     def _index_live(self, db: sqlite3.Connection, repo: "pygit2.Repository", session_id: str,
-                    head: str, label: str | None, updated_at: str) -> None:
+                    ref: str, head: str, label: str | None, updated_at: str) -> None:
         db.execute("DELETE FROM live WHERE session = ?", (session_id,))
         blobs = self._blobs_at(repo, head)
         if blobs is None:  # damaged: leave it out until its head moves
@@ -446,8 +564,8 @@ class SearchIndex:
         db.executemany("INSERT INTO live(session, idx, doc) VALUES (?, ?, ?)",
                        [(session_id, idx, self._doc(db, repo, blob))
                         for idx, blob in enumerate(blobs)])
-        db.execute("INSERT OR REPLACE INTO heads(session, commit_id, label, updated_at) "
-                   "VALUES (?, ?, ?, ?)", (session_id, head, label, updated_at))
+        db.execute("INSERT OR REPLACE INTO heads(session, ref, commit_id, label, updated_at) "
+                   "VALUES (?, ?, ?, ?, ?)", (session_id, ref, head, label, updated_at))
 
     def _index_history(self, db: sqlite3.Connection, repo: "pygit2.Repository",
                        refs: list[tuple[str, str]], done: int, total: int,

@@ -243,3 +243,76 @@ def test_a_warm_search_reads_only_ref_files(store: GitSessionStore,
     monkeypatch.undo()
     store.save("code", CODE + [{"role": "user", "content": "lisbon too"}])
     assert found(store.search("lisbon")) == {("trip", 2), ("code", 2)}
+
+
+def test_a_warm_search_reads_no_ref_when_no_ref_file_changed(
+        store: GitSessionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sessionsgit import search as search_module
+    from sessionsgit.git import reffiles, refs
+
+    # as if the last save was seconds ago (files changed within RACY_SECONDS are not vouched for)
+    monkeypatch.setattr(search_module, "RACY_SECONDS", 0.0)
+    assert store.search("porto")
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a warm search read the refs")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(reffiles, "read_ref_files", no_reading)
+        patched.setattr(refs, "read_refs", no_reading)
+        assert found(store.search("lisbon")) == {("trip", 2)}
+    other = GitSessionStore(tmp_path / "repo", create=False)  # another process saves
+    other.save("code", CODE + [{"role": "user", "content": "lisbon too"}])
+    assert found(store.search("lisbon")) == {("trip", 2), ("code", 2)}
+    git("pack-refs", "--all", cwd=store.repo.path)  # a ref moved into packed-refs
+    assert found(store.search("lisbon")) == {("trip", 2), ("code", 2)}
+    git("update-ref", "-d", "refs/heads/sessions/trip", cwd=store.repo.path)  # packed only
+    assert found(store.search("lisbon")) == {("code", 2)}
+
+
+def test_a_ref_file_rewritten_in_place_is_noticed(store: GitSessionStore) -> None:
+    assert found(store.search("ribeira")) == {("trip", 2)}
+    ref = Path(store.repo.path) / "refs/heads/sessions/trip"
+    code_head = (Path(store.repo.path) / "refs/heads/sessions/code").read_bytes()
+    with open(ref, "r+b") as handle:  # same inode, same size: not how git writes refs
+        handle.write(code_head)
+    assert store.search("ribeira") == []
+    assert ("trip", 0) in found(store.search("parser"))
+
+
+def test_many_matches_rank_the_newest_and_filters_still_find_every_hit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sessionsgit import search as search_module
+
+    monkeypatch.setattr(search_module, "RANK_WINDOW", 2)
+    store = GitSessionStore(tmp_path / "repo")
+    for n in range(6):
+        store.save(f"s{n}", [{"role": "user", "content": f"kiwi number {n}"},
+                             {"role": "assistant", "content": f"a kiwi reply {n}"}])
+    # 12 matches, a window of 2: the best 2 of the newest 2 (ranked alone, the shorter user
+    # messages of any session would come first)
+    assert found(store.search("kiwi", limit=2)) == {("s5", 0), ("s5", 1)}
+    monkeypatch.setattr(search_module, "RANK_WINDOW", 100)
+    assert {hit.role for hit in store.search("kiwi", limit=2)} == {"user"}
+    monkeypatch.setattr(search_module, "RANK_WINDOW", 2)
+    assert len(store.search("kiwi")) == 12  # the window widens: every hit is found
+    assert found(store.search("kiwi", session="s0")) == {("s0", 0), ("s0", 1)}
+    assert found(store.search("kiwi", role="user", limit=6)) == {(f"s{n}", 0) for n in range(6)}
+
+
+def test_the_first_build_indexes_the_oldest_session_first(tmp_path: Path) -> None:
+    store = GitSessionStore(tmp_path / "repo")
+    for n in range(3):
+        store.save(f"s{n}", [{"role": "user", "content": f"mango {n}"}])
+    store.search("mango")
+    db = store._search_index._connect()
+    order = [session for (session,) in db.execute(
+        "SELECT live.session FROM live ORDER BY live.doc")]
+    assert order == ["s0", "s1", "s2"]
+
+
+def test_a_session_whose_updated_at_is_no_time_is_still_searched(tmp_path: Path) -> None:
+    store = GitSessionStore(tmp_path / "repo")
+    store.save("odd", [{"role": "user", "content": "kiwi"}], {"updated_at": "not a time"})
+    store.save("plain", [{"role": "user", "content": "kiwi"}])
+    assert found(store.search("kiwi")) == {("odd", 0), ("plain", 0)}

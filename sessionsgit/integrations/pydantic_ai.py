@@ -43,6 +43,7 @@ from ..errors import (
 from ..git import layout
 from ..git.refs import RefMoved, compare_and_swap
 from ..metadata import Message, SessionMetadata
+from ..stores.base import MUST_NOT_EXIST
 from ..stores.git import GitSessionStore
 from .pydantic_ai_index import EntryIndex
 
@@ -218,7 +219,8 @@ class GitConversationStore(ConversationStore):
                 forked = None  # the entry is not in the source's history now (a left branch)
         if forked is None:
             base = self._git_history(base_id, conversation_id) if base_id is not None else []
-            saved = self.store.save(conversation_id, base + new_messages, metadata)
+            saved = self.store.save(conversation_id, base + new_messages, metadata,
+                                    expected_head=MUST_NOT_EXIST)  # created by no one else
             return saved, len(base)
         assert forked is not None and forked.head is not None
         if not new_messages:

@@ -336,6 +336,7 @@ class GitSessionStore(SessionStore):
         try:
             root_id = _commit_object(self.repo, head).tree_id if head is not None else None
             count = layout.count_messages(self.repo, root_id)
+            old_session_blob = _session_blob(self.repo, root_id)
         except (KeyError, ValueError, pygit2.GitError, layout.LayoutError) as exc:
             raise CorruptSessionError(session_id, f"unreadable tree at {head}: {exc}") from None
         encoded = [encode_message(message, count + i) for i, message in enumerate(items)]
@@ -351,9 +352,13 @@ class GitSessionStore(SessionStore):
             for data, _parsed in encoded:
                 blobs.append(self.repo.create_blob(data))
                 blobcache.shared.put(blobs[-1], data)
-            session_blob = self.repo.create_blob(session_json)
+            written = list(blobs)
+            session_blob = pygit2.hash(session_json)
+            if session_blob != old_session_blob:  # unchanged: the head's tree holds it (as save)
+                session_blob = self.repo.create_blob(session_json)
+                written.append(session_blob)
             tree = layout.append_state(self.repo, root_id, blobs, session_blob)
-            return tree.root, blobs + [session_blob] + tree.written
+            return tree.root, written + tree.written
 
         subject = (commitmeta.save_subject([parsed for _data, parsed in encoded]) if encoded
                    else "metadata")
@@ -955,6 +960,14 @@ def _tree(snapshot: _Snapshot) -> layout.TreeState:
     """A snapshot's tree, known once ``_expected_snapshot`` has vetted it."""
     assert snapshot.tree is not None, "tree not read yet"
     return snapshot.tree
+
+
+def _session_blob(repo: pygit2.Repository, root_id: pygit2.Oid | None) -> pygit2.Oid | None:
+    """The ``session.json`` blob of a save's tree (None: no tree, or none in it)."""
+    if root_id is None:
+        return None
+    root = layout.tree_at(repo, root_id)
+    return root[layout.SESSION_FILE].id if layout.SESSION_FILE in root else None
 
 
 def _commit_object(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Commit:

@@ -330,3 +330,23 @@ def test_other_stores_work_too(kind: str, tmp_path: Path) -> None:
     assert session.store.load("user:1/trip#alt").metadata.parent_id == "user:1/trip"
     run(session.clear_session())
     assert run(session.get_items()) == [] and session.current_branch_id == "main"
+
+
+def _loose_objects(repo: Path) -> set[str]:
+    return {f"{d.name}{f.name}" for d in (repo / "objects").iterdir()
+            if len(d.name) == 2 for f in d.iterdir()}
+
+
+def test_add_items_writes_one_commit_and_counts_only_its_objects(repo: Path) -> None:
+    """A turn is two blobs, the last chunk, ``messages`` and root trees and a commit; the
+    ``session.json`` the head already holds is neither rewritten nor counted towards packing."""
+    store = GitSessionStore(repo, auto_pack=False)
+    session = GitSession("user:1/trip", store)
+    run(session.add_items([user("hello"), reply("hi")]))
+    before, estimate = _loose_objects(repo), store._autopack.loose_estimate
+    run(session.add_items([user("and tomorrow?"), reply("rain")]))
+    written = _loose_objects(repo) - before
+    assert len(written) == 6
+    assert store._autopack.loose_estimate - estimate == 6
+    assert [item["content"] for item in run(session.get_items())][2:3] == ["and tomorrow?"]
+    assert store.load("user:1/trip").messages[-1] == reply("rain")

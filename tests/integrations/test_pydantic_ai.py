@@ -367,3 +367,45 @@ def test_a_damaged_record_is_a_typed_error_and_hides_no_other(repo: Path) -> Non
         assert [r.conversation_id for r in await store.list_conversations()] == [CID]
 
     run(check())
+
+
+def test_two_writers_creating_one_new_conversation_one_conflicts(repo: Path) -> None:
+    """Both see no conversation; the second to commit must conflict, not overwrite the first."""
+    import threading
+
+    GitSessionStore(repo)  # the repository exists before either writer opens it
+    first, second = GitConversationStore(repo), GitConversationStore(repo)
+    first_done = threading.Event()
+    real_head_metadata = second.store.head_metadata
+
+    def head_metadata_then_wait(session_id: str) -> Any:
+        found = real_head_metadata(session_id)  # the check sees no conversation yet...
+        first_done.wait(10)  # ...then the other writer creates it
+        return found
+
+    second.store.head_metadata = head_metadata_then_wait  # type: ignore[method-assign]
+
+    def entries(text: str) -> list[ConversationEntry]:
+        message = ModelRequest(parts=[UserPromptPart(content=text)])
+        return [ConversationEntry(id=f"e-{text}", parent_id=None, message=message)]
+
+    outcome: list[BaseException | None] = []
+
+    def write_second() -> None:
+        try:
+            run(second.write_record(ConversationRecord(conversation_id=CID, head_id="e-two"),
+                                    new_entries=entries("two"), expected_revision=None))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=write_second)
+    thread.start()
+    run(first.write_record(ConversationRecord(conversation_id=CID, head_id="e-one"),
+                           new_entries=entries("one"), expected_revision=None))
+    first_done.set()
+    thread.join()
+    assert len(outcome) == 1 and isinstance(outcome[0], ConversationConflict), outcome
+    stored = GitSessionStore(repo).load(CID)
+    assert stored is not None and [m["id"] for m in stored.messages] == ["e-one"]
+    assert len(GitSessionStore(repo).history(CID)) == 1
