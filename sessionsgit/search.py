@@ -626,10 +626,12 @@ class SearchIndex:
         row = db.execute("SELECT doc FROM docinfo WHERE oid = ?", (blob.raw,)).fetchone()
         if row is not None:
             return int(row[0])
+        from .git import validate
+
         self.blobs_read += 1
         try:
-            message = json.loads(repo.odb.read(blob)[1])
-        except Exception:  # noqa: BLE001 - unreadable: indexed as empty
+            message = json.loads(validate.read_blob(repo.odb, blob, validate.max_blob_bytes()))
+        except Exception:  # noqa: BLE001 - unreadable or over the blob bound: indexed as empty
             message = None
         text = index_text(message) if message is not None else ""
         doc = db.execute("INSERT INTO docs(body) VALUES (?)", (text,)).lastrowid

@@ -304,7 +304,8 @@ def test_an_oversized_message_blob_already_here_reads_as_damaged_without_inflati
     assert sorted(m.id for m in fresh.list()) == ["bomb", "fine"]  # metadata alone is fine
 
     limited = {**os.environ, "SESSIONSGIT_MAX_BLOB_BYTES": str(1 << 20)}
-    for args, ok in ((["list"], True), (["show", "fine"], True), (["show", "bomb"], False),
+    for args, ok in ((["list"], True), (["show", "fine"], True), (["search", "hi"], True),
+                     (["show", "bomb"], False),
                      (["export", "bomb", "--format", "json"], False)):
         done = subprocess.run([sys.executable, "-c", _PEAK, str(tmp_path / "peak"), "--repo",
                                str(store.path), *args], cwd=ROOT, env=limited,

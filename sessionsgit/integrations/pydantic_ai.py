@@ -40,7 +40,7 @@ from ..errors import (
     SessionConflictError,
     SessionNotFoundError,
 )
-from ..git import layout
+from ..git import layout, validate
 from ..git.refs import RefMoved, compare_and_swap
 from ..metadata import Message, SessionMetadata
 from ..stores.base import MUST_NOT_EXIST
@@ -240,6 +240,10 @@ class GitConversationStore(ConversationStore):
         except RefMoved:
             pass  # kept already (the same tip left before)
 
+    def _read_blob(self, blob: pygit2.Oid) -> bytes:
+        """A message blob, bounded as every reader bounds it (``SESSIONSGIT_MAX_BLOB_BYTES``)."""
+        return validate.read_blob(self.repo.odb, blob, validate.max_blob_bytes())
+
     def _git_history(self, entry_id: str, conversation_id: str) -> list[Message]:
         """The stored messages from the first up to ``entry_id``; a conflict when it is gone
         (a concurrent delete released it)."""
@@ -271,9 +275,9 @@ class GitConversationStore(ConversationStore):
             return None
         start = 0 if limit is None else max(0, position + 1 - limit)
         try:
-            messages = [codec.loads(self.repo.odb.read(blob)[1], what="message")
+            messages = [codec.loads(self._read_blob(blob), what="message")
                         for blob in blobs[start:position + 1]]
-        except (KeyError, ValueError, pygit2.GitError):
+        except (KeyError, ValueError, pygit2.GitError, validate.Invalid):
             return None
         if not messages or not isinstance(messages[-1], dict) or \
                 messages[-1].get("id") != entry_id:
@@ -312,11 +316,11 @@ class GitConversationStore(ConversationStore):
             start = max(0, len(blobs) - 1) if last_only else 0
             found = []
             for position in range(start, len(blobs)):
-                message = codec.loads(self.repo.odb.read(blobs[position])[1], what="message")
+                message = codec.loads(self._read_blob(blobs[position]), what="message")
                 if isinstance(message, dict) and isinstance(message.get("id"), str):
                     found.append((message["id"], position))
             return found
-        except (KeyError, ValueError, pygit2.GitError, layout.LayoutError):
+        except (KeyError, ValueError, pygit2.GitError, layout.LayoutError, validate.Invalid):
             return []  # damaged: `sessionsgit list` reports it
 
     def _git_conversation_heads(self) -> Iterator[pygit2.Oid]:
