@@ -409,3 +409,24 @@ def test_two_writers_creating_one_new_conversation_one_conflicts(repo: Path) -> 
     stored = GitSessionStore(repo).load(CID)
     assert stored is not None and [m["id"] for m in stored.messages] == ["e-one"]
     assert len(GitSessionStore(repo).history(CID)) == 1
+
+
+def test_message_blobs_over_the_bound_are_not_read(repo: Path, monkeypatch: Any) -> None:
+    """Entry lookups read message blobs through the bounded reader every local reader uses
+    (``SESSIONSGIT_MAX_BLOB_BYTES``): one over the bound counts as damaged, never inflated."""
+    async def check() -> None:
+        store = GitConversationStore(repo)
+        result = await make_agent().run("Hello", conversation=Conversation(conversation_id=CID))
+        entries = await store.save(result)
+        store.close()
+        (Path(GitSessionStore(repo).repo.path) / pydantic_ai_index.FILE_NAME).unlink()
+        monkeypatch.setenv("SESSIONSGIT_MAX_BLOB_BYTES", "16")
+        bounded = GitConversationStore(repo)
+        with pytest.raises(KeyError):
+            await bounded.read_entry(entries[0].id)
+        monkeypatch.delenv("SESSIONSGIT_MAX_BLOB_BYTES")
+        (Path(GitSessionStore(repo).repo.path) / pydantic_ai_index.FILE_NAME).unlink(
+            missing_ok=True)
+        assert await GitConversationStore(repo).read_entry(entries[0].id) == entries[0]
+
+    run(check())
