@@ -12,6 +12,8 @@ lives in the commit's ``langgraph/`` subtree::
     langgraph/channel.<name>                      one blob per channel value (reused while
                                                   its version is unchanged)
     langgraph/parent-writes/<task>.<idx>          the pending writes of the parent checkpoint
+    langgraph/late-writes/<id>/<task>.<idx>       those of the grandparent ``<id>``, when they
+                                                  landed after the parent was put (all of them)
 
 Where the refs and the checkpoint-id index live: ``langgraph_refs``. Needs the ``langgraph``
 extra (``pip install 'sessionsgit[langgraph]'``).
@@ -77,6 +79,9 @@ TRANSCRIPT = "sessionsgit-transcript"
 RECORD = "checkpoint"
 #: Each channel value is ``langgraph/channel.<name>``.
 CHANNEL_PREFIX = "channel."
+#: The parent's pending writes, and those of an older checkpoint that landed late.
+PARENT_WRITES = "parent-writes"
+LATE_WRITES = "late-writes"
 _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
 _BLOB = pygit2.GIT_FILEMODE_BLOB
 _TREE = pygit2.GIT_FILEMODE_TREE
@@ -187,18 +192,24 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             parent = self._find(thread_id, ns, parent_id) if parent_id else None
             writes_name = writes_ref(thread_id, ns, parent_id) if parent_id else None
             parent_writes = self._writes_tree(thread_id, ns, parent_id) if parent_id else None
+            late = self._late_writes(thread_id, ns, parent) if parent is not None else None
             full_metadata = dict(get_checkpoint_metadata(config, metadata))
             commit = self._write_checkpoint(thread_id, ns, checkpoint, full_metadata,
-                                            new_versions, parent, parent_id, parent_writes)
+                                            new_versions, parent, parent_id, parent_writes,
+                                            late)
             self._move_leaf(thread_id, ns, checkpoint_id, commit, parent)
             if not ns:
                 self._advance_session(thread_id, checkpoint_id, commit)
             entries: builtins.list[builtins.list[Any]] = [["C", ns, checkpoint_id, str(commit)]]
             if parent_writes is not None:
                 entries.append(["W", ns, parent_id, str(parent_writes[0])])
+            if late is not None:
+                entries.append(["W", ns, late[0], str(late[1])])
             self.index.append(thread_id, entries)
             if parent_writes is not None and parent_writes[1] and writes_name:
                 self._drop(writes_name, parent_writes[0])  # the child's tree holds them now
+            if late is not None:
+                self._drop(writes_ref(thread_id, ns, late[0]), late[2])
             self._after_write()
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
                                  "checkpoint_id": checkpoint_id}}
@@ -490,26 +501,43 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             oid = pygit2.Oid(hex=found)
             if self.repo.odb.exists(oid):
                 return oid
+        self._reindex(thread_id)
+        found = self.index.commit(thread_id, ns, checkpoint_id)
+        if found is None or not self.repo.odb.exists(pygit2.Oid(hex=found)):
+            return None
+        return pygit2.Oid(hex=found)
+
+    def _reindex(self, thread_id: str) -> None:
+        """Bring the index up to date by walking the whole thread (skipped when its leaves
+        did not change since the last complete walk): for an index that was lost, damaged,
+        or never written here (a pulled or restored thread)."""
         by_ns = self._leaves_by_ns(thread_id)
         leaves = frozenset(c for items in by_ns.values() for c, _t in items)
         if self._complete.get(thread_id) == leaves:
-            return None
+            return
         entries: builtins.list[builtins.list[Any]] = []
-        result = None
+        #: (ns, id) -> (late: a superset of what the child folded, tree)
+        writes: dict[tuple[str, str], tuple[bool, pygit2.Oid]] = {}
         for commit, trailer in self._walk_all(leaves):
             key = (trailer.checkpoint_ns, trailer.checkpoint_id)
             if self.index.commit(thread_id, *key) != str(commit):
                 entries.append(["C", *key, str(commit)])
-            if key == (ns, checkpoint_id) and result is None:
-                result = commit
-            folded = self._entry(commit, LG_DIR, "parent-writes")
-            if folded is not None and trailer.parent_id and \
-                    self.index.writes_tree(thread_id, trailer.checkpoint_ns,
-                                           trailer.parent_id) is None:
-                entries.append(["W", trailer.checkpoint_ns, trailer.parent_id, str(folded)])
+            lg = self._entry(commit, LG_DIR)
+            held = self._tree(lg) if lg is not None else None
+            if held is not None and PARENT_WRITES in held and trailer.parent_id:
+                parent_key = (trailer.checkpoint_ns, trailer.parent_id)
+                if not writes.get(parent_key, (False,))[0]:
+                    writes[parent_key] = (False, held[PARENT_WRITES].id)
+            if held is not None and LATE_WRITES in held:
+                for entry in self._tree(held[LATE_WRITES].id):
+                    grand_id = idcodec.decode(entry.name or "", idcodec.FILE)
+                    if grand_id is not None:
+                        writes[(trailer.checkpoint_ns, grand_id)] = (True, entry.id)
+        for key, (_late, tree) in writes.items():
+            if self.index.writes_tree(thread_id, *key) is None:
+                entries.append(["W", *key, str(tree)])
         self.index.append(thread_id, entries)
         self._complete[thread_id] = leaves
-        return result
 
     def _walk_all(self, leaves: frozenset[pygit2.Oid]) -> Iterator[tuple[pygit2.Oid, Trailer]]:
         seen: set[pygit2.Oid] = set()
@@ -552,7 +580,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _write_checkpoint(self, thread_id: str, ns: str, checkpoint: Checkpoint,
                           metadata: dict[str, Any], new_versions: ChannelVersions,
                           parent: pygit2.Oid | None, parent_id: str | None,
-                          parent_writes: tuple[pygit2.Oid, bool] | None) -> pygit2.Oid:
+                          parent_writes: tuple[pygit2.Oid, bool] | None,
+                          late: tuple[str, pygit2.Oid, pygit2.Oid] | None = None) -> pygit2.Oid:
         repo = self.repo
         values = checkpoint["channel_values"]
         versions = checkpoint["channel_versions"]
@@ -590,7 +619,11 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         lg.insert(RECORD, self._typed_blob({"checkpoint": record, "metadata": metadata}, {}),
                   _BLOB)
         if parent_writes is not None:
-            lg.insert("parent-writes", parent_writes[0], _TREE)
+            lg.insert(PARENT_WRITES, parent_writes[0], _TREE)
+        if late is not None:
+            holder = repo.TreeBuilder()
+            holder.insert(idcodec.encode(late[0], idcodec.FILE), late[1], _TREE)
+            lg.insert(LATE_WRITES, holder.write(), _TREE)
         root = repo.TreeBuilder()
         root.insert(LG_DIR, lg.write(), _TREE)
         trailer = compose_trailer(ns, str(checkpoint["id"]), parent_id)
@@ -792,12 +825,18 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             return
         # writes a dropped child held for a kept parent get a ref of their own again
         for oid, trailer in dropped:
-            folded = self._entry(oid, LG_DIR, "parent-writes")
-            if folded is not None and trailer.parent_id and \
-                    (trailer.checkpoint_ns, trailer.parent_id) in kept_ids:
-                name = writes_ref(thread_id, trailer.checkpoint_ns, trailer.parent_id)
-                if current_target(self.repo, name) is None:
-                    self._cas(name, folded, None)
+            held: builtins.list[tuple[str | None, pygit2.Oid]] = []
+            late = self._entry(oid, LG_DIR, LATE_WRITES)  # first: they include the others
+            for entry in self._tree(late) if late is not None else []:
+                held.append((idcodec.decode(entry.name or "", idcodec.FILE), entry.id))
+            folded = self._entry(oid, LG_DIR, PARENT_WRITES)
+            if folded is not None:
+                held.append((trailer.parent_id, folded))
+            for owner, tree in held:
+                if owner and (trailer.checkpoint_ns, owner) in kept_ids:
+                    name = writes_ref(thread_id, trailer.checkpoint_ns, owner)
+                    if current_target(self.repo, name) is None:
+                        self._cas(name, tree, None)
             name = writes_ref(thread_id, trailer.checkpoint_ns, trailer.checkpoint_id)
             target = current_target(self.repo, name)
             if target is not None:
@@ -876,7 +915,31 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         if current is not None:
             return current, True
         found = self.index.writes_tree(thread_id, ns, checkpoint_id)
+        if found is None and self.index.commit(thread_id, ns, checkpoint_id) is None:
+            self._reindex(thread_id)  # an index that does not know the checkpoint: rebuild it
+            found = self.index.writes_tree(thread_id, ns, checkpoint_id)
         return (pygit2.Oid(hex=found), False) if found else None
+
+    def _late_writes(self, thread_id: str, ns: str, parent: pygit2.Oid
+                     ) -> tuple[str, pygit2.Oid, pygit2.Oid] | None:
+        """Writes of the grandparent that landed after the parent was put (durability
+        "async" runs ``put_writes`` beside the next ``put``): (its id, a tree holding them and
+        those the parent folded, the ref's tree) for the new checkpoint to take in."""
+        trailer = parse_trailer(self._commit(parent).raw_message)
+        grand_id = trailer.parent_id if trailer is not None else None
+        if not grand_id:
+            return None
+        held = current_target(self.repo, writes_ref(thread_id, ns, grand_id))
+        if held is None:
+            return None
+        folded = self._entry(parent, LG_DIR, PARENT_WRITES)
+        if folded is None:
+            return grand_id, held, held
+        builder = self.repo.TreeBuilder(self._tree(held))
+        for entry in self._tree(folded):
+            if entry.name and builder.get(entry.name) is None:
+                builder.insert(entry.name, entry.id, entry.filemode)
+        return grand_id, builder.write(), held
 
     def _tuple(self, thread_id: str, commit: pygit2.Oid) -> CheckpointTuple:
         trailer = commit_trailer(self.repo, commit)

@@ -418,3 +418,51 @@ def test_a_pull_refuses_a_langgraph_subtree_with_a_symlink(tmp_path: Path) -> No
     report = sync.pull(elsewhere, "origin")
     assert report.rejected and "unexpected entry 'evil'" in report.rejected[0][1]
     assert not elsewhere.exists(THREAD)
+
+
+def test_writes_that_land_after_the_next_checkpoint_leave_no_ref_behind(repo: Path) -> None:
+    """With durability="async" a step's writes can land after the next checkpoint was put;
+    the checkpoint after that takes them in, so writes refs do not pile up (every read that
+    lists a thread's refs would grow with it) and no write is lost, index or not."""
+    turns = 25
+    saver = GitCheckpointSaver(repo)
+    graph = chat_graph(saver, answers(*(f"answer {i}" for i in range(turns))))
+    for i in range(turns):
+        graph.invoke({"messages": [HumanMessage(f"question {i}")]}, config("late"),
+                     durability="async")
+
+    def writes_by_id(reader: GitCheckpointSaver) -> dict[str, list[tuple[str, str]]]:
+        return {t.checkpoint["id"]: [(task, channel) for task, channel, _v in t.pending_writes]
+                for t in reader.list(config("late"))}
+
+    seen = writes_by_id(saver)
+    assert len(seen) == 3 * turns
+    assert sum(1 for w in seen.values() if w) == 2 * turns  # input and model steps: all kept
+    writes_refs = [line for line in git(repo, "for-each-ref", "--format=%(refname)",
+                                        "refs/langgraph/").splitlines() if "/w/" in line]
+    assert len(writes_refs) <= 1, writes_refs  # at most the last step's, with no grandchild
+    for index in (repo / "sessionsgit" / "langgraph").iterdir():
+        index.unlink()
+    assert writes_by_id(GitCheckpointSaver(repo)) == seen  # found again by walking the thread
+    fsck_clean(repo)
+
+
+def test_late_writes_are_taken_in_by_the_grandchild_and_all_read_back(repo: Path) -> None:
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+    saver = GitCheckpointSaver(repo)
+    first = saver.put(generate_config("t"), generate_checkpoint(), generate_metadata(), {})
+    saver.put_writes(first, [("a", 1)], "task-1")
+    second = saver.put(first, generate_checkpoint(), generate_metadata(), {})
+    saver.put_writes(first, [("b", 2)], "task-2")  # lands after its child was put
+    writes_refs = lambda: [n for n in git(repo, "for-each-ref", "--format=%(refname)",  # noqa
+                                          "refs/langgraph/t/w/").splitlines()]
+    assert len(writes_refs()) == 1
+    saver.put(second, generate_checkpoint(), generate_metadata(), {})
+    assert writes_refs() == []
+    expected = [("task-1", "a", 1), ("task-2", "b", 2)]
+    assert saver.get_tuple(first).pending_writes == expected
+    for index in (repo / "sessionsgit" / "langgraph").iterdir():
+        index.unlink()
+    assert GitCheckpointSaver(repo).get_tuple(first).pending_writes == expected
+    fsck_clean(repo)
