@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import heapq
 import json
 import os
 import random
 import threading
+from itertools import repeat
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, TypeVar
 
@@ -50,7 +52,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from .. import idcodec
 from ..codec import dumps_exact, encode_message
 from ..errors import SerializationError, SessionConflictError, StoreError
-from ..git import commitmeta, layout
+from ..git import commitmeta, layout, packing
 from ..git.identity import signatures
 from ..git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if, read_refs
 from ..messages import summary
@@ -114,8 +116,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         if isinstance(path_or_store, GitSessionStore):
             self.store = path_or_store
-        else:
-            self.store = GitSessionStore(path_or_store)
+        else:  # a checkpoint writes about 8 objects: let a whole pass's worth pile up (a
+            # pass's fixed costs dominate; a 200-turn chat then packs twice, not 24 times)
+            self.store = GitSessionStore(path_or_store,
+                                         pack_threshold=packing.AUTO_PACK_OBJECT_LIMIT)
         self.index = ThreadIndex(self.store.repo.path)
         self._lock = threading.RLock()
         #: message id -> (a copy of the message as encoded, its blob)
@@ -129,6 +133,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         self._known: set[pygit2.Oid] = set()
         #: blob -> the message it holds (handed out as shallow copies)
         self._messages_by_blob: dict[pygit2.Oid, BaseMessage] = {}
+        #: thread -> (commit, its root transcript as copies, their blobs) this process last
+        #: wrote: the next checkpoint compares against it instead of looking each message up
+        self._written: dict[str, tuple[pygit2.Oid, builtins.list[BaseMessage],
+                                       builtins.list[pygit2.Oid]]] = {}
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -595,22 +603,26 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             parent_versions = dict(record.get("channel_versions") or {}) if record else {}
         lg = repo.TreeBuilder()
         transcript: builtins.list[pygit2.Oid] | None = None
+        written: tuple[builtins.list[BaseMessage], builtins.list[pygit2.Oid]] | None = None
+        unchanged_transcript = False
         messages_tree: pygit2.Oid | None = None
         for channel, version in versions.items():
-            name = CHANNEL_PREFIX + idcodec.encode(str(channel), idcodec.FILE)
+            name = _channel_entry(str(channel))
             if channel not in new_versions and parent_lg is not None and \
                     parent_versions.get(channel) == version and name in parent_lg:
                 lg.insert(name, parent_lg[name].id, _BLOB)
                 if not ns and channel == MESSAGES_CHANNEL and parent_commit is not None:
                     messages_tree = self._entry(parent, layout.MESSAGES_DIR)
                     transcript = []  # unchanged: the parent's messages/ tree as it is
+                    unchanged_transcript = True
                 continue
             if channel not in values:
                 continue  # a channel with no value at this version
             value = values[channel]
             header = {"channel": channel}  # the version is in the record: equal values share
             if not ns and channel == MESSAGES_CHANNEL and _is_transcript(value):
-                transcript = [self._message_blob(message, i) for i, message in enumerate(value)]
+                written = self._transcript_blobs(thread_id, parent, value)
+                transcript = written[1]
                 lg.insert(name, self._known_blob(_header({**header, "type": TRANSCRIPT})),
                           _BLOB)
                 continue
@@ -646,14 +658,42 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         parents = [parent] if parent is not None else []
         commit = repo.create_commit(None, author, committer, message, root.write(), parents)
         self._loose += 8
+        last = self._written.pop(thread_id, None)
+        if written is None and unchanged_transcript and last is not None and last[0] == parent:
+            written = last[1], last[2]
+        if not ns and written is not None:
+            while len(self._written) >= 64:
+                self._written.pop(next(iter(self._written)))
+            self._written[thread_id] = (commit, *written)
         return commit
+
+    def _transcript_blobs(self, thread_id: str, parent: pygit2.Oid | None,
+                          messages: builtins.list[BaseMessage]
+                          ) -> tuple[builtins.list[BaseMessage], builtins.list[pygit2.Oid]]:
+        """(the copies as encoded, the blob) of each message of a root transcript. A message
+        equal to the one at its place in the parent's transcript, as this process wrote it,
+        reuses its blob: the parent's commit keeps it (no existence check, no encoding)."""
+        last = self._written.get(thread_id)
+        known, blobs = (last[1], last[2]) if last is not None and last[0] == parent else ([], [])
+        copies: builtins.list[BaseMessage] = []
+        out: builtins.list[pygit2.Oid] = []
+        for index, message in enumerate(messages):
+            if index < len(known) and _same_message(known[index], message):
+                copies.append(known[index])
+                out.append(blobs[index])
+                continue
+            blob = self._message_blob(message, index)
+            copies.append(self._messages_by_blob.get(blob) or message.model_copy(deep=True))
+            out.append(blob)
+        return copies, out
 
     def _message_blob(self, message: BaseMessage, index: int) -> pygit2.Oid:
         """One message as a readable JSON blob (LangChain's ``message_to_dict`` form), encoded
         once per message id in this process."""
         key = message.id
         cached = self._message_blobs.get(key) if key else None
-        if cached is not None and cached[0] == message and self.repo.odb.exists(cached[1]):
+        if cached is not None and _same_message(cached[0], message) and \
+                self.repo.odb.exists(cached[1]):
             return cached[1]  # (a gc with prune may have dropped it since: then write again)
         data, _parsed = encode_message(message_to_dict(message), index)
         blob = self.repo.create_blob(data)
@@ -954,7 +994,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 continue
             header, value = self._load_blob(entry.id)
             if header.get("type") == TRANSCRIPT:
-                value = self._transcript(commit)
+                value = self._transcript(thread_id, commit)
             channel_values[header["channel"]] = value
         writes: builtins.list[tuple[str, str, Any]] = []
         found = self._writes_tree(thread_id, trailer.checkpoint_ns, trailer.checkpoint_id)
@@ -973,9 +1013,12 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             pending_writes=writes,
         )
 
-    def _transcript(self, commit: pygit2.Oid) -> builtins.list[BaseMessage]:
+    def _transcript(self, thread_id: str, commit: pygit2.Oid) -> builtins.list[BaseMessage]:
         """The messages of a checkpoint: a shallow copy of each message this process already
         read or wrote (by blob id, so never stale), the rest parsed from their blobs."""
+        last = self._written.get(thread_id)
+        if last is not None and last[0] == commit:  # the checkpoint this process just wrote
+            return [_shallow_copy(message) for message in last[1]]
         state = layout.read_state(self.repo, self._commit(commit).tree_id)
         missing = [blob for blob in state.blobs if blob not in self._messages_by_blob]
         if missing:
@@ -988,7 +1031,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             if any(blob not in self._messages_by_blob for blob in state.blobs):
                 return messages_from_dict(json.loads(
                     b"[" + b",".join(read(blob)[1] for blob in state.blobs) + b"]"))
-        return [self._messages_by_blob[blob].model_copy() for blob in state.blobs]
+        return [_shallow_copy(self._messages_by_blob[blob]) for blob in state.blobs]
 
     # ---- blobs -------------------------------------------------------------------------------
     def _typed_blob(self, value: Any, header: dict[str, Any], *, allow_json: bool = True
@@ -997,7 +1040,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         reads back exactly, else the serializer's bytes)."""
         if allow_json:
             try:
-                text = dumps_exact(value, indent=1, what="value")[0]
+                text = dumps_exact(value, what="value")[0]
                 return self.repo.create_blob(_header({**header, "type": "json"}) + text.encode())
             except SerializationError:
                 pass
@@ -1050,7 +1093,39 @@ def _header(data: dict[str, Any]) -> bytes:
 
 
 def _is_transcript(value: Any) -> bool:
-    return isinstance(value, builtins.list) and all(isinstance(m, BaseMessage) for m in value)
+    return isinstance(value, builtins.list) and all(map(isinstance, value,
+                                                        repeat(BaseMessage, len(value))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _channel_entry(channel: str) -> str:
+    """The name of a channel's blob in ``langgraph/``."""
+    return CHANNEL_PREFIX + idcodec.encode(channel, idcodec.FILE)
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _shallow_copy(message: BaseMessage) -> BaseMessage:
+    """``message.model_copy()`` (what pydantic's ``__copy__`` does) without its per-call
+    overhead: a checkpoint's transcript is handed out as fresh copies on every read."""
+    if getattr(message, "__pydantic_private__", None) is not None:
+        return message.model_copy()
+    copy = _new_object(type(message))
+    _set_attribute(copy, "__dict__", message.__dict__.copy())
+    extra = message.__pydantic_extra__
+    _set_attribute(copy, "__pydantic_extra__", None if extra is None else extra.copy())
+    _set_attribute(copy, "__pydantic_fields_set__", message.__pydantic_fields_set__.copy())
+    _set_attribute(copy, "__pydantic_private__", None)
+    return copy
+
+
+def _same_message(known: BaseMessage, message: BaseMessage) -> bool:
+    """Whether ``message`` still equals the copy encoded for its id: what pydantic's ``==``
+    compares (type, fields, extra fields), without its per-call overhead."""
+    return type(known) is type(message) and known.__dict__ == message.__dict__ and \
+        known.__pydantic_extra__ == message.__pydantic_extra__
 
 
 def _matches(metadata: dict[str, Any], filter: dict[str, Any]) -> bool:

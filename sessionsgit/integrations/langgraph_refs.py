@@ -15,6 +15,7 @@ Refs of a thread ``T`` (its id encoded as one ref component, see ``sessionsgit.i
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -31,11 +32,13 @@ TRAILER_KEY = "Langgraph-Checkpoint: "
 _TRAILER_MARKER = ("\n" + TRAILER_KEY).encode()
 
 
+@functools.lru_cache(maxsize=4096)
 def thread_prefix(thread_id: str) -> str:
     """Every ref of a thread's checkpoints and writes lies under this prefix."""
     return f"{LANGGRAPH_PREFIX}{idcodec.encode(thread_id)}/"
 
 
+@functools.lru_cache(maxsize=4096)
 def ns_component(checkpoint_ns: str) -> str:
     """The namespace as one ref component: ``=`` for the root, ``=<encoded>`` otherwise."""
     return "=" + (idcodec.encode(checkpoint_ns) if checkpoint_ns else "")
@@ -113,9 +116,16 @@ class ThreadIndex:
     def __init__(self, git_dir: str | os.PathLike[str]) -> None:
         self.root = Path(git_dir) / "sessionsgit" / "langgraph"
         self._caches: dict[str, _Cache] = {}
+        self._paths: dict[str, Path] = {}
 
     def path(self, thread_id: str) -> Path:
-        return self.root / (idcodec.encode(thread_id, idcodec.FILE) + ".idx")
+        found = self._paths.get(thread_id)
+        if found is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            found = self._paths[thread_id] = \
+                self.root / (idcodec.encode(thread_id, idcodec.FILE) + ".idx")
+        return found
 
     def _load(self, thread_id: str) -> _Cache:
         cache = self._caches.setdefault(thread_id, _Cache())
