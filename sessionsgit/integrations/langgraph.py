@@ -26,6 +26,7 @@ import builtins
 import functools
 import heapq
 import json
+import operator
 import os
 import random
 import threading
@@ -675,10 +676,12 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         reuses its blob: the parent's commit keeps it (no existence check, no encoding)."""
         last = self._written.get(thread_id)
         known, blobs = (last[1], last[2]) if last is not None and last[0] == parent else ([], [])
+        same = builtins.list(map(operator.eq, map(_message_state, known),
+                                 map(_message_state, messages)))  # (one pass in C)
         copies: builtins.list[BaseMessage] = []
         out: builtins.list[pygit2.Oid] = []
         for index, message in enumerate(messages):
-            if index < len(known) and _same_message(known[index], message):
+            if index < len(same) and same[index]:
                 copies.append(known[index])
                 out.append(blobs[index])
                 continue
@@ -1121,11 +1124,14 @@ def _shallow_copy(message: BaseMessage) -> BaseMessage:
     return copy
 
 
+#: What pydantic's ``==`` compares of a message (type, fields, extra fields), as one tuple.
+_message_state = operator.attrgetter("__class__", "__dict__", "__pydantic_extra__")
+
+
 def _same_message(known: BaseMessage, message: BaseMessage) -> bool:
-    """Whether ``message`` still equals the copy encoded for its id: what pydantic's ``==``
-    compares (type, fields, extra fields), without its per-call overhead."""
-    return type(known) is type(message) and known.__dict__ == message.__dict__ and \
-        known.__pydantic_extra__ == message.__pydantic_extra__
+    """Whether ``message`` still equals the copy encoded for its id, without pydantic's
+    per-call overhead."""
+    return bool(_message_state(known) == _message_state(message))
 
 
 def _matches(metadata: dict[str, Any], filter: dict[str, Any]) -> bool:

@@ -466,3 +466,23 @@ def test_late_writes_are_taken_in_by_the_grandchild_and_all_read_back(repo: Path
         index.unlink()
     assert GitCheckpointSaver(repo).get_tuple(first).pending_writes == expected
     fsck_clean(repo)
+
+
+def test_a_message_changed_in_place_between_checkpoints_is_stored_as_changed(repo: Path) -> None:
+    """Blobs of the parent's transcript are reused only for messages still equal to it."""
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+    saver = GitCheckpointSaver(repo)
+    first_message = HumanMessage("before", id="m1")
+    one = generate_checkpoint(channel_values={"messages": [first_message]},
+                              channel_versions={"messages": "1"})
+    first = saver.put(generate_config("t"), one, generate_metadata(), {"messages": "1"})
+    first_message.content = "after"  # the caller changes the message it passed
+    two = generate_checkpoint(channel_values={"messages": [first_message, AIMessage("hi", id="m2")]},
+                              channel_versions={"messages": "2"})
+    second = saver.put(first, two, generate_metadata(), {"messages": "2"})
+    for reader in (saver, GitCheckpointSaver(repo)):
+        assert [m.content for m in
+                reader.get_tuple(first).checkpoint["channel_values"]["messages"]] == ["before"]
+        assert [m.content for m in reader.get_tuple(second).checkpoint["channel_values"]
+                ["messages"]] == ["after", "hi"]
