@@ -31,6 +31,7 @@ import os
 import random
 import threading
 from itertools import repeat
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, TypeVar
 
@@ -90,6 +91,8 @@ _BLOB = pygit2.GIT_FILEMODE_BLOB
 _TREE = pygit2.GIT_FILEMODE_TREE
 _ATTEMPTS = 50
 _MESSAGE_CACHE = 50_000
+#: Transcripts of the checkpoints read last, kept whole (``list`` reads ten or so at a time).
+_TRANSCRIPTS = 64
 _T = TypeVar("_T")
 
 
@@ -134,6 +137,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         self._known: set[pygit2.Oid] = set()
         #: blob -> the message it holds (handed out as shallow copies)
         self._messages_by_blob: dict[pygit2.Oid, BaseMessage] = {}
+        #: commit -> its transcript (the messages kept in ``_messages_by_blob``), newest last
+        self._transcripts: OrderedDict[pygit2.Oid, builtins.list[BaseMessage]] = OrderedDict()
         #: thread -> (commit, its root transcript as copies, their blobs) this process last
         #: wrote: the next checkpoint compares against it instead of looking each message up
         self._written: dict[str, tuple[pygit2.Oid, builtins.list[BaseMessage],
@@ -678,9 +683,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         known, blobs = (last[1], last[2]) if last is not None and last[0] == parent else ([], [])
         same = builtins.list(map(operator.eq, map(_message_state, known),
                                  map(_message_state, messages)))  # (one pass in C)
-        copies: builtins.list[BaseMessage] = []
-        out: builtins.list[pygit2.Oid] = []
-        for index, message in enumerate(messages):
+        kept = same.index(False) if False in same else len(same)
+        copies, out = known[:kept], blobs[:kept]
+        for index in range(kept, len(messages)):
+            message = messages[index]
             if index < len(same) and same[index]:
                 copies.append(known[index])
                 out.append(blobs[index])
@@ -1022,6 +1028,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         last = self._written.get(thread_id)
         if last is not None and last[0] == commit:  # the checkpoint this process just wrote
             return [_shallow_copy(message) for message in last[1]]
+        known = self._transcripts.get(commit)  # a commit never changes: nor does its list
+        if known is not None:
+            self._transcripts.move_to_end(commit)
+            return [_shallow_copy(message) for message in known]
         state = layout.read_state(self.repo, self._commit(commit).tree_id)
         missing = [blob for blob in state.blobs if blob not in self._messages_by_blob]
         if missing:
@@ -1034,7 +1044,11 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             if any(blob not in self._messages_by_blob for blob in state.blobs):
                 return messages_from_dict(json.loads(
                     b"[" + b",".join(read(blob)[1] for blob in state.blobs) + b"]"))
-        return [_shallow_copy(self._messages_by_blob[blob]) for blob in state.blobs]
+        known = [self._messages_by_blob[blob] for blob in state.blobs]
+        self._transcripts[commit] = known
+        if len(self._transcripts) > _TRANSCRIPTS:
+            self._transcripts.popitem(last=False)
+        return [_shallow_copy(message) for message in known]
 
     # ---- blobs -------------------------------------------------------------------------------
     def _typed_blob(self, value: Any, header: dict[str, Any], *, allow_json: bool = True

@@ -1,10 +1,19 @@
 """GitCheckpointSaver against langgraph-checkpoint-sqlite's SqliteSaver on one chat thread.
 
-    python tests/bench/bench_langgraph.py [--turns 200] [--words 100]
+    python tests/bench/bench_langgraph.py [--turns 200] [--words 100] [--rounds 2]
 
-Both run the same MessagesState graph (a fake model answering ~``--words`` words) in this one
-process, one after the other; ratios come from the same run. Prints a Markdown table and the
-issue's targets (PASS/MISS); never fails.
+Both run the same MessagesState graph (a fake model answering ~``--words`` words, LangGraph's
+default durability "async") in this one process, alternating, ``--rounds`` times each; the whole
+run counts the fastest round of each, so a burst of load on a shared machine hurts neither side
+alone. Ratios come from the same run. Prints a Markdown table and the issue's targets as
+PASS/MISS; never fails. About 40 s on a quiet 2-core machine.
+
+"Flat" means: the median time of a call at turn ``--turns`` is at most ``FLAT`` (1.3) times
+the median at turn 10. A checkpoint's transcript is handed out as fresh message objects (as
+SqliteSaver and InMemorySaver do too), so ``get_tuple`` of the latest checkpoint and ``list``
+necessarily grow by that copying (about 1 µs a message here); their "store's own work" rows
+subtract the time to copy the same messages in the same run, which leaves what the store
+itself does (refs, index, trees, blobs). Both the raw and the own-work ratio are shown.
 """
 
 from __future__ import annotations
@@ -24,9 +33,11 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 
-from sessionsgit.integrations.langgraph import GitCheckpointSaver
+from sessionsgit.integrations.langgraph import GitCheckpointSaver, _shallow_copy
 
 THREAD = {"configurable": {"thread_id": "bench"}}
+#: A call is "flat" when its time at the last turn is at most this many times that at turn 10.
+FLAT = 1.3
 
 
 def graph_for(saver: Any, turns: int, words: int) -> Any:
@@ -56,7 +67,31 @@ def size_mb(path: Path) -> float:
     return total / 1e6
 
 
-def run(name: str, saver: Any, turns: int, words: int, storage: Path) -> dict[str, float]:
+def copies_ms(tuples: list[Any]) -> float:
+    """The time to hand out fresh copies of every message the tuples hold (what any saver
+    returning new message objects has to spend at least), as the saver copies them."""
+    messages = [m for t in tuples for m in t.checkpoint["channel_values"].get("messages", [])]
+    return median_ms(lambda: [_shallow_copy(m) for m in messages])
+
+
+def reads(saver: Any, first_id: str, turn: int) -> dict[str, float]:
+    old = {"configurable": {"thread_id": "bench", "checkpoint_ns": "",
+                            "checkpoint_id": first_id}}
+    result = {
+        f"get_tuple latest @{turn}": median_ms(lambda: saver.get_tuple(THREAD)),
+        f"get_tuple old id @{turn}": median_ms(lambda: saver.get_tuple(old)),
+        f"list(limit=10) @{turn}": median_ms(lambda: list(saver.list(THREAD, limit=10))),
+    }
+    result[f"get_tuple latest own work @{turn}"] = max(
+        result[f"get_tuple latest @{turn}"] - copies_ms([saver.get_tuple(THREAD)]), 1e-3)
+    result[f"list(limit=10) own work @{turn}"] = max(
+        result[f"list(limit=10) @{turn}"] - copies_ms(list(saver.list(THREAD, limit=10))), 1e-3)
+    return result
+
+
+def run(saver: Any, turns: int, words: int, *, measure: bool) -> dict[str, float]:
+    """One chat of ``turns`` turns; with ``measure``, the reads at turn 10 and at the end
+    (paused out of the whole run's time)."""
     graph = graph_for(saver, turns, words)
     result: dict[str, float] = {}
     start = time.perf_counter()
@@ -65,16 +100,16 @@ def run(name: str, saver: Any, turns: int, words: int, storage: Path) -> dict[st
         graph.invoke({"messages": [HumanMessage(f"question {turn}")]}, THREAD)
         if first_id is None:
             first_id = saver.get_tuple(THREAD).checkpoint["id"]
-        if turn in (10, turns):
+        if measure and turn in (10, turns):
             paused = time.perf_counter()
-            old = {"configurable": {"thread_id": "bench", "checkpoint_ns": "",
-                                    "checkpoint_id": first_id}}
-            result[f"get_tuple latest @{turn}"] = median_ms(lambda: saver.get_tuple(THREAD))
-            result[f"get_tuple old id @{turn}"] = median_ms(lambda: saver.get_tuple(old))
-            result[f"list(limit=10) @{turn}"] = median_ms(
-                lambda: list(saver.list(THREAD, limit=10)))
+            result.update(reads(saver, first_id, turn))
             start += time.perf_counter() - paused
     result["whole run s"] = time.perf_counter() - start
+    return result
+
+
+def finish(saver: Any, storage: Path, result: dict[str, float]) -> None:
+    """Disk before and after compaction, then copy_thread (copies are not disk use)."""
     result["disk MB"] = size_mb(storage)
     if isinstance(saver, GitCheckpointSaver):
         saver.store.gc()
@@ -87,47 +122,67 @@ def run(name: str, saver: Any, turns: int, words: int, storage: Path) -> dict[st
             lambda: saver.copy_thread("bench", f"copy-{next(copies)}"))
     except NotImplementedError:
         result["copy_thread"] = float("nan")
-    print(f"  {name}: {result['whole run s']:.1f} s", flush=True)
-    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--words", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-langgraph-"))
-    db = work / "checkpoints.sqlite"
-    sqlite = SqliteSaver(sqlite3.connect(db, check_same_thread=False))
-    results = {"SqliteSaver": run("SqliteSaver", sqlite, args.turns, args.words, db)}
-    # the copies made for timing copy_thread are not part of the thread's disk use
-    results["GitCheckpointSaver"] = run("GitCheckpointSaver", GitCheckpointSaver(work / "git"),
-                                        args.turns, args.words, work / "git")
-    print(f"\n{platform.platform()} | {os.cpu_count()} CPUs load {os.getloadavg()[0]:.2f} | "
-          f"{args.turns} turns, answers of {args.words} words\n")
+    makers: dict[str, Callable[[Path], tuple[Any, Path]]] = {
+        "SqliteSaver": lambda d: (SqliteSaver(sqlite3.connect(d / "c.sqlite",
+                                                              check_same_thread=False)),
+                                  d / "c.sqlite"),
+        "GitCheckpointSaver": lambda d: (GitCheckpointSaver(d / "git"), d / "git"),
+    }
+    results: dict[str, dict[str, float]] = {}
+    for round_ in range(args.rounds):
+        for name, make in makers.items():
+            directory = work / f"{name}-{round_}"
+            directory.mkdir()
+            saver, storage = make(directory)
+            last = round_ == args.rounds - 1
+            result = run(saver, args.turns, args.words, measure=last)
+            print(f"  round {round_ + 1} {name}: {result['whole run s']:.1f} s", flush=True)
+            best = results.setdefault(name, {"whole run s": result["whole run s"]})
+            best["whole run s"] = min(best["whole run s"], result["whole run s"])
+            if last:
+                best.update({k: v for k, v in result.items() if k != "whole run s"})
+                finish(saver, storage, best)
+    load = os.getloadavg()[0]
+    print(f"\n{platform.platform()} | {os.cpu_count()} CPUs, load {load:.2f} | {args.turns} "
+          f"turns, answers of {args.words} words, best of {args.rounds} rounds\n")
     print("| measure (ms unless noted; median) | GitCheckpointSaver | SqliteSaver | ratio |")
     print("|---|---:|---:|---:|")
     git, sql = results["GitCheckpointSaver"], results["SqliteSaver"]
     for key in git:
-        other = "n/a" if sql[key] != sql[key] else f"{sql[key]:.3g}"
-        ratio = "" if sql[key] != sql[key] else f"{git[key] / sql[key]:.2f}×"
+        known = sql.get(key, float("nan")) == sql.get(key, float("nan"))
+        other = f"{sql[key]:.3g}" if known else "n/a"
+        ratio = f"{git[key] / sql[key]:.2f}×" if known else ""
         print(f"| {key} | {git[key]:.3g} | {other} | {ratio} |")
     turns = args.turns
-    checks = [
-        ("whole run ≤ 1.5× SqliteSaver", git["whole run s"] / sql["whole run s"], 1.5),
-        ("disk after gc ≤ 1/10 of SQLite", git["disk MB after gc/VACUUM"] / sql["disk MB"], 0.1),
-        ("disk before gc ≤ 1/3 of SQLite", git["disk MB"] / sql["disk MB"], 1 / 3),
-        (f"get_tuple latest flat @10 → @{turns} (≤ 1.5×)",
-         git[f"get_tuple latest @{turns}"] / git["get_tuple latest @10"], 1.5),
-        (f"get_tuple old id flat @10 → @{turns} (≤ 1.5×)",
-         git[f"get_tuple old id @{turns}"] / git["get_tuple old id @10"], 1.5),
-        (f"list(limit=10) flat @10 → @{turns} (≤ 1.5×)",
-         git[f"list(limit=10) @{turns}"] / git["list(limit=10) @10"], 1.5),
-        ("copy_thread < 5 ms", git["copy_thread"], 5.0),
-    ]
+
+    def flat(key: str) -> tuple[float, float]:
+        return git[f"{key} @{turns}"] / git[f"{key} @10"], sql[f"{key} @{turns}"] / sql[f"{key} @10"]
+
+    checks = [("whole run ≤ 1.5× SqliteSaver", git["whole run s"] / sql["whole run s"], 1.5,
+               ""),
+              ("disk after gc ≤ 1/10 of SQLite",
+               git["disk MB after gc/VACUUM"] / sql["disk MB"], 0.1, ""),
+              ("disk before gc ≤ 1/3 of SQLite", git["disk MB"] / sql["disk MB"], 1 / 3, "")]
+    for key in ("get_tuple latest", "get_tuple latest own work", "get_tuple old id",
+                "list(limit=10)", "list(limit=10) own work"):
+        ours, theirs = flat(key)
+        checks.append((f"{key} flat @10 → @{turns} (≤ {FLAT}×)", ours, FLAT,
+                       f" (SqliteSaver: {theirs:.3g}×)"))
+    checks.append(("copy_thread < 5 ms", git["copy_thread"], 5.0, " ms"))
     print()
-    for label, value, limit in checks:
-        print(f"- {'PASS' if value <= limit else 'MISS'}  {label}: {value:.3g}")
+    print("| goal | measured | |")
+    print("|---|---:|---|")
+    for label, value, limit, note in checks:
+        print(f"| {label} | {value:.3g}{note} | {'PASS' if value <= limit else 'MISS'} |")
 
 
 if __name__ == "__main__":
