@@ -56,10 +56,11 @@ from ..codec import dumps_exact, encode_message
 from ..errors import SerializationError, SessionConflictError, StoreError
 from ..git import commitmeta, layout, packing
 from ..git.identity import signatures
-from ..git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if, read_refs
+from ..git.refs import RefMoved, current_target, read_refs
 from ..messages import summary
 from ..metadata import SessionMetadata, fork_metadata, merge_metadata
 from ..stores.git import GitSessionStore, session_ref
+from .langgraph_trash import drop_ref, move_ref, thread_refs, trash_thread
 from .langgraph_refs import (
     LANGGRAPH_PREFIX,
     ThreadIndex,
@@ -276,24 +277,16 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         leaves, so ``sessionsgit restore <thread>`` brings back every checkpoint."""
         thread_id = str(thread_id)
         with self._lock:
-            refs = self._thread_refs(thread_id)
-            leaves = [oid for name, oid in refs.items() if not is_writes_ref(name)]
             head = current_target(self.repo, session_ref(thread_id))
-            if head is not None and not leaves and self._session_leaves(head) is None:
+            is_thread = head is None or self._session_leaves(head) is not None or any(
+                not is_writes_ref(name) for name in self._thread_refs(thread_id))
+            if not is_thread:
                 return  # a session that is no LangGraph thread: not ours to delete
-            if head is None and not leaves:  # nothing to keep: at most writes of nothing
-                for name, oid in refs.items():
-                    self._drop(name, oid)
+            if not trash_thread(self.store, thread_id, self.index):
+                if head is None:
+                    return
+                self.store.delete(thread_id)  # a pulled thread: its branch is all there is
                 self.index.forget(thread_id)
-                return
-            others = [oid for oid in dict.fromkeys(leaves) if oid != head]
-            if others or head is None:
-                self._tombstone(thread_id, head, others)
-            if current_target(self.repo, session_ref(thread_id)) is not None:
-                self.store.delete(thread_id)
-            for name, oid in refs.items():
-                self._drop(name, oid)
-            self.index.forget(thread_id)
             self._complete.pop(thread_id, None)
             self._leaf_refs.pop(thread_id, None)
 
@@ -407,27 +400,13 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
 
     # ---- refs -------------------------------------------------------------------------------
     def _cas(self, name: str, new: pygit2.Oid, expected: pygit2.Oid | None) -> None:
-        try:
-            compare_and_swap(self.repo, name, new, expected, "sessionsgit: langgraph",
-                             stale_after=self.store.stale_lock_seconds)
-        except RefLocked as exc:
-            raise StoreError(f"cannot move {name}: {exc}") from None
-        except (OSError, pygit2.GitError) as exc:
-            raise StoreError(f"cannot move {name}: {exc}") from None
+        move_ref(self.store, name, new, expected)
 
     def _drop(self, name: str, expected: pygit2.Oid) -> None:
-        try:
-            delete_if(self.repo, name, expected, stale_after=self.store.stale_lock_seconds)
-        except RefMoved:
-            pass  # moved by another writer: it holds newer data, keep it
-        except (RefLocked, OSError, pygit2.GitError) as exc:
-            raise StoreError(f"cannot delete {name}: {exc}") from None
+        drop_ref(self.store, name, expected)
 
     def _thread_refs(self, thread_id: str) -> dict[str, pygit2.Oid]:
-        try:
-            return read_refs(self.repo.path, thread_prefix(thread_id))[0]
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read the refs of {self.store.path}: {exc}") from None
+        return thread_refs(self.store, thread_id)
 
     def _threads(self) -> builtins.list[str]:
         """Every thread with checkpoint refs (ids read back from their encoded names)."""
@@ -811,29 +790,6 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             self._leaf_refs[thread_id] = {**refs, name: commit}
             return
         raise SessionConflictError(thread_id, f"the leaf of {checkpoint_id} kept moving")
-
-    def _tombstone(self, thread_id: str, head: pygit2.Oid | None,
-                   others: builtins.list[pygit2.Oid]) -> None:
-        """A commit on the session branch whose parents are the head and every other leaf,
-        so moving the branch to the trash keeps all of them."""
-        base = head if head is not None else others[0]
-        data = commitmeta.parse(self._commit(base).raw_message) if head is not None else None
-        if data is not None:
-            data.pop("id", None)
-            meta = SessionMetadata.from_dict(data, session_id=thread_id)
-        else:
-            meta = merge_metadata(thread_id, None, 0, {"provider": "langgraph"})
-        subject = f"delete_thread: keeps {len(others) + (head is not None)} checkpoint branches"
-        author, committer = signatures(self.repo)
-        parents = ([head] if head is not None else []) + others
-        commit = self.repo.create_commit(None, author, committer,
-                                         commitmeta.compose(subject, meta),
-                                         self._commit(base).tree_id, parents)
-        try:
-            self._cas(session_ref(thread_id), commit, head)
-        except RefMoved:
-            raise SessionConflictError(thread_id, f"thread {thread_id!r} changed while being "
-                                                  "deleted; try again") from None
 
     def _rewrite(self, thread_id: str,
                  drop: Callable[[pygit2.Oid, Trailer, dict[str, str]], bool]) -> None:

@@ -486,3 +486,31 @@ def test_a_message_changed_in_place_between_checkpoints_is_stored_as_changed(rep
                 reader.get_tuple(first).checkpoint["channel_values"]["messages"]] == ["before"]
         assert [m.content for m in reader.get_tuple(second).checkpoint["channel_values"]
                 ["messages"]] == ["after", "hi"]
+
+
+def test_the_cli_delete_of_a_thread_trashes_every_branch_and_restore_brings_it_back(
+        repo: Path) -> None:
+    saver = GitCheckpointSaver(repo)
+    graph = chat_graph(saver, answers("one", "two", "fork answer"))
+    graph.invoke({"messages": [HumanMessage("first")]}, config())
+    graph.invoke({"messages": [HumanMessage("second")]}, config())
+    after_first = next(s for s in graph.get_state_history(config())
+                       if len(s.values.get("messages", [])) == 2 and not s.next)
+    graph.invoke(None, graph.update_state(after_first.config,
+                                          {"messages": [HumanMessage("other")]}, as_node=START))
+    before = sorted(c.checkpoint["id"] for c in saver.list(config()))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--repo", str(repo), "delete", THREAD])
+    assert result.exit_code == 0, result.output
+    assert git(repo, "for-each-ref", "refs/langgraph/") == ""
+    assert not list((repo / "sessionsgit" / "langgraph").glob("*.idx"))
+    assert GitCheckpointSaver(repo).get_tuple(config()) is None
+    subprocess.run(["git", "-C", str(repo), "gc", "--prune=now", "-q"], check=True)
+    fsck_clean(repo)
+    result = runner.invoke(cli, ["--repo", str(repo), "restore", THREAD])
+    assert result.exit_code == 0, result.output
+    assert sorted(c.checkpoint["id"] for c in GitCheckpointSaver(repo).list(config())) == before
+    # a session that is no thread is deleted as before
+    GitSessionStore(repo).save("plain", [{"role": "user", "content": "hi"}])
+    assert runner.invoke(cli, ["--repo", str(repo), "delete", "plain"]).exit_code == 0
+    assert GitSessionStore(repo).load("plain") is None
