@@ -30,9 +30,9 @@ import operator
 import os
 import random
 import threading
-from itertools import repeat
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
+from itertools import repeat
 from typing import Any, Callable, TypeVar
 
 import pygit2
@@ -60,7 +60,6 @@ from ..git.refs import RefMoved, current_target, read_refs
 from ..messages import summary
 from ..metadata import SessionMetadata, fork_metadata, merge_metadata
 from ..stores.git import GitSessionStore, session_ref
-from .langgraph_trash import drop_ref, move_ref, thread_refs, trash_thread
 from .langgraph_refs import (
     LANGGRAPH_PREFIX,
     ThreadIndex,
@@ -73,6 +72,7 @@ from .langgraph_refs import (
     thread_prefix,
     writes_ref,
 )
+from .langgraph_trash import drop_ref, move_ref, thread_refs, trash_thread
 
 __all__ = ["GitCheckpointSaver"]
 
@@ -92,7 +92,8 @@ _BLOB = pygit2.GIT_FILEMODE_BLOB
 _TREE = pygit2.GIT_FILEMODE_TREE
 _ATTEMPTS = 50
 _MESSAGE_CACHE = 50_000
-#: Transcripts of the checkpoints read last, kept whole (``list`` reads ten or so at a time).
+#: Transcripts kept whole: of the checkpoints read last (``list`` reads ten or so at a
+#: time), and of the threads written last.
 _TRANSCRIPTS = 64
 _T = TypeVar("_T")
 
@@ -647,7 +648,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         if written is None and unchanged_transcript and last is not None and last[0] == parent:
             written = last[1], last[2]
         if not ns and written is not None:
-            while len(self._written) >= 64:
+            while len(self._written) >= _TRANSCRIPTS:
                 self._written.pop(next(iter(self._written)))
             self._written[thread_id] = (commit, *written)
         return commit
@@ -829,19 +830,23 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         if not dropped:
             return
         # writes a dropped child held for a kept parent get a ref of their own again
+        # (late writes include what the parent folded, so they win)
+        held: dict[tuple[str, str], tuple[bool, pygit2.Oid]] = {}
         for oid, trailer in dropped:
-            held: builtins.list[tuple[str | None, pygit2.Oid]] = []
-            late = self._entry(oid, LG_DIR, LATE_WRITES)  # first: they include the others
-            for entry in self._tree(late) if late is not None else []:
-                held.append((idcodec.decode(entry.name or "", idcodec.FILE), entry.id))
             folded = self._entry(oid, LG_DIR, PARENT_WRITES)
-            if folded is not None:
-                held.append((trailer.parent_id, folded))
-            for owner, tree in held:
-                if owner and (trailer.checkpoint_ns, owner) in kept_ids:
-                    name = writes_ref(thread_id, trailer.checkpoint_ns, owner)
-                    if current_target(self.repo, name) is None:
-                        self._cas(name, tree, None)
+            if folded is not None and trailer.parent_id:
+                held.setdefault((trailer.checkpoint_ns, trailer.parent_id), (False, folded))
+            late = self._entry(oid, LG_DIR, LATE_WRITES)
+            for entry in self._tree(late) if late is not None else []:
+                owner = idcodec.decode(entry.name or "", idcodec.FILE)
+                if owner:
+                    held[(trailer.checkpoint_ns, owner)] = (True, entry.id)
+        for key, (_late, tree) in held.items():
+            if key in kept_ids:
+                name = writes_ref(thread_id, *key)
+                if current_target(self.repo, name) is None:
+                    self._cas(name, tree, None)
+        for oid, trailer in dropped:
             name = writes_ref(thread_id, trailer.checkpoint_ns, trailer.checkpoint_id)
             target = current_target(self.repo, name)
             if target is not None:

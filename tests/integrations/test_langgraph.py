@@ -514,3 +514,22 @@ def test_the_cli_delete_of_a_thread_trashes_every_branch_and_restore_brings_it_b
     GitSessionStore(repo).save("plain", [{"role": "user", "content": "hi"}])
     assert runner.invoke(cli, ["--repo", str(repo), "delete", "plain"]).exit_code == 0
     assert GitSessionStore(repo).load("plain") is None
+
+
+def test_late_writes_survive_dropping_the_checkpoint_that_took_them_in(repo: Path) -> None:
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+    saver = GitCheckpointSaver(repo)
+    first = saver.put(generate_config("t"), generate_checkpoint(),
+                      generate_metadata(run_id="keep"), {})
+    saver.put_writes(first, [("a", 1)], "task-1")
+    second = saver.put(first, generate_checkpoint(), generate_metadata(run_id="drop"), {})
+    saver.put_writes(first, [("b", 2)], "task-2")
+    saver.put(second, generate_checkpoint(), generate_metadata(run_id="drop"), {})
+    saver.delete_for_runs(["drop"])
+    assert [t.config["configurable"]["checkpoint_id"] for t in saver.list(config("t"))] == \
+        [first["configurable"]["checkpoint_id"]]
+    expected = [("task-1", "a", 1), ("task-2", "b", 2)]
+    assert saver.get_tuple(first).pending_writes == expected
+    assert GitCheckpointSaver(repo).get_tuple(first).pending_writes == expected
+    fsck_clean(repo)
