@@ -533,3 +533,26 @@ def test_late_writes_survive_dropping_the_checkpoint_that_took_them_in(repo: Pat
     assert saver.get_tuple(first).pending_writes == expected
     assert GitCheckpointSaver(repo).get_tuple(first).pending_writes == expected
     fsck_clean(repo)
+
+
+def test_a_copy_s_index_is_one_line_and_outlives_its_source(repo: Path) -> None:
+    saver = GitCheckpointSaver(repo)
+    graph = chat_graph(saver, answers(*(f"answer {i}" for i in range(5))))
+    for i in range(5):
+        graph.invoke({"messages": [HumanMessage(f"question {i}")]}, config("src"))
+    ids = [t.checkpoint["id"] for t in saver.list(config("src"))]
+    saver.copy_thread("src", "copy")
+    saver.copy_thread("copy", "copy of copy")
+    index_dir = repo / "sessionsgit" / "langgraph"
+    assert len((index_dir / "copy.idx").read_bytes().splitlines()) == 2  # header + one line
+    for reader in (saver, GitCheckpointSaver(repo)):
+        for thread in ("copy", "copy of copy"):
+            assert [reader.get_tuple(config(thread, checkpoint_id=i)).checkpoint["id"]
+                    for i in ids] == ids
+    saver.delete_thread("src")
+    saver.delete_thread("copy")
+    fresh = GitCheckpointSaver(repo)
+    assert [fresh.get_tuple(config("copy of copy", checkpoint_id=i)).checkpoint["id"]
+            for i in ids] == ids
+    assert fresh.get_tuple(config("src", checkpoint_id=ids[0])) is None
+    fsck_clean(repo)
