@@ -12,7 +12,7 @@ lives in the commit's ``langgraph/`` subtree::
     langgraph/channel.<name>                      one blob per channel value (reused while
                                                   its version is unchanged)
     langgraph/parent-writes/<task>.<idx>          the pending writes of the parent checkpoint
-    langgraph/late-writes/<id>/<task>.<idx>       those of the grandparent ``<id>``, when they
+    langgraph/late-writes.<id>/<task>.<idx>       those of the grandparent ``<id>``, when they
                                                   landed after the parent was put (all of them)
 
 Where the refs and the checkpoint-id index live: ``langgraph_refs``. Needs the ``langgraph``
@@ -84,9 +84,10 @@ TRANSCRIPT = "sessionsgit-transcript"
 RECORD = "checkpoint"
 #: Each channel value is ``langgraph/channel.<name>``.
 CHANNEL_PREFIX = "channel."
-#: The parent's pending writes, and those of an older checkpoint that landed late.
+#: The parent's pending writes, and (``late-writes.<id>``) those of the grandparent that
+#: landed late: beside the others, as a pull's validation allows two levels only.
 PARENT_WRITES = "parent-writes"
-LATE_WRITES = "late-writes"
+LATE_WRITES = "late-writes."
 _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
 _BLOB = pygit2.GIT_FILEMODE_BLOB
 _TREE = pygit2.GIT_FILEMODE_TREE
@@ -522,11 +523,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 parent_key = (trailer.checkpoint_ns, trailer.parent_id)
                 if not writes.get(parent_key, (False,))[0]:
                     writes[parent_key] = (False, held[PARENT_WRITES].id)
-            if held is not None and LATE_WRITES in held:
-                for entry in self._tree(held[LATE_WRITES].id):
-                    grand_id = idcodec.decode(entry.name or "", idcodec.FILE)
-                    if grand_id is not None:
-                        writes[(trailer.checkpoint_ns, grand_id)] = (True, entry.id)
+            for grand_id, tree in _late_trees(held):
+                writes[(trailer.checkpoint_ns, grand_id)] = (True, tree)
         for key, (_late, tree) in writes.items():
             if self.index.writes_tree(thread_id, *key) is None:
                 entries.append(["W", *key, str(tree)])
@@ -619,9 +617,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         if parent_writes is not None:
             lg.insert(PARENT_WRITES, parent_writes[0], _TREE)
         if late is not None:
-            holder = repo.TreeBuilder()
-            holder.insert(idcodec.encode(late[0], idcodec.FILE), late[1], _TREE)
-            lg.insert(LATE_WRITES, holder.write(), _TREE)
+            lg.insert(LATE_WRITES + idcodec.encode(late[0], idcodec.FILE), late[1], _TREE)
         root = repo.TreeBuilder()
         root.insert(LG_DIR, lg.write(), _TREE)
         trailer = compose_trailer(ns, str(checkpoint["id"]), parent_id)
@@ -836,11 +832,9 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             folded = self._entry(oid, LG_DIR, PARENT_WRITES)
             if folded is not None and trailer.parent_id:
                 held.setdefault((trailer.checkpoint_ns, trailer.parent_id), (False, folded))
-            late = self._entry(oid, LG_DIR, LATE_WRITES)
-            for entry in self._tree(late) if late is not None else []:
-                owner = idcodec.decode(entry.name or "", idcodec.FILE)
-                if owner:
-                    held[(trailer.checkpoint_ns, owner)] = (True, entry.id)
+            lg = self._entry(oid, LG_DIR)
+            for owner, tree in _late_trees(self._tree(lg) if lg is not None else None):
+                held[(trailer.checkpoint_ns, owner)] = (True, tree)
         for key, (_late, tree) in held.items():
             if key in kept_ids:
                 name = writes_ref(thread_id, *key)
@@ -1073,6 +1067,18 @@ def _header(data: dict[str, Any]) -> bytes:
 def _is_transcript(value: Any) -> bool:
     return isinstance(value, builtins.list) and all(map(isinstance, value,
                                                         repeat(BaseMessage, len(value))))
+
+
+def _late_trees(lg: pygit2.Tree | None) -> builtins.list[tuple[str, pygit2.Oid]]:
+    """(grandparent id, tree) of each ``late-writes.<id>`` entry of a ``langgraph/`` tree."""
+    found = []
+    for entry in lg if lg is not None else []:
+        name = entry.name or ""
+        if name.startswith(LATE_WRITES) and entry.filemode == _TREE:
+            owner = idcodec.decode(name[len(LATE_WRITES):], idcodec.FILE)
+            if owner:
+                found.append((owner, entry.id))
+    return found
 
 
 @functools.lru_cache(maxsize=4096)

@@ -556,3 +556,24 @@ def test_a_copy_s_index_is_one_line_and_outlives_its_source(repo: Path) -> None:
             for i in ids] == ids
     assert fresh.get_tuple(config("src", checkpoint_id=ids[0])) is None
     fsck_clean(repo)
+
+
+def test_a_thread_with_late_writes_passes_a_pull_s_validation(tmp_path: Path) -> None:
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+
+    from sessionsgit import sync
+    here, remote, there = tmp_path / "here.git", tmp_path / "remote.git", tmp_path / "there.git"
+    saver = GitCheckpointSaver(here)
+    first = saver.put(generate_config("t"), generate_checkpoint(), generate_metadata(), {})
+    second = saver.put(first, generate_checkpoint(), generate_metadata(), {})
+    saver.put_writes(first, [("b", 2)], "task-2")  # late: taken in by the next checkpoint
+    saver.put(second, generate_checkpoint(), generate_metadata(), {})
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    sync.add_remote(GitSessionStore(here), "origin", str(remote))
+    sync.push(GitSessionStore(here), "origin")
+    elsewhere = GitSessionStore(there)
+    sync.add_remote(elsewhere, "origin", str(remote))
+    report = sync.pull(elsewhere, "origin")
+    assert not report.rejected, report.rejected
+    assert GitCheckpointSaver(there).get_tuple(first).pending_writes == [("task-2", "b", 2)]
