@@ -96,6 +96,8 @@ _MESSAGE_CACHE = 50_000
 #: Transcripts kept whole: of the checkpoints read last (``list`` reads ten or so at a
 #: time), and of the threads written last.
 _TRANSCRIPTS = 64
+#: Objects written before they are counted towards the store's automatic packing.
+_NOTE_WRITTEN_EVERY = 64
 _T = TypeVar("_T")
 
 
@@ -146,6 +148,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         #: wrote: the next checkpoint compares against it instead of looking each message up
         self._written: dict[str, tuple[pygit2.Oid, builtins.list[BaseMessage],
                                        builtins.list[pygit2.Oid]]] = {}
+        #: thread -> (commit, the session metadata in its message) this process last wrote
+        self._session_meta: dict[str, tuple[pygit2.Oid, SessionMetadata]] = {}
+        #: thread -> the commit this process last moved its session branch to
+        self._heads: dict[str, pygit2.Oid] = {}
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -216,7 +222,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                                             late)
             self._move_leaf(thread_id, ns, checkpoint_id, commit, parent)
             if not ns:
-                self._advance_session(thread_id, checkpoint_id, commit)
+                self._advance_session(thread_id, checkpoint_id, commit, parent)
             entries: builtins.list[builtins.list[Any]] = [["C", ns, checkpoint_id, str(commit)]]
             if parent_writes is not None:
                 entries.append(["W", ns, parent_id, str(parent_writes[0])])
@@ -640,6 +646,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         parents = [parent] if parent is not None else []
         commit = repo.create_commit(None, author, committer, message, root.write(), parents)
         self._loose += 8
+        if not ns:
+            if len(self._session_meta) >= _TRANSCRIPTS:
+                self._session_meta.clear()
+            self._session_meta[thread_id] = (commit, session_meta)
         last = self._written.pop(thread_id, None)
         if written is None and unchanged_transcript and last is not None and last[0] == parent:
             written = last[1], last[2]
@@ -721,7 +731,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _session_metadata(self, thread_id: str, parent: pygit2.Commit | None,
                           count: int) -> SessionMetadata:
         previous = None
-        if parent is not None:
+        known = self._session_meta.get(thread_id)
+        if parent is not None and known is not None and known[0] == parent.id:
+            previous = known[1]  # what this process wrote into the parent's message
+        elif parent is not None:
             data = commitmeta.parse(parent.raw_message)
             if data is not None:
                 data.pop("id", None)
@@ -744,21 +757,29 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 return step
         return step
 
-    def _advance_session(self, thread_id: str, checkpoint_id: str, commit: pygit2.Oid) -> None:
+    def _advance_session(self, thread_id: str, checkpoint_id: str, commit: pygit2.Oid,
+                         parent: pygit2.Oid | None) -> None:
         """Point the session branch at ``commit`` unless another writer already put a newer
-        root checkpoint there ("latest" is the newest checkpoint across all leaves)."""
+        root checkpoint there ("latest" is the newest checkpoint across all leaves). Where
+        this process last left it at the parent, the compare-and-swap alone checks that."""
         name = session_ref(thread_id)
+        guess = parent if parent is not None and self._heads.get(thread_id) == parent else None
         for _attempt in range(_ATTEMPTS):
-            head = current_target(self.repo, name)
-            if head is not None:
+            head, guess = (guess, None) if guess is not None else \
+                (current_target(self.repo, name), None)
+            if head is not None and head != parent:
                 trailer = commit_trailer(self.repo, head)
                 if trailer is not None and trailer.checkpoint_id > checkpoint_id:
+                    self._heads.pop(thread_id, None)
                     return
             try:
                 self._cas(name, commit, head)
-                return
             except RefMoved:
                 continue
+            if len(self._heads) >= _TRANSCRIPTS:
+                self._heads.clear()
+            self._heads[thread_id] = commit
+            return
 
     def _move_leaf(self, thread_id: str, ns: str, checkpoint_id: str, commit: pygit2.Oid,
                    parent: pygit2.Oid | None) -> None:
@@ -1042,9 +1063,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         return header, self.serde.loads_typed((kind, body))
 
     def _after_write(self) -> None:
-        """Hand the count of objects written to the store's automatic packing."""
-        written, self._loose = self._loose, 0
-        if written:
+        """Hand the count of objects written to the store's automatic packing, a few dozen
+        at a time (its threshold is thousands; each call looks at the pack directory)."""
+        if self._loose >= _NOTE_WRITTEN_EVERY:
+            written, self._loose = self._loose, 0
             self.store.note_written(written)
 
 
