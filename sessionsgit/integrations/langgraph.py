@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copy
 import functools
 import heapq
 import json
@@ -150,6 +151,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                                        builtins.list[pygit2.Oid]]] = {}
         #: thread -> (commit, the session metadata in its message) this process last wrote
         self._session_meta: dict[str, tuple[pygit2.Oid, SessionMetadata]] = {}
+        #: the fields ``session.json`` holds, as last written, and the bytes written
+        self._session_file: tuple[dict[str, Any] | None, bytes] = (None, b"")
         #: thread -> the commit this process last moved its session branch to
         self._heads: dict[str, pygit2.Oid] = {}
 
@@ -636,8 +639,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             count = self._message_count(messages_tree)
             session_meta = self._session_metadata(thread_id, parent_commit, count)
             session_json = {key: getattr(session_meta, key) for key in _TREE_FIELDS}
-            text = dumps_exact(session_json, indent=2, what="metadata")[0] + "\n"
-            root.insert(layout.SESSION_FILE, self._known_blob(text.encode()), _BLOB)
+            if self._session_file[0] != session_json:  # (the same for most checkpoints)
+                text = dumps_exact(session_json, indent=2, what="metadata")[0] + "\n"
+                self._session_file = (copy.deepcopy(session_json), text.encode())
+            root.insert(layout.SESSION_FILE, self._known_blob(self._session_file[1]), _BLOB)
             if messages_tree is not None:
                 root.insert(layout.MESSAGES_DIR, messages_tree, _TREE)
             subject = self._subject(values, new_versions, metadata)
@@ -1118,13 +1123,13 @@ def _shallow_copy(message: BaseMessage) -> BaseMessage:
     overhead: a checkpoint's transcript is handed out as fresh copies on every read."""
     if getattr(message, "__pydantic_private__", None) is not None:
         return message.model_copy()
-    copy = _new_object(type(message))
-    _set_attribute(copy, "__dict__", message.__dict__.copy())
+    fresh = _new_object(type(message))
+    _set_attribute(fresh, "__dict__", message.__dict__.copy())
     extra = message.__pydantic_extra__
-    _set_attribute(copy, "__pydantic_extra__", None if extra is None else extra.copy())
-    _set_attribute(copy, "__pydantic_fields_set__", message.__pydantic_fields_set__.copy())
-    _set_attribute(copy, "__pydantic_private__", None)
-    return copy
+    _set_attribute(fresh, "__pydantic_extra__", None if extra is None else extra.copy())
+    _set_attribute(fresh, "__pydantic_fields_set__", message.__pydantic_fields_set__.copy())
+    _set_attribute(fresh, "__pydantic_private__", None)
+    return fresh
 
 
 #: What pydantic's ``==`` compares of a message (type, fields, extra fields), as one tuple.
