@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import platform
 import sqlite3
@@ -164,6 +165,8 @@ def main() -> None:
             if last:
                 best.update({k: v for k, v in result.items() if k not in whole})
                 finish(saver, storage, best)
+            del saver
+            gc.collect()  # each round starts clean: no saver of an earlier round lingers
     load = os.getloadavg()[0]
     print(f"\n{platform.platform()} | {os.cpu_count()} CPUs, load {load:.2f} | {args.turns} "
           f"turns, answers of {args.words} words, best of {args.rounds} rounds\n")
