@@ -12,6 +12,8 @@ lives in the commit's ``langgraph/`` subtree::
     langgraph/channel.<name>                      one blob per channel value (reused while
                                                   its version is unchanged)
     langgraph/parent-writes/<task>.<idx>          the pending writes of the parent checkpoint
+    langgraph/late-writes.<id>/<task>.<idx>       those of the grandparent ``<id>``, when they
+                                                  landed after the parent was put (all of them)
 
 Where the refs and the checkpoint-id index live: ``langgraph_refs``. Needs the ``langgraph``
 extra (``pip install 'sessionsgit[langgraph]'``).
@@ -21,12 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copy
+import functools
 import heapq
 import json
+import operator
 import os
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
+from itertools import repeat
 from typing import Any, Callable, TypeVar
 
 import pygit2
@@ -48,9 +55,9 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from .. import idcodec
 from ..codec import dumps_exact, encode_message
 from ..errors import SerializationError, SessionConflictError, StoreError
-from ..git import commitmeta, layout
+from ..git import commitmeta, layout, packing
 from ..git.identity import signatures
-from ..git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if, read_refs
+from ..git.refs import RefMoved, current_target, read_refs
 from ..messages import summary
 from ..metadata import SessionMetadata, fork_metadata, merge_metadata
 from ..stores.git import GitSessionStore, session_ref
@@ -66,6 +73,7 @@ from .langgraph_refs import (
     thread_prefix,
     writes_ref,
 )
+from .langgraph_trash import drop_ref, move_ref, thread_refs, trash_thread
 
 __all__ = ["GitCheckpointSaver"]
 
@@ -77,11 +85,20 @@ TRANSCRIPT = "sessionsgit-transcript"
 RECORD = "checkpoint"
 #: Each channel value is ``langgraph/channel.<name>``.
 CHANNEL_PREFIX = "channel."
+#: The parent's pending writes, and (``late-writes.<id>``) those of the grandparent that
+#: landed late: beside the others, as a pull's validation allows two levels only.
+PARENT_WRITES = "parent-writes"
+LATE_WRITES = "late-writes."
 _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
 _BLOB = pygit2.GIT_FILEMODE_BLOB
 _TREE = pygit2.GIT_FILEMODE_TREE
 _ATTEMPTS = 50
 _MESSAGE_CACHE = 50_000
+#: Transcripts kept whole: of the checkpoints read last (``list`` reads ten or so at a
+#: time), and of the threads written last.
+_TRANSCRIPTS = 64
+#: Objects written before they are counted towards the store's automatic packing.
+_NOTE_WRITTEN_EVERY = 64
 _T = TypeVar("_T")
 
 
@@ -109,8 +126,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         if isinstance(path_or_store, GitSessionStore):
             self.store = path_or_store
-        else:
-            self.store = GitSessionStore(path_or_store)
+        else:  # a checkpoint writes about 8 objects: let a whole pass's worth pile up (a
+            # pass's fixed costs dominate; a 200-turn chat then packs twice, not 24 times)
+            self.store = GitSessionStore(path_or_store,
+                                         pack_threshold=packing.AUTO_PACK_OBJECT_LIMIT)
         self.index = ThreadIndex(self.store.repo.path)
         self._lock = threading.RLock()
         #: message id -> (a copy of the message as encoded, its blob)
@@ -124,6 +143,18 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         self._known: set[pygit2.Oid] = set()
         #: blob -> the message it holds (handed out as shallow copies)
         self._messages_by_blob: dict[pygit2.Oid, BaseMessage] = {}
+        #: commit -> its transcript (the messages kept in ``_messages_by_blob``), newest last
+        self._transcripts: OrderedDict[pygit2.Oid, builtins.list[BaseMessage]] = OrderedDict()
+        #: thread -> (commit, its root transcript as copies, their blobs) this process last
+        #: wrote: the next checkpoint compares against it instead of looking each message up
+        self._written: dict[str, tuple[pygit2.Oid, builtins.list[BaseMessage],
+                                       builtins.list[pygit2.Oid]]] = {}
+        #: thread -> (commit, the session metadata in its message) this process last wrote
+        self._session_meta: dict[str, tuple[pygit2.Oid, SessionMetadata]] = {}
+        #: the fields ``session.json`` holds, as last written, and the bytes written
+        self._session_file: tuple[dict[str, Any] | None, bytes] = (None, b"")
+        #: thread -> the commit this process last moved its session branch to
+        self._heads: dict[str, pygit2.Oid] = {}
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -187,18 +218,24 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             parent = self._find(thread_id, ns, parent_id) if parent_id else None
             writes_name = writes_ref(thread_id, ns, parent_id) if parent_id else None
             parent_writes = self._writes_tree(thread_id, ns, parent_id) if parent_id else None
+            late = self._late_writes(thread_id, ns, parent) if parent is not None else None
             full_metadata = dict(get_checkpoint_metadata(config, metadata))
             commit = self._write_checkpoint(thread_id, ns, checkpoint, full_metadata,
-                                            new_versions, parent, parent_id, parent_writes)
+                                            new_versions, parent, parent_id, parent_writes,
+                                            late)
             self._move_leaf(thread_id, ns, checkpoint_id, commit, parent)
             if not ns:
-                self._advance_session(thread_id, checkpoint_id, commit)
+                self._advance_session(thread_id, checkpoint_id, commit, parent)
             entries: builtins.list[builtins.list[Any]] = [["C", ns, checkpoint_id, str(commit)]]
             if parent_writes is not None:
                 entries.append(["W", ns, parent_id, str(parent_writes[0])])
+            if late is not None:
+                entries.append(["W", ns, late[0], str(late[1])])
             self.index.append(thread_id, entries)
             if parent_writes is not None and parent_writes[1] and writes_name:
                 self._drop(writes_name, parent_writes[0])  # the child's tree holds them now
+            if late is not None:
+                self._drop(writes_ref(thread_id, ns, late[0]), late[2])
             self._after_write()
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
                                  "checkpoint_id": checkpoint_id}}
@@ -251,24 +288,16 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         leaves, so ``sessionsgit restore <thread>`` brings back every checkpoint."""
         thread_id = str(thread_id)
         with self._lock:
-            refs = self._thread_refs(thread_id)
-            leaves = [oid for name, oid in refs.items() if not is_writes_ref(name)]
             head = current_target(self.repo, session_ref(thread_id))
-            if head is not None and not leaves and self._session_leaves(head) is None:
+            is_thread = head is None or self._session_leaves(head) is not None or any(
+                not is_writes_ref(name) for name in self._thread_refs(thread_id))
+            if not is_thread:
                 return  # a session that is no LangGraph thread: not ours to delete
-            if head is None and not leaves:  # nothing to keep: at most writes of nothing
-                for name, oid in refs.items():
-                    self._drop(name, oid)
+            if not trash_thread(self.store, thread_id, self.index):
+                if head is None:
+                    return
+                self.store.delete(thread_id)  # a pulled thread: its branch is all there is
                 self.index.forget(thread_id)
-                return
-            others = [oid for oid in dict.fromkeys(leaves) if oid != head]
-            if others or head is None:
-                self._tombstone(thread_id, head, others)
-            if current_target(self.repo, session_ref(thread_id)) is not None:
-                self.store.delete(thread_id)
-            for name, oid in refs.items():
-                self._drop(name, oid)
-            self.index.forget(thread_id)
             self._complete.pop(thread_id, None)
             self._leaf_refs.pop(thread_id, None)
 
@@ -382,27 +411,13 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
 
     # ---- refs -------------------------------------------------------------------------------
     def _cas(self, name: str, new: pygit2.Oid, expected: pygit2.Oid | None) -> None:
-        try:
-            compare_and_swap(self.repo, name, new, expected, "sessionsgit: langgraph",
-                             stale_after=self.store.stale_lock_seconds)
-        except RefLocked as exc:
-            raise StoreError(f"cannot move {name}: {exc}") from None
-        except (OSError, pygit2.GitError) as exc:
-            raise StoreError(f"cannot move {name}: {exc}") from None
+        move_ref(self.store, name, new, expected)
 
     def _drop(self, name: str, expected: pygit2.Oid) -> None:
-        try:
-            delete_if(self.repo, name, expected, stale_after=self.store.stale_lock_seconds)
-        except RefMoved:
-            pass  # moved by another writer: it holds newer data, keep it
-        except (RefLocked, OSError, pygit2.GitError) as exc:
-            raise StoreError(f"cannot delete {name}: {exc}") from None
+        drop_ref(self.store, name, expected)
 
     def _thread_refs(self, thread_id: str) -> dict[str, pygit2.Oid]:
-        try:
-            return read_refs(self.repo.path, thread_prefix(thread_id))[0]
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read the refs of {self.store.path}: {exc}") from None
+        return thread_refs(self.store, thread_id)
 
     def _threads(self) -> builtins.list[str]:
         """Every thread with checkpoint refs (ids read back from their encoded names)."""
@@ -490,26 +505,40 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             oid = pygit2.Oid(hex=found)
             if self.repo.odb.exists(oid):
                 return oid
+        self._reindex(thread_id)
+        found = self.index.commit(thread_id, ns, checkpoint_id)
+        if found is None or not self.repo.odb.exists(pygit2.Oid(hex=found)):
+            return None
+        return pygit2.Oid(hex=found)
+
+    def _reindex(self, thread_id: str) -> None:
+        """Bring the index up to date by walking the whole thread (skipped when its leaves
+        did not change since the last complete walk): for an index that was lost, damaged,
+        or never written here (a pulled or restored thread)."""
         by_ns = self._leaves_by_ns(thread_id)
         leaves = frozenset(c for items in by_ns.values() for c, _t in items)
         if self._complete.get(thread_id) == leaves:
-            return None
+            return
         entries: builtins.list[builtins.list[Any]] = []
-        result = None
+        #: (ns, id) -> (late: a superset of what the child folded, tree)
+        writes: dict[tuple[str, str], tuple[bool, pygit2.Oid]] = {}
         for commit, trailer in self._walk_all(leaves):
             key = (trailer.checkpoint_ns, trailer.checkpoint_id)
             if self.index.commit(thread_id, *key) != str(commit):
                 entries.append(["C", *key, str(commit)])
-            if key == (ns, checkpoint_id) and result is None:
-                result = commit
-            folded = self._entry(commit, LG_DIR, "parent-writes")
-            if folded is not None and trailer.parent_id and \
-                    self.index.writes_tree(thread_id, trailer.checkpoint_ns,
-                                           trailer.parent_id) is None:
-                entries.append(["W", trailer.checkpoint_ns, trailer.parent_id, str(folded)])
+            lg = self._entry(commit, LG_DIR)
+            held = self._tree(lg) if lg is not None else None
+            if held is not None and PARENT_WRITES in held and trailer.parent_id:
+                parent_key = (trailer.checkpoint_ns, trailer.parent_id)
+                if not writes.get(parent_key, (False,))[0]:
+                    writes[parent_key] = (False, held[PARENT_WRITES].id)
+            for grand_id, tree in _late_trees(held):
+                writes[(trailer.checkpoint_ns, grand_id)] = (True, tree)
+        for key, (_late, tree) in writes.items():
+            if self.index.writes_tree(thread_id, *key) is None:
+                entries.append(["W", *key, str(tree)])
         self.index.append(thread_id, entries)
         self._complete[thread_id] = leaves
-        return result
 
     def _walk_all(self, leaves: frozenset[pygit2.Oid]) -> Iterator[tuple[pygit2.Oid, Trailer]]:
         seen: set[pygit2.Oid] = set()
@@ -552,7 +581,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _write_checkpoint(self, thread_id: str, ns: str, checkpoint: Checkpoint,
                           metadata: dict[str, Any], new_versions: ChannelVersions,
                           parent: pygit2.Oid | None, parent_id: str | None,
-                          parent_writes: tuple[pygit2.Oid, bool] | None) -> pygit2.Oid:
+                          parent_writes: tuple[pygit2.Oid, bool] | None,
+                          late: tuple[str, pygit2.Oid, pygit2.Oid] | None = None) -> pygit2.Oid:
         repo = self.repo
         values = checkpoint["channel_values"]
         versions = checkpoint["channel_versions"]
@@ -566,22 +596,26 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             parent_versions = dict(record.get("channel_versions") or {}) if record else {}
         lg = repo.TreeBuilder()
         transcript: builtins.list[pygit2.Oid] | None = None
+        written: tuple[builtins.list[BaseMessage], builtins.list[pygit2.Oid]] | None = None
+        unchanged_transcript = False
         messages_tree: pygit2.Oid | None = None
         for channel, version in versions.items():
-            name = CHANNEL_PREFIX + idcodec.encode(str(channel), idcodec.FILE)
+            name = _channel_entry(str(channel))
             if channel not in new_versions and parent_lg is not None and \
                     parent_versions.get(channel) == version and name in parent_lg:
                 lg.insert(name, parent_lg[name].id, _BLOB)
                 if not ns and channel == MESSAGES_CHANNEL and parent_commit is not None:
                     messages_tree = self._entry(parent, layout.MESSAGES_DIR)
                     transcript = []  # unchanged: the parent's messages/ tree as it is
+                    unchanged_transcript = True
                 continue
             if channel not in values:
                 continue  # a channel with no value at this version
             value = values[channel]
             header = {"channel": channel}  # the version is in the record: equal values share
             if not ns and channel == MESSAGES_CHANNEL and _is_transcript(value):
-                transcript = [self._message_blob(message, i) for i, message in enumerate(value)]
+                written = self._transcript_blobs(thread_id, parent, value)
+                transcript = written[1]
                 lg.insert(name, self._known_blob(_header({**header, "type": TRANSCRIPT})),
                           _BLOB)
                 continue
@@ -590,7 +624,9 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         lg.insert(RECORD, self._typed_blob({"checkpoint": record, "metadata": metadata}, {}),
                   _BLOB)
         if parent_writes is not None:
-            lg.insert("parent-writes", parent_writes[0], _TREE)
+            lg.insert(PARENT_WRITES, parent_writes[0], _TREE)
+        if late is not None:
+            lg.insert(LATE_WRITES + idcodec.encode(late[0], idcodec.FILE), late[1], _TREE)
         root = repo.TreeBuilder()
         root.insert(LG_DIR, lg.write(), _TREE)
         trailer = compose_trailer(ns, str(checkpoint["id"]), parent_id)
@@ -603,8 +639,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             count = self._message_count(messages_tree)
             session_meta = self._session_metadata(thread_id, parent_commit, count)
             session_json = {key: getattr(session_meta, key) for key in _TREE_FIELDS}
-            text = dumps_exact(session_json, indent=2, what="metadata")[0] + "\n"
-            root.insert(layout.SESSION_FILE, self._known_blob(text.encode()), _BLOB)
+            if self._session_file[0] != session_json:  # (the same for most checkpoints)
+                text = dumps_exact(session_json, indent=2, what="metadata")[0] + "\n"
+                self._session_file = (copy.deepcopy(session_json), text.encode())
+            root.insert(layout.SESSION_FILE, self._known_blob(self._session_file[1]), _BLOB)
             if messages_tree is not None:
                 root.insert(layout.MESSAGES_DIR, messages_tree, _TREE)
             subject = self._subject(values, new_versions, metadata)
@@ -613,14 +651,49 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         parents = [parent] if parent is not None else []
         commit = repo.create_commit(None, author, committer, message, root.write(), parents)
         self._loose += 8
+        if not ns:
+            if len(self._session_meta) >= _TRANSCRIPTS:
+                self._session_meta.clear()
+            self._session_meta[thread_id] = (commit, session_meta)
+        last = self._written.pop(thread_id, None)
+        if written is None and unchanged_transcript and last is not None and last[0] == parent:
+            written = last[1], last[2]
+        if not ns and written is not None:
+            while len(self._written) >= _TRANSCRIPTS:
+                self._written.pop(next(iter(self._written)))
+            self._written[thread_id] = (commit, *written)
         return commit
+
+    def _transcript_blobs(self, thread_id: str, parent: pygit2.Oid | None,
+                          messages: builtins.list[BaseMessage]
+                          ) -> tuple[builtins.list[BaseMessage], builtins.list[pygit2.Oid]]:
+        """(the copies as encoded, the blob) of each message of a root transcript. A message
+        equal to the one at its place in the parent's transcript, as this process wrote it,
+        reuses its blob: the parent's commit keeps it (no existence check, no encoding)."""
+        last = self._written.get(thread_id)
+        known, blobs = (last[1], last[2]) if last is not None and last[0] == parent else ([], [])
+        same = builtins.list(map(operator.eq, map(_message_state, known),
+                                 map(_message_state, messages)))  # (one pass in C)
+        kept = same.index(False) if False in same else len(same)
+        copies, out = known[:kept], blobs[:kept]
+        for index in range(kept, len(messages)):
+            message = messages[index]
+            if index < len(same) and same[index]:
+                copies.append(known[index])
+                out.append(blobs[index])
+                continue
+            blob = self._message_blob(message, index)
+            copies.append(self._messages_by_blob.get(blob) or message.model_copy(deep=True))
+            out.append(blob)
+        return copies, out
 
     def _message_blob(self, message: BaseMessage, index: int) -> pygit2.Oid:
         """One message as a readable JSON blob (LangChain's ``message_to_dict`` form), encoded
         once per message id in this process."""
         key = message.id
         cached = self._message_blobs.get(key) if key else None
-        if cached is not None and cached[0] == message and self.repo.odb.exists(cached[1]):
+        if cached is not None and _same_message(cached[0], message) and \
+                self.repo.odb.exists(cached[1]):
             return cached[1]  # (a gc with prune may have dropped it since: then write again)
         data, _parsed = encode_message(message_to_dict(message), index)
         blob = self.repo.create_blob(data)
@@ -663,7 +736,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _session_metadata(self, thread_id: str, parent: pygit2.Commit | None,
                           count: int) -> SessionMetadata:
         previous = None
-        if parent is not None:
+        known = self._session_meta.get(thread_id)
+        if parent is not None and known is not None and known[0] == parent.id:
+            previous = known[1]  # what this process wrote into the parent's message
+        elif parent is not None:
             data = commitmeta.parse(parent.raw_message)
             if data is not None:
                 data.pop("id", None)
@@ -686,21 +762,29 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 return step
         return step
 
-    def _advance_session(self, thread_id: str, checkpoint_id: str, commit: pygit2.Oid) -> None:
+    def _advance_session(self, thread_id: str, checkpoint_id: str, commit: pygit2.Oid,
+                         parent: pygit2.Oid | None) -> None:
         """Point the session branch at ``commit`` unless another writer already put a newer
-        root checkpoint there ("latest" is the newest checkpoint across all leaves)."""
+        root checkpoint there ("latest" is the newest checkpoint across all leaves). Where
+        this process last left it at the parent, the compare-and-swap alone checks that."""
         name = session_ref(thread_id)
+        guess = parent if parent is not None and self._heads.get(thread_id) == parent else None
         for _attempt in range(_ATTEMPTS):
-            head = current_target(self.repo, name)
-            if head is not None:
+            head, guess = (guess, None) if guess is not None else \
+                (current_target(self.repo, name), None)
+            if head is not None and head != parent:
                 trailer = commit_trailer(self.repo, head)
                 if trailer is not None and trailer.checkpoint_id > checkpoint_id:
+                    self._heads.pop(thread_id, None)
                     return
             try:
                 self._cas(name, commit, head)
-                return
             except RefMoved:
                 continue
+            if len(self._heads) >= _TRANSCRIPTS:
+                self._heads.clear()
+            self._heads[thread_id] = commit
+            return
 
     def _move_leaf(self, thread_id: str, ns: str, checkpoint_id: str, commit: pygit2.Oid,
                    parent: pygit2.Oid | None) -> None:
@@ -729,29 +813,6 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             self._leaf_refs[thread_id] = {**refs, name: commit}
             return
         raise SessionConflictError(thread_id, f"the leaf of {checkpoint_id} kept moving")
-
-    def _tombstone(self, thread_id: str, head: pygit2.Oid | None,
-                   others: builtins.list[pygit2.Oid]) -> None:
-        """A commit on the session branch whose parents are the head and every other leaf,
-        so moving the branch to the trash keeps all of them."""
-        base = head if head is not None else others[0]
-        data = commitmeta.parse(self._commit(base).raw_message) if head is not None else None
-        if data is not None:
-            data.pop("id", None)
-            meta = SessionMetadata.from_dict(data, session_id=thread_id)
-        else:
-            meta = merge_metadata(thread_id, None, 0, {"provider": "langgraph"})
-        subject = f"delete_thread: keeps {len(others) + (head is not None)} checkpoint branches"
-        author, committer = signatures(self.repo)
-        parents = ([head] if head is not None else []) + others
-        commit = self.repo.create_commit(None, author, committer,
-                                         commitmeta.compose(subject, meta),
-                                         self._commit(base).tree_id, parents)
-        try:
-            self._cas(session_ref(thread_id), commit, head)
-        except RefMoved:
-            raise SessionConflictError(thread_id, f"thread {thread_id!r} changed while being "
-                                                  "deleted; try again") from None
 
     def _rewrite(self, thread_id: str,
                  drop: Callable[[pygit2.Oid, Trailer, dict[str, str]], bool]) -> None:
@@ -791,13 +852,21 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         if not dropped:
             return
         # writes a dropped child held for a kept parent get a ref of their own again
+        # (late writes include what the parent folded, so they win)
+        held: dict[tuple[str, str], tuple[bool, pygit2.Oid]] = {}
         for oid, trailer in dropped:
-            folded = self._entry(oid, LG_DIR, "parent-writes")
-            if folded is not None and trailer.parent_id and \
-                    (trailer.checkpoint_ns, trailer.parent_id) in kept_ids:
-                name = writes_ref(thread_id, trailer.checkpoint_ns, trailer.parent_id)
+            folded = self._entry(oid, LG_DIR, PARENT_WRITES)
+            if folded is not None and trailer.parent_id:
+                held.setdefault((trailer.checkpoint_ns, trailer.parent_id), (False, folded))
+            lg = self._entry(oid, LG_DIR)
+            for owner, tree in _late_trees(self._tree(lg) if lg is not None else None):
+                held[(trailer.checkpoint_ns, owner)] = (True, tree)
+        for key, (_late, tree) in held.items():
+            if key in kept_ids:
+                name = writes_ref(thread_id, *key)
                 if current_target(self.repo, name) is None:
-                    self._cas(name, folded, None)
+                    self._cas(name, tree, None)
+        for oid, trailer in dropped:
             name = writes_ref(thread_id, trailer.checkpoint_ns, trailer.checkpoint_id)
             target = current_target(self.repo, name)
             if target is not None:
@@ -876,7 +945,31 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         if current is not None:
             return current, True
         found = self.index.writes_tree(thread_id, ns, checkpoint_id)
+        if found is None and self.index.commit(thread_id, ns, checkpoint_id) is None:
+            self._reindex(thread_id)  # an index that does not know the checkpoint: rebuild it
+            found = self.index.writes_tree(thread_id, ns, checkpoint_id)
         return (pygit2.Oid(hex=found), False) if found else None
+
+    def _late_writes(self, thread_id: str, ns: str, parent: pygit2.Oid
+                     ) -> tuple[str, pygit2.Oid, pygit2.Oid] | None:
+        """Writes of the grandparent that landed after the parent was put (durability
+        "async" runs ``put_writes`` beside the next ``put``): (its id, a tree holding them and
+        those the parent folded, the ref's tree) for the new checkpoint to take in."""
+        trailer = parse_trailer(self._commit(parent).raw_message)
+        grand_id = trailer.parent_id if trailer is not None else None
+        if not grand_id:
+            return None
+        held = current_target(self.repo, writes_ref(thread_id, ns, grand_id))
+        if held is None:
+            return None
+        folded = self._entry(parent, LG_DIR, PARENT_WRITES)
+        if folded is None:
+            return grand_id, held, held
+        builder = self.repo.TreeBuilder(self._tree(held))
+        for entry in self._tree(folded):
+            if entry.name and builder.get(entry.name) is None:
+                builder.insert(entry.name, entry.id, entry.filemode)
+        return grand_id, builder.write(), held
 
     def _tuple(self, thread_id: str, commit: pygit2.Oid) -> CheckpointTuple:
         trailer = commit_trailer(self.repo, commit)
@@ -891,7 +984,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 continue
             header, value = self._load_blob(entry.id)
             if header.get("type") == TRANSCRIPT:
-                value = self._transcript(commit)
+                value = self._transcript(thread_id, commit)
             channel_values[header["channel"]] = value
         writes: builtins.list[tuple[str, str, Any]] = []
         found = self._writes_tree(thread_id, trailer.checkpoint_ns, trailer.checkpoint_id)
@@ -910,9 +1003,16 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             pending_writes=writes,
         )
 
-    def _transcript(self, commit: pygit2.Oid) -> builtins.list[BaseMessage]:
+    def _transcript(self, thread_id: str, commit: pygit2.Oid) -> builtins.list[BaseMessage]:
         """The messages of a checkpoint: a shallow copy of each message this process already
         read or wrote (by blob id, so never stale), the rest parsed from their blobs."""
+        last = self._written.get(thread_id)
+        if last is not None and last[0] == commit:  # the checkpoint this process just wrote
+            return [_shallow_copy(message) for message in last[1]]
+        known = self._transcripts.get(commit)  # a commit never changes: nor does its list
+        if known is not None:
+            self._transcripts.move_to_end(commit)
+            return [_shallow_copy(message) for message in known]
         state = layout.read_state(self.repo, self._commit(commit).tree_id)
         missing = [blob for blob in state.blobs if blob not in self._messages_by_blob]
         if missing:
@@ -925,7 +1025,11 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             if any(blob not in self._messages_by_blob for blob in state.blobs):
                 return messages_from_dict(json.loads(
                     b"[" + b",".join(read(blob)[1] for blob in state.blobs) + b"]"))
-        return [self._messages_by_blob[blob].model_copy() for blob in state.blobs]
+        known = [self._messages_by_blob[blob] for blob in state.blobs]
+        self._transcripts[commit] = known
+        if len(self._transcripts) > _TRANSCRIPTS:
+            self._transcripts.popitem(last=False)
+        return [_shallow_copy(message) for message in known]
 
     # ---- blobs -------------------------------------------------------------------------------
     def _typed_blob(self, value: Any, header: dict[str, Any], *, allow_json: bool = True
@@ -934,7 +1038,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         reads back exactly, else the serializer's bytes)."""
         if allow_json:
             try:
-                text = dumps_exact(value, indent=1, what="value")[0]
+                text = dumps_exact(value, what="value")[0]
                 return self.repo.create_blob(_header({**header, "type": "json"}) + text.encode())
             except SerializationError:
                 pass
@@ -964,9 +1068,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         return header, self.serde.loads_typed((kind, body))
 
     def _after_write(self) -> None:
-        """Hand the count of objects written to the store's automatic packing."""
-        written, self._loose = self._loose, 0
-        if written:
+        """Hand the count of objects written to the store's automatic packing, a few dozen
+        at a time (its threshold is thousands; each call looks at the pack directory)."""
+        if self._loose >= _NOTE_WRITTEN_EVERY:
+            written, self._loose = self._loose, 0
             self.store.note_written(written)
 
 
@@ -987,7 +1092,54 @@ def _header(data: dict[str, Any]) -> bytes:
 
 
 def _is_transcript(value: Any) -> bool:
-    return isinstance(value, builtins.list) and all(isinstance(m, BaseMessage) for m in value)
+    return isinstance(value, builtins.list) and all(map(isinstance, value,
+                                                        repeat(BaseMessage, len(value))))
+
+
+def _late_trees(lg: pygit2.Tree | None) -> builtins.list[tuple[str, pygit2.Oid]]:
+    """(grandparent id, tree) of each ``late-writes.<id>`` entry of a ``langgraph/`` tree."""
+    found = []
+    for entry in lg if lg is not None else []:
+        name = entry.name or ""
+        if name.startswith(LATE_WRITES) and entry.filemode == _TREE:
+            owner = idcodec.decode(name[len(LATE_WRITES):], idcodec.FILE)
+            if owner:
+                found.append((owner, entry.id))
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _channel_entry(channel: str) -> str:
+    """The name of a channel's blob in ``langgraph/``."""
+    return CHANNEL_PREFIX + idcodec.encode(channel, idcodec.FILE)
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _shallow_copy(message: BaseMessage) -> BaseMessage:
+    """``message.model_copy()`` (what pydantic's ``__copy__`` does) without its per-call
+    overhead: a checkpoint's transcript is handed out as fresh copies on every read."""
+    if getattr(message, "__pydantic_private__", None) is not None:
+        return message.model_copy()
+    fresh = _new_object(type(message))
+    _set_attribute(fresh, "__dict__", message.__dict__.copy())
+    extra = message.__pydantic_extra__
+    _set_attribute(fresh, "__pydantic_extra__", None if extra is None else extra.copy())
+    _set_attribute(fresh, "__pydantic_fields_set__", message.__pydantic_fields_set__.copy())
+    _set_attribute(fresh, "__pydantic_private__", None)
+    return fresh
+
+
+#: What pydantic's ``==`` compares of a message (type, fields, extra fields), as one tuple.
+_message_state = operator.attrgetter("__class__", "__dict__", "__pydantic_extra__")
+
+
+def _same_message(known: BaseMessage, message: BaseMessage) -> bool:
+    """Whether ``message`` still equals the copy encoded for its id, without pydantic's
+    per-call overhead."""
+    return bool(_message_state(known) == _message_state(message))
 
 
 def _matches(metadata: dict[str, Any], filter: dict[str, Any]) -> bool:

@@ -15,6 +15,7 @@ Refs of a thread ``T`` (its id encoded as one ref component, see ``sessionsgit.i
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -31,11 +32,13 @@ TRAILER_KEY = "Langgraph-Checkpoint: "
 _TRAILER_MARKER = ("\n" + TRAILER_KEY).encode()
 
 
+@functools.lru_cache(maxsize=4096)
 def thread_prefix(thread_id: str) -> str:
     """Every ref of a thread's checkpoints and writes lies under this prefix."""
     return f"{LANGGRAPH_PREFIX}{idcodec.encode(thread_id)}/"
 
 
+@functools.lru_cache(maxsize=4096)
 def ns_component(checkpoint_ns: str) -> str:
     """The namespace as one ref component: ``=`` for the root, ``=<encoded>`` otherwise."""
     return "=" + (idcodec.encode(checkpoint_ns) if checkpoint_ns else "")
@@ -106,16 +109,25 @@ class ThreadIndex:
     """Checkpoint id -> commit (and -> folded pending-writes tree) for each thread, in an
     append-only file per thread under ``<git dir>/sessionsgit/langgraph/``. It is a cache: a
     process appends a line after its ref moved, reads only what others appended since, and a
-    lookup that misses falls back to walking the thread's commits (``remember_walk``). Lines
-    are JSON arrays: ``["C", ns, id, commit]``, ``["W", ns, id, tree]``, ``["D", ns, id]``
-    (deleted); the last line for an id wins."""
+    lookup that misses falls back to walking the thread's commits. Lines are JSON arrays:
+    ``["C", ns, id, commit]``, ``["W", ns, id, tree]``, ``["D", ns, id]`` (deleted), and
+    ``["S", source thread, its index's first line, offset]`` (a copy: the source's lines up to
+    that offset, which appends never change, hold for this thread too); the last line for an id
+    wins."""
 
     def __init__(self, git_dir: str | os.PathLike[str]) -> None:
         self.root = Path(git_dir) / "sessionsgit" / "langgraph"
         self._caches: dict[str, _Cache] = {}
+        self._paths: dict[str, Path] = {}
 
     def path(self, thread_id: str) -> Path:
-        return self.root / (idcodec.encode(thread_id, idcodec.FILE) + ".idx")
+        found = self._paths.get(thread_id)
+        if found is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            found = self._paths[thread_id] = \
+                self.root / (idcodec.encode(thread_id, idcodec.FILE) + ".idx")
+        return found
 
     def _load(self, thread_id: str) -> _Cache:
         cache = self._caches.setdefault(thread_id, _Cache())
@@ -136,14 +148,30 @@ class ThreadIndex:
         cache.offset += len(complete)
         return cache
 
-    @staticmethod
-    def _apply(cache: _Cache, line: bytes) -> None:
+    def _inherit(self, cache: _Cache, source: str, token: str, end: int, depth: int) -> None:
+        """Apply a source thread's lines up to ``end`` (a copy's "S" line), if its index is
+        still the one the copy was made from; else the walk fallback covers the copy."""
+        try:
+            with open(self.path(source), "rb") as handle:
+                if handle.readline().decode("ascii", "replace") != token:
+                    return
+                data = handle.read(max(0, end - handle.tell()))
+        except (FileNotFoundError, OSError):
+            return
+        for line in data[:data.rfind(b"\n") + 1].splitlines():
+            self._apply(cache, line, depth + 1)
+
+    def _apply(self, cache: _Cache, line: bytes, depth: int = 0) -> None:
         try:
             entry = json.loads(line)
             kind, key = entry[0], (entry[1], entry[2])
         except (ValueError, IndexError, TypeError):
             return  # a damaged line: the walk fallback covers what it said
-        if kind == "C":
+        if kind == "S":
+            if depth < 16 and isinstance(entry[1], str) and isinstance(entry[2], str) and \
+                    isinstance(entry[3], int):
+                self._inherit(cache, entry[1], entry[2], entry[3], depth)
+        elif kind == "C":
             cache.commits[key] = entry[3]
         elif kind == "W":
             cache.writes[key] = entry[3]
@@ -195,11 +223,14 @@ class ThreadIndex:
             pass
 
     def copy(self, source: str, target: str) -> None:
-        """Give ``target`` the index of ``source`` (a copied thread shares every commit)."""
+        """Give ``target`` the index of ``source`` (a copied thread shares every commit): one
+        line naming the source's lines as they are now, whatever their number."""
         try:
-            data = self.path(source).read_bytes()
+            with open(self.path(source), "rb") as handle:
+                token = handle.readline()
+                end = os.fstat(handle.fileno()).st_size
         except FileNotFoundError:
             return
-        _token, _, lines = data.partition(b"\n")
         self.forget(target)
-        self._write(self.path(target), lines[:lines.rfind(b"\n") + 1])
+        if token.endswith(b"\n"):
+            self.append(target, [["S", source, token.decode("ascii", "replace"), end]])

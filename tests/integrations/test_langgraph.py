@@ -418,3 +418,162 @@ def test_a_pull_refuses_a_langgraph_subtree_with_a_symlink(tmp_path: Path) -> No
     report = sync.pull(elsewhere, "origin")
     assert report.rejected and "unexpected entry 'evil'" in report.rejected[0][1]
     assert not elsewhere.exists(THREAD)
+
+
+def test_writes_that_land_after_the_next_checkpoint_leave_no_ref_behind(repo: Path) -> None:
+    """With durability="async" a step's writes can land after the next checkpoint was put;
+    the checkpoint after that takes them in, so writes refs do not pile up (every read that
+    lists a thread's refs would grow with it) and no write is lost, index or not."""
+    turns = 25
+    saver = GitCheckpointSaver(repo)
+    graph = chat_graph(saver, answers(*(f"answer {i}" for i in range(turns))))
+    for i in range(turns):
+        graph.invoke({"messages": [HumanMessage(f"question {i}")]}, config("late"),
+                     durability="async")
+
+    def writes_by_id(reader: GitCheckpointSaver) -> dict[str, list[tuple[str, str]]]:
+        return {t.checkpoint["id"]: [(task, channel) for task, channel, _v in t.pending_writes]
+                for t in reader.list(config("late"))}
+
+    seen = writes_by_id(saver)
+    assert len(seen) == 3 * turns
+    assert sum(1 for w in seen.values() if w) == 2 * turns  # input and model steps: all kept
+    writes_refs = [line for line in git(repo, "for-each-ref", "--format=%(refname)",
+                                        "refs/langgraph/").splitlines() if "/w/" in line]
+    assert len(writes_refs) <= 1, writes_refs  # at most the last step's, with no grandchild
+    for index in (repo / "sessionsgit" / "langgraph").iterdir():
+        index.unlink()
+    assert writes_by_id(GitCheckpointSaver(repo)) == seen  # found again by walking the thread
+    fsck_clean(repo)
+
+
+def test_late_writes_are_taken_in_by_the_grandchild_and_all_read_back(repo: Path) -> None:
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+    saver = GitCheckpointSaver(repo)
+    first = saver.put(generate_config("t"), generate_checkpoint(), generate_metadata(), {})
+    saver.put_writes(first, [("a", 1)], "task-1")
+    second = saver.put(first, generate_checkpoint(), generate_metadata(), {})
+    saver.put_writes(first, [("b", 2)], "task-2")  # lands after its child was put
+    writes_refs = lambda: [n for n in git(repo, "for-each-ref", "--format=%(refname)",  # noqa
+                                          "refs/langgraph/t/w/").splitlines()]
+    assert len(writes_refs()) == 1
+    saver.put(second, generate_checkpoint(), generate_metadata(), {})
+    assert writes_refs() == []
+    expected = [("task-1", "a", 1), ("task-2", "b", 2)]
+    assert saver.get_tuple(first).pending_writes == expected
+    for index in (repo / "sessionsgit" / "langgraph").iterdir():
+        index.unlink()
+    assert GitCheckpointSaver(repo).get_tuple(first).pending_writes == expected
+    fsck_clean(repo)
+
+
+def test_a_message_changed_in_place_between_checkpoints_is_stored_as_changed(repo: Path) -> None:
+    """Blobs of the parent's transcript are reused only for messages still equal to it."""
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+    saver = GitCheckpointSaver(repo)
+    first_message = HumanMessage("before", id="m1")
+    one = generate_checkpoint(channel_values={"messages": [first_message]},
+                              channel_versions={"messages": "1"})
+    first = saver.put(generate_config("t"), one, generate_metadata(), {"messages": "1"})
+    first_message.content = "after"  # the caller changes the message it passed
+    two = generate_checkpoint(channel_values={"messages": [first_message, AIMessage("hi", id="m2")]},
+                              channel_versions={"messages": "2"})
+    second = saver.put(first, two, generate_metadata(), {"messages": "2"})
+    for reader in (saver, GitCheckpointSaver(repo)):
+        assert [m.content for m in
+                reader.get_tuple(first).checkpoint["channel_values"]["messages"]] == ["before"]
+        assert [m.content for m in reader.get_tuple(second).checkpoint["channel_values"]
+                ["messages"]] == ["after", "hi"]
+
+
+def test_the_cli_delete_of_a_thread_trashes_every_branch_and_restore_brings_it_back(
+        repo: Path) -> None:
+    saver = GitCheckpointSaver(repo)
+    graph = chat_graph(saver, answers("one", "two", "fork answer"))
+    graph.invoke({"messages": [HumanMessage("first")]}, config())
+    graph.invoke({"messages": [HumanMessage("second")]}, config())
+    after_first = next(s for s in graph.get_state_history(config())
+                       if len(s.values.get("messages", [])) == 2 and not s.next)
+    graph.invoke(None, graph.update_state(after_first.config,
+                                          {"messages": [HumanMessage("other")]}, as_node=START))
+    before = sorted(c.checkpoint["id"] for c in saver.list(config()))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--repo", str(repo), "delete", THREAD])
+    assert result.exit_code == 0, result.output
+    assert git(repo, "for-each-ref", "refs/langgraph/") == ""
+    assert not list((repo / "sessionsgit" / "langgraph").glob("*.idx"))
+    assert GitCheckpointSaver(repo).get_tuple(config()) is None
+    subprocess.run(["git", "-C", str(repo), "gc", "--prune=now", "-q"], check=True)
+    fsck_clean(repo)
+    result = runner.invoke(cli, ["--repo", str(repo), "restore", THREAD])
+    assert result.exit_code == 0, result.output
+    assert sorted(c.checkpoint["id"] for c in GitCheckpointSaver(repo).list(config())) == before
+    # a session that is no thread is deleted as before
+    GitSessionStore(repo).save("plain", [{"role": "user", "content": "hi"}])
+    assert runner.invoke(cli, ["--repo", str(repo), "delete", "plain"]).exit_code == 0
+    assert GitSessionStore(repo).load("plain") is None
+
+
+def test_late_writes_survive_dropping_the_checkpoint_that_took_them_in(repo: Path) -> None:
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+    saver = GitCheckpointSaver(repo)
+    first = saver.put(generate_config("t"), generate_checkpoint(),
+                      generate_metadata(run_id="keep"), {})
+    saver.put_writes(first, [("a", 1)], "task-1")
+    second = saver.put(first, generate_checkpoint(), generate_metadata(run_id="drop"), {})
+    saver.put_writes(first, [("b", 2)], "task-2")
+    saver.put(second, generate_checkpoint(), generate_metadata(run_id="drop"), {})
+    saver.delete_for_runs(["drop"])
+    assert [t.config["configurable"]["checkpoint_id"] for t in saver.list(config("t"))] == \
+        [first["configurable"]["checkpoint_id"]]
+    expected = [("task-1", "a", 1), ("task-2", "b", 2)]
+    assert saver.get_tuple(first).pending_writes == expected
+    assert GitCheckpointSaver(repo).get_tuple(first).pending_writes == expected
+    fsck_clean(repo)
+
+
+def test_a_copy_s_index_is_one_line_and_outlives_its_source(repo: Path) -> None:
+    saver = GitCheckpointSaver(repo)
+    graph = chat_graph(saver, answers(*(f"answer {i}" for i in range(5))))
+    for i in range(5):
+        graph.invoke({"messages": [HumanMessage(f"question {i}")]}, config("src"))
+    ids = [t.checkpoint["id"] for t in saver.list(config("src"))]
+    saver.copy_thread("src", "copy")
+    saver.copy_thread("copy", "copy of copy")
+    index_dir = repo / "sessionsgit" / "langgraph"
+    assert len((index_dir / "copy.idx").read_bytes().splitlines()) == 2  # header + one line
+    for reader in (saver, GitCheckpointSaver(repo)):
+        for thread in ("copy", "copy of copy"):
+            assert [reader.get_tuple(config(thread, checkpoint_id=i)).checkpoint["id"]
+                    for i in ids] == ids
+    saver.delete_thread("src")
+    saver.delete_thread("copy")
+    fresh = GitCheckpointSaver(repo)
+    assert [fresh.get_tuple(config("copy of copy", checkpoint_id=i)).checkpoint["id"]
+            for i in ids] == ids
+    assert fresh.get_tuple(config("src", checkpoint_id=ids[0])) is None
+    fsck_clean(repo)
+
+
+def test_a_thread_with_late_writes_passes_a_pull_s_validation(tmp_path: Path) -> None:
+    from langgraph.checkpoint.conformance.test_utils import (generate_checkpoint,
+                                                             generate_config, generate_metadata)
+
+    from sessionsgit import sync
+    here, remote, there = tmp_path / "here.git", tmp_path / "remote.git", tmp_path / "there.git"
+    saver = GitCheckpointSaver(here)
+    first = saver.put(generate_config("t"), generate_checkpoint(), generate_metadata(), {})
+    second = saver.put(first, generate_checkpoint(), generate_metadata(), {})
+    saver.put_writes(first, [("b", 2)], "task-2")  # late: taken in by the next checkpoint
+    saver.put(second, generate_checkpoint(), generate_metadata(), {})
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    sync.add_remote(GitSessionStore(here), "origin", str(remote))
+    sync.push(GitSessionStore(here), "origin")
+    elsewhere = GitSessionStore(there)
+    sync.add_remote(elsewhere, "origin", str(remote))
+    report = sync.pull(elsewhere, "origin")
+    assert not report.rejected, report.rejected
+    assert GitCheckpointSaver(there).get_tuple(first).pending_writes == [("task-2", "b", 2)]
