@@ -66,6 +66,7 @@ _LAZY: dict[str, str] = {
     "split_revision": "resolve",
     "list_sessions": "listing",
     "deleted_version_ref": "listing",
+    "delete_session": "listing",
     "unignored_in_worktree": "hints",
     "remote_only_sessions": "hints",
     # transcripts: export and import

@@ -450,12 +450,11 @@ def cli_rename(session: str, label: str) -> None:
 @click.argument("session")
 def cli_delete(session: str) -> None:
     """Delete a session (`restore` brings it back)."""
-    from .integrations.langgraph_trash import trash_thread
+    from . import delete_session
 
     store = _store()
     session_id = _resolve(store, session)
-    if not trash_thread(store, session_id):  # a LangGraph thread: every branch of it
-        store.delete(session_id)
+    delete_session(store, session_id)  # a LangGraph thread: every branch of it
     click.echo(f"Deleted {session_id} (undo: sessionsgit restore "
                f"{render.short_session_id(session_id)})")
 

@@ -55,3 +55,12 @@ def deleted_version_ref(store: "GitSessionStore", session_id: str, version: int)
         raise InvalidRevisionError(f"{session_id} has {len(refs)} deleted "
                                    f"version{'s' if len(refs) != 1 else ''}, not {version}")
     return refs[version - 1]
+
+
+def delete_session(store: "GitSessionStore", session_id: str) -> None:
+    """Move a session to the trash; a LangGraph thread with every checkpoint branch and its
+    ``refs/langgraph/`` refs (what ``delete_thread`` does), so ``restore`` brings all back."""
+    from .integrations.langgraph_trash import trash_thread
+
+    if not trash_thread(store, session_id):
+        store.delete(session_id)

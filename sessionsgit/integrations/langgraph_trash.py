@@ -10,7 +10,7 @@ import pygit2
 from ..errors import SessionConflictError, StoreError
 from ..git import commitmeta
 from ..git.identity import signatures
-from ..git.refs import RefLocked, RefMoved, compare_and_swap, current_target, delete_if, read_refs
+from ..git.refs import RefMoved, current_target, read_refs
 from ..metadata import SessionMetadata, merge_metadata
 from ..stores.git import GitSessionStore, session_ref
 from .langgraph_refs import ThreadIndex, is_writes_ref, thread_prefix
@@ -18,23 +18,16 @@ from .langgraph_refs import ThreadIndex, is_writes_ref, thread_prefix
 
 def move_ref(store: GitSessionStore, name: str, new: pygit2.Oid,
              expected: pygit2.Oid | None) -> None:
-    """Compare-and-swap ``name`` from ``expected`` to ``new`` (``RefMoved`` if it moved)."""
-    try:
-        compare_and_swap(store.repo, name, new, expected, "sessionsgit: langgraph",
-                         stale_after=store.stale_lock_seconds)
-    except (RefLocked, OSError, pygit2.GitError) as exc:
-        raise StoreError(f"cannot move {name}: {exc}") from None
+    """Compare-and-swap ``name`` from ``expected`` to ``new`` through the store's one ref
+    mover (``RefMoved`` if another writer moved or holds it)."""
+    if not store.move_ref(name, new, expected, message="sessionsgit: langgraph"):
+        raise RefMoved(name)
 
 
 def drop_ref(store: GitSessionStore, name: str, expected: pygit2.Oid) -> None:
     """Delete ``name`` if it still names ``expected`` (moved by another writer: it holds newer
     data, so it is kept)."""
-    try:
-        delete_if(store.repo, name, expected, stale_after=store.stale_lock_seconds)
-    except RefMoved:
-        pass
-    except (RefLocked, OSError, pygit2.GitError) as exc:
-        raise StoreError(f"cannot delete {name}: {exc}") from None
+    store.move_ref(name, None, expected, message="sessionsgit: langgraph")
 
 
 def thread_refs(store: GitSessionStore, thread_id: str) -> dict[str, pygit2.Oid]:

@@ -932,12 +932,12 @@ class GitSessionStore(SessionStore):
         return recover_stale_locks(self.repo.path, self.stale_lock_seconds)
 
     def _forget_ref(self, name: str) -> None:
-        """Drop what this instance remembers of the session a ref that moves elsewhere holds."""
+        """Drop this instance's view of the session whose branch ``name`` is about to move
+        (the caches keyed by commit can't go stale and stay)."""
         if name.startswith(SESSION_PREFIX):
             encoded = name[len(SESSION_PREFIX):]
             for session_id in [s for s in self._snapshots if _ref_name(s) == encoded]:
                 del self._snapshots[session_id]
-            self._transcripts.forget(encoded)
 
     def head_metadata(self, session_id: str) -> SessionMetadata | None:
         """The metadata of a session's head commit alone (no tree or message is read), or None

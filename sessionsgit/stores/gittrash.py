@@ -48,6 +48,7 @@ class Trash:
         from .git import session_ref, write_error
         store = self.store
         store._forget_ref(session_ref(session_id))
+        store._transcripts.forget(idcodec.encode(session_id))
         head = store._head(session_id)
         if head is None:
             return False

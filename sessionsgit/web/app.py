@@ -17,6 +17,7 @@ from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..errors import SessionsGitError
+from ..listing import delete_session
 from ..messages import plain_text, summary
 from ..msgdiff import diff_messages
 from ..render import local_time, short_id, short_session_id
@@ -148,7 +149,7 @@ def create_app(repo: str | Path, *, allowed_hosts: set[str] | None = None) -> Fl
     @app.post("/delete")
     def delete() -> Response:
         with lock:
-            store.delete(_form("id"))
+            delete_session(store, _form("id"))
         return redirect(url_for("index"))
 
     @app.post("/restore")

@@ -577,3 +577,23 @@ def test_a_thread_with_late_writes_passes_a_pull_s_validation(tmp_path: Path) ->
     report = sync.pull(elsewhere, "origin")
     assert not report.rejected, report.rejected
     assert GitCheckpointSaver(there).get_tuple(first).pending_writes == [("task-2", "b", 2)]
+
+
+def test_the_viewer_deletes_a_thread_with_every_branch_as_the_cli_does(repo: Path) -> None:
+    import re
+
+    from sessionsgit.web.app import create_app
+    saver = GitCheckpointSaver(repo)
+    graph = chat_graph(saver, answers("one", "two"))
+    graph.invoke({"messages": [HumanMessage("first")]}, config())
+    graph.invoke({"messages": [HumanMessage("second")]}, config())
+    before = sorted(c.checkpoint["id"] for c in saver.list(config()))
+    client = create_app(repo).test_client()
+    html = client.get(f"/session?id={THREAD}").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert csrf is not None, html[:500]
+    assert client.post("/delete", data={"id": THREAD, "csrf": csrf.group(1)}).status_code == 302
+    assert git(repo, "for-each-ref", "refs/langgraph/") == ""
+    assert GitCheckpointSaver(repo).get_tuple(config()) is None
+    GitSessionStore(repo).restore(THREAD)
+    assert sorted(c.checkpoint["id"] for c in GitCheckpointSaver(repo).list(config())) == before
