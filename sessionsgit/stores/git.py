@@ -182,10 +182,16 @@ class GitSessionStore(SessionStore):
         left out and reported in ``last_damaged`` as (id, reason): an unreadable ref file, a
         head commit that is missing, corrupt or carries no sessionsgit metadata."""
         with self._lock:
+            answer = self._list_cache.answer()
+            if answer is not None:  # nothing moved since the index was written
+                self.last_damaged = []
+                return answer
+            build = self._list_cache.begin()
             sessions: builtins.list[SessionMetadata] = []
             damaged: builtins.list[tuple[str, str]] = []
             seen: set[str] = set()
             live = list(self._refs(SESSION_PREFIX))
+            self._list_cache.cover(build, (str(target) for _name, target in live))
             for name, target in live:
                 seen.add(name)
                 session_id = ref_name_id(self.repo, name, target)
@@ -202,8 +208,10 @@ class GitSessionStore(SessionStore):
                          "unreadable ref file (truncated, garbage or not a direct ref)")
                         for name in self._skipped_ref_files(SESSION_PREFIX, seen)]
             self.last_damaged = damaged
-            self._list_cache.flush(live_heads={target.raw for _id, target in live})
-            return sort_newest_first(sessions)
+            sort_newest_first(sessions)
+            self._list_cache.store(build, sessions,
+                                   trusted=not damaged and not self._unreadable_refs)
+            return sessions
 
     def damaged(self) -> builtins.list[tuple[str, str]]:
         """Sessions that exist but cannot be loaded, as (id, reason): what ``list()`` reports,
