@@ -18,9 +18,9 @@ this library wrote, in ``marshal`` format for speed."""
 
 from __future__ import annotations
 
-import io
 import marshal
 import os
+import struct
 import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,7 +32,9 @@ from ..metadata import SessionMetadata
 CACHED_FIELDS = tuple(f.name for f in fields(SessionMetadata) if f.name not in ("id", "head"))
 # rows are passed to SessionMetadata by position: id, every cached field, head
 assert [f.name for f in fields(SessionMetadata)] == ["id", *CACHED_FIELDS, "head"]
-_FORMAT = 3
+_MAGIC = b"SGLI3\n"
+#: after the magic: the header's length and the CRC-32 of the rows
+_PREFIX = struct.Struct(">II")
 #: marshal version 2 shares no object between rows, so no caller's row aliases another's
 _MARSHAL = 2
 SESSION_REFS = "refs/heads/sessions"
@@ -55,6 +57,7 @@ class ListCache:
 
     def __init__(self, git_dir: str | os.PathLike[str]) -> None:
         self.git_dir = Path(git_dir)
+        self._root = os.fspath(self.git_dir)
         self.path = self.git_dir / "sessionsgit" / "list-index"
         self._probe = self.git_dir / "sessionsgit" / "list-index.probe"
         self._file: tuple[Any, ...] | None = None     # the stat of the file last read
@@ -67,7 +70,7 @@ class ListCache:
     def answer(self) -> list[SessionMetadata] | None:
         """Every live session, newest first, when the index is current; else None."""
         self.load()
-        if self._stamp is None or current_stamp(self.git_dir, self._stamp) != self._stamp:
+        if self._stamp is None or current_stamp(self._root, self._stamp) != self._stamp:
             return None
         try:
             return [SessionMetadata(*row) for row in marshal.loads(self._rows_data)]
@@ -85,16 +88,20 @@ class ListCache:
             probe_ns = os.stat(self._probe).st_mtime_ns
         except OSError:
             pass
-        parts = {name: _stat(self.git_dir / name)
+        parts = {name: _stat(os.path.join(self._root, name))
                  for name in [*_ref_dirs(self.git_dir), "packed-refs", "objects/pack"]}
         return Build(probe_ns, parts)
 
     def cover(self, build: Build, heads: Iterable[str]) -> None:
-        """Stat the loose-object directories of these head commits (hex): before the heads
-        are checked, so one deleted afterwards shows as a stale stamp."""
-        for fanout in sorted({head[:2] for head in heads}):
+        """Stat the loose-object directories of the head commits (hex) that are loose, before
+        the caller checks that every head exists: a loose head deleted afterwards changes its
+        directory, and a packed one can only go with its pack (the pack directory's stamp)."""
+        objects = os.path.join(self._root, "objects")
+        loose = {head[:2] for head in heads
+                 if os.path.exists(os.path.join(objects, head[:2], head[2:]))}
+        for fanout in sorted(loose):
             name = f"objects/{fanout}"
-            build.parts[name] = _stat(self.git_dir / name)
+            build.parts[name] = _stat(os.path.join(self._root, name))
 
     def store(self, build: Build, sessions: list[SessionMetadata], *, trusted: bool) -> None:
         """Write the index of a full listing (``sessions`` newest first). Its stamp is kept
@@ -107,13 +114,13 @@ class ListCache:
         rows = [(m.id, *(getattr(m, name) for name in CACHED_FIELDS), m.head) for m in sessions]
         try:
             rows_data = marshal.dumps(rows, _MARSHAL)
-            header = marshal.dumps((_FORMAT, CACHED_FIELDS, stamp, zlib.crc32(rows_data)),
-                                   _MARSHAL)
+            header = marshal.dumps((CACHED_FIELDS, stamp), _MARSHAL)
         except ValueError:
             return  # a value marshal cannot hold (the codec refuses those on save anyway)
         temp = self.path.with_name(f"list-index.{os.getpid()}.{id(self)}.tmp")
         try:
-            temp.write_bytes(header + rows_data)
+            temp.write_bytes(_MAGIC + _PREFIX.pack(len(header), zlib.crc32(rows_data)) +
+                             header + rows_data)
             os.replace(temp, self.path)
             self._file = _stat(self.path)
         except OSError:
@@ -145,24 +152,30 @@ class ListCache:
             return
         self._file, self._stamp, self._rows_data, self._entries = state, None, b"", None
         try:
-            handle = io.BytesIO(self.path.read_bytes())
-            header = marshal.load(handle)
-        except (OSError, EOFError, ValueError, TypeError):
+            data = self.path.read_bytes()
+        except OSError:
             return
-        if not (isinstance(header, tuple) and len(header) == 4 and header[0] == _FORMAT
-                and header[1] == CACHED_FIELDS):
-            return
-        rows_data = handle.read()
-        if zlib.crc32(rows_data) != header[3]:
+        start = len(_MAGIC) + _PREFIX.size
+        if not data.startswith(_MAGIC) or len(data) < start:
+            return  # absent, garbage or another format
+        size, crc = _PREFIX.unpack_from(data, len(_MAGIC))
+        rows_data = data[start + size:]
+        if zlib.crc32(rows_data) != crc:
             return  # torn or damaged
+        try:
+            header = marshal.loads(data[start:start + size])
+        except (EOFError, ValueError, TypeError):
+            return
+        if not (isinstance(header, tuple) and len(header) == 2 and header[0] == CACHED_FIELDS):
+            return
         self._rows_data = rows_data
-        stamp = header[2]
-        self._stamp = stamp if isinstance(stamp, tuple) else None
+        self._stamp = header[1] if isinstance(header[1], tuple) else None
 
 
-def current_stamp(git_dir: Path, like: Stamp) -> Stamp:
+def current_stamp(root: str, like: Stamp) -> Stamp:
     """The stamp of the same parts as ``like``, as they are now."""
-    return tuple((name, _stat(git_dir / name)) for name, _part in like)
+    join = os.path.join
+    return tuple((name, _stat(join(root, name))) for name, _part in like)
 
 
 def _entries(rows_data: bytes) -> dict[bytes, tuple[Any, ...]]:
@@ -188,7 +201,7 @@ def _ref_dirs(git_dir: Path) -> list[str]:
     return found
 
 
-def _stat(path: Path) -> tuple[int, int, int, int] | None:
+def _stat(path: str | Path) -> tuple[int, int, int, int] | None:
     try:
         s = os.stat(path)
     except OSError:
