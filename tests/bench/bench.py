@@ -531,6 +531,7 @@ def child_load(spec_text: str) -> int:
         # here is as cold as the first after a restart
         blobcache.shared.clear()
         layout._chunk_cache.clear()
+        layout._messages_cache.clear()
         contender = CONTENDERS[key](Path(directory), open_now=False)
         seconds, count = contender.fresh_load(spec["sid"])
         out.append([key, seconds, count])
@@ -1096,6 +1097,8 @@ def targets(cfg: Config, res: Results) -> list[tuple[str, str, str]]:
                              f"pass packs ≤ {packing.AUTO_PACK_OBJECT_LIMIT:,} objects)",
                     f"{len(AUTO_PACKS)} passes in saves; largest {most:,} objects; longest "
                     f"{worst[0] * MS:.0f} ms ({worst[1]:,} objects, {worst[2]} packs merged)"))
+        check("#16 longest automatic packing pause inside one save ≤ 250 ms",
+              worst[0] * MS, 250, "max", "ms")
     else:
         out.append(("n/a", "#16 no save pauses for a whole-repository pack", "not measured"))
     wall = [w for w in res.samples if w.startswith("startup:sessionsgit list")]
