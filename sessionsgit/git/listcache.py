@@ -96,12 +96,19 @@ class ListCache:
         """Stat the loose-object directories of the head commits (hex) that are loose, before
         the caller checks that every head exists: a loose head deleted afterwards changes its
         directory, and a packed one can only go with its pack (the pack directory's stamp)."""
-        objects = os.path.join(self._root, "objects")
-        loose = {head[:2] for head in heads
-                 if os.path.exists(os.path.join(objects, head[:2], head[2:]))}
-        for fanout in sorted(loose):
+        wanted: dict[str, set[str]] = {}
+        for head in heads:
+            wanted.setdefault(head[:2], set()).add(head[2:])
+        for fanout, rests in sorted(wanted.items()):
             name = f"objects/{fanout}"
-            build.parts[name] = _stat(os.path.join(self._root, name))
+            path = os.path.join(self._root, name)
+            state = _stat(path)  # before listing it: a deletion after the listing shows
+            try:
+                loose = not rests.isdisjoint(os.listdir(path))
+            except OSError:
+                loose = False
+            if loose:
+                build.parts[name] = state
 
     def store(self, build: Build, sessions: list[SessionMetadata], *, trusted: bool) -> None:
         """Write the index of a full listing (``sessions`` newest first). Its stamp is kept
@@ -111,7 +118,7 @@ class ListCache:
         newest = max((max(part[2], part[3]) for _name, part in stamp or () if part), default=0)
         if not trusted or build.probe_ns is None or newest >= build.probe_ns:
             stamp = None
-        rows = [(m.id, *(getattr(m, name) for name in CACHED_FIELDS), m.head) for m in sessions]
+        rows = [_row(m) for m in sessions]
         try:
             rows_data = marshal.dumps(rows, _MARSHAL)
             header = marshal.dumps((CACHED_FIELDS, stamp), _MARSHAL)
@@ -123,6 +130,7 @@ class ListCache:
                              header + rows_data)
             os.replace(temp, self.path)
             self._file = _stat(self.path)
+            self.path.with_name("list-cache").unlink(missing_ok=True)  # this index's forerunner
         except OSError:
             temp.unlink(missing_ok=True)
         # what was written, as a fresh process would read it (nothing shared with the caller)
@@ -136,6 +144,13 @@ class ListCache:
         if found is None and self._entries is None and self._rows_data:
             self._entries = _entries(self._rows_data)
         return found if found is not None else (self._entries or {}).get(commit)
+
+    def take(self, commit: bytes) -> tuple[Any, ...] | None:
+        """The index file's values for a head commit, handed out once (nothing else holds
+        them, so they need no copy): for a rebuild, which reads only heads that moved."""
+        if self._entries is None and self._rows_data:
+            self._entries = _entries(self._rows_data)
+        return (self._entries or {}).pop(commit, None)
 
     def put(self, commit: bytes, metadata: SessionMetadata) -> tuple[Any, ...]:
         values = tuple(getattr(metadata, name) for name in CACHED_FIELDS)
@@ -176,6 +191,17 @@ def current_stamp(root: str, like: Stamp) -> Stamp:
     """The stamp of the same parts as ``like``, as they are now."""
     join = os.path.join
     return tuple((name, _stat(join(root, name))) for name, _part in like)
+
+
+_FIELD_COUNT = len(CACHED_FIELDS) + 2
+
+
+def _row(metadata: SessionMetadata) -> Row:
+    """(id, every cached field, head): a dataclass's attributes in field order."""
+    values = tuple(vars(metadata).values())
+    if len(values) == _FIELD_COUNT:
+        return values
+    return (metadata.id, *(getattr(metadata, name) for name in CACHED_FIELDS), metadata.head)
 
 
 def _entries(rows_data: bytes) -> dict[bytes, tuple[Any, ...]]:

@@ -192,11 +192,17 @@ class GitSessionStore(SessionStore):
             seen: set[str] = set()
             live = list(self._refs(SESSION_PREFIX))
             self._list_cache.cover(build, (str(target) for _name, target in live))
+            exists = self.repo.odb.exists
             for name, target in live:
                 seen.add(name)
                 session_id = ref_name_id(self.repo, name, target)
                 if session_id is None:
                     damaged.append((name, "ref name is not the encoding of a session id"))
+                    continue
+                indexed = self._list_cache.take(target.raw)  # a head that did not move
+                if indexed is not None and exists(target):
+                    sessions.append(SessionMetadata(  # type: ignore[misc]
+                        session_id, *indexed, head=str(target)))
                     continue
                 try:
                     metadata = self._metadata_at(session_id, target)
