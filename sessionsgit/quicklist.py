@@ -4,7 +4,7 @@ indexes) and the metadata rows of that index.
 
 Importing pygit2 costs about 3.5x a bare Python start, more than everything else the command
 does. This reader vouches only for what it can see completely: every session ref readable and
-named by a plain (not hashed) id, every head commit in the list cache and present in the object
+named by a plain (not hashed) id, every head commit in the list index and present in the object
 store, a repository of this user with no alternates or reftable. Anything else returns None,
 and the caller asks ``GitSessionStore.list()``, which also reports damage."""
 
@@ -106,7 +106,7 @@ class _Objects:
         return any(_in_index(index, raw) for index in self._indexes)
 
     def loose_metadata(self, session_id: str, hex_id: str) -> SessionMetadata | None:
-        """The metadata a loose head commit carries (a save since the list cache was last
+        """The metadata a loose head commit carries (a save since the list index was last
         written), as the store reads it; None when it is packed, or not a sessionsgit commit."""
         try:
             data = zlib.decompress((self.objects / hex_id[:2] / hex_id[2:]).read_bytes())

@@ -752,7 +752,7 @@ def list_sessions(cfg: Config, res: Results, root: Path, factory: MessageFactory
                 for c in rotated(contenders, rep):
                     seconds, n = c.fresh_list()
                     # the first one is the first list() ever over these sessions (for Git: no
-                    # persisted list cache yet); the median is taken over the others
+                    # persisted list index yet); the median is taken over the others
                     res.add(f"list_{'first' if rep == 0 else 'cold'}@{size}", c.key, seconds)
                     if n != size:
                         res.notes.append(f"{c.label} list() returned {n} of {size} sessions")
@@ -1199,11 +1199,15 @@ def legend(cfg: Config, res: Results) -> list[str]:
         "restart; the OS page cache is warm); 'new instance' = a new store object in the "
         "process that saved (Git's process-wide blob/chunk caches are warm there).",
         "list 'first call ever' = one new store object right after the sessions were written "
-        "(Git: no persisted list cache yet; one sample); 'cold' = further new store objects "
-        "(Git reads the list cache the first call wrote); 'warm' = the same object again.",
+        "(Git: no list index yet; one sample); 'cold' = further new store objects "
+        "(Git answers from the list index the first call wrote); 'warm' = the same object again.",
         "disk = st_blocks*512 of the store's files; maintenance: GitSessionStore.gc(), "
         "SQLite VACUUM (+ wal_checkpoint), on a copy. Fork children are deleted after timing "
         "(and the SQLite files vacuumed) so they do not inflate later disk samples.",
+        "append: GitSessionStore.append of one message, alternating between a 10-message "
+        "session and a long one of short messages made by one bulk save (automatic packing "
+        "on); automatic packing passes are timed inside every save of the run. CLI wall: "
+        "tests/bench/bench_startup.py's commands, each a fresh process, interleaved.",
         "push/fetch: sessionsgit.sync.push/pull (Git column) vs git push/fetch with "
         f"'{REFSPEC}' (git CLI column), into fresh bare repos on this disk.",
     ]
