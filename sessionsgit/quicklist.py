@@ -1,9 +1,10 @@
-"""``sessionsgit list`` without loading pygit2: live sessions read from the plain files Git
-keeps (loose refs, ``packed-refs``, pack indexes) and the Git store's list cache.
+"""``sessionsgit list`` without loading pygit2: the Git store's list index when it is current,
+else live sessions read from the plain files Git keeps (loose refs, ``packed-refs``, pack
+indexes) and the metadata rows of that index.
 
 Importing pygit2 costs about 3.5x a bare Python start, more than everything else the command
 does. This reader vouches only for what it can see completely: every session ref readable and
-named by a plain (not hashed) id, every head commit in the list cache and present in the object
+named by a plain (not hashed) id, every head commit in the list index and present in the object
 store, a repository of this user with no alternates or reftable. Anything else returns None,
 and the caller asks ``GitSessionStore.list()``, which also reports damage."""
 
@@ -31,10 +32,13 @@ def quick_list(path: str | os.PathLike[str]) -> list[SessionMetadata] | None:
         git_dir = _git_dir(Path(path))
         if git_dir is None:
             return None
+        cache = ListCache(git_dir)
+        answer = cache.answer()
+        if answer is not None:
+            return answer  # the list index is current: no ref or object is read
         heads = _session_heads(git_dir)
         if heads is None:
             return None
-        cache = ListCache(git_dir)
         objects = _Objects(git_dir)
         sessions = []
         for name, head in heads.items():
@@ -102,7 +106,7 @@ class _Objects:
         return any(_in_index(index, raw) for index in self._indexes)
 
     def loose_metadata(self, session_id: str, hex_id: str) -> SessionMetadata | None:
-        """The metadata a loose head commit carries (a save since the list cache was last
+        """The metadata a loose head commit carries (a save since the list index was last
         written), as the store reads it; None when it is packed, or not a sessionsgit commit."""
         try:
             data = zlib.decompress((self.objects / hex_id[:2] / hex_id[2:]).read_bytes())

@@ -37,7 +37,7 @@ def store(tmp_path: Path) -> GitSessionStore:
 
 
 def test_loose_heads_before_any_listing(store: GitSessionStore) -> None:
-    assert not (store.path / "sessionsgit" / "list-cache").exists()
+    assert not (store.path / "sessionsgit" / "list-index").exists()
     assert len(same_as_store(store.path)) == 4
 
 
@@ -78,7 +78,7 @@ def test_anything_it_cannot_vouch_for_is_left_to_the_store(store: GitSessionStor
     (store.path / "refs" / "heads" / "sessions" / "garbage").write_text("not a ref\n")
     assert quick_list(store.path) is None  # the store reports it as damaged
     (store.path / "refs" / "heads" / "sessions" / "garbage").unlink()
-    (store.path / "sessionsgit" / "list-cache").unlink()
+    (store.path / "sessionsgit" / "list-index").unlink()
     assert quick_list(store.path) is None  # packed heads, no cache: needs pygit2
 
 

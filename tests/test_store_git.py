@@ -378,7 +378,7 @@ def test_list_cache_survives_a_fresh_instance_and_notices_plain_git_changes(repo
     for i in range(5):
         store.save(f"s{i}", transcript(2), {"label": f"label {i}"})
     assert len(store.list()) == 5
-    assert (repo_path / "sessionsgit" / "list-cache").stat().st_size > 0
+    assert (repo_path / "sessionsgit" / "list-index").stat().st_size > 0
     # a ref moved behind the store's back (as plain `git fetch` or `git update-ref` would)
     git("update-ref", "refs/heads/sessions/s0", "refs/heads/sessions/s1", cwd=repo_path)
     git("update-ref", "refs/heads/sessions/copy", "refs/heads/sessions/s2", cwd=repo_path)
@@ -396,7 +396,7 @@ def test_garbage_list_cache_is_ignored(repo_path):
     store = GitSessionStore(repo_path)
     store.save("s1", transcript(1), {"label": "real"})
     store.list()
-    (repo_path / "sessionsgit" / "list-cache").write_bytes(b"\x00garbage" * 100)
+    (repo_path / "sessionsgit" / "list-index").write_bytes(b"\x00garbage" * 100)
     assert [m.label for m in GitSessionStore(repo_path).list()] == ["real"]
 
 

@@ -101,13 +101,46 @@ def _remember_chunk(chunk_id: pygit2.Oid, blobs: tuple[pygit2.Oid, ...]) -> None
     _chunk_cache[chunk_id] = blobs
 
 
+_messages_cache: dict[pygit2.Oid, tuple[pygit2.Oid, ...]] = {}
+_MESSAGES_CACHE_LIMIT = 2_000
+
+
+def _remember_messages(messages_id: pygit2.Oid, chunks: list[pygit2.Oid]) -> None:
+    """Remember a ``messages`` tree's chunk ids (content-addressed, so never stale): the next
+    append to a long session need not walk its hundreds of entries again."""
+    if len(_messages_cache) >= _MESSAGES_CACHE_LIMIT:
+        _messages_cache.clear()
+    _messages_cache[messages_id] = tuple(chunks)
+
+
+def tree_bytes(entries: list[tuple[str, pygit2.Oid, int]]) -> bytes:
+    """The canonical bytes of a git tree (``<octal mode> <name>NUL<raw id>`` per entry, in
+    git's order: names compared as bytes, a directory's as if it ended in ``/``)."""
+    keyed = sorted((name.encode("utf-8") + (b"/" if mode == TREE else b""), name, oid, mode)
+                   for name, oid, mode in entries)
+    return b"".join(b"%o %s\0%s" % (mode, name.encode("utf-8"), oid.raw)
+                    for _key, name, oid, mode in keyed)
+
+
+_chunk_entry_heads: list[bytes] = []
+
+
+def _write_messages_tree(repo: pygit2.Repository, chunks: list[pygit2.Oid]) -> pygit2.Oid:
+    """The ``messages`` tree of these chunk trees (named 0000, 0001...: equal-length digits,
+    so their order is git's), its entry heads built once per process."""
+    while len(_chunk_entry_heads) < len(chunks):
+        _chunk_entry_heads.append(b"40000 %s\0" % chunk_name(len(_chunk_entry_heads)).encode())
+    if len(chunks) > 10_000:  # names of five digits and more: let the general path sort them
+        return _write_tree(repo, [(chunk_name(c), oid, TREE) for c, oid in enumerate(chunks)])
+    data = b"".join([head + oid.raw for head, oid in zip(_chunk_entry_heads, chunks)])
+    return repo.odb.write(pygit2.enums.ObjectType.TREE, data)
+
+
 def _write_tree(repo: pygit2.Repository, entries: list[tuple[str, pygit2.Oid, int]]) -> pygit2.Oid:
-    """Write a tree from scratch. Cheaper than editing the previous version: reading that back
-    means resolving a delta chain once it is packed."""
-    builder = repo.TreeBuilder()
-    for name, oid, mode in entries:
-        builder.insert(name, oid, mode)
-    return builder.write()
+    """Write a tree from scratch, as its canonical bytes in one call (the same object a
+    TreeBuilder writes, without an insert call per entry). Cheaper than editing the previous
+    version: reading that back means resolving a delta chain once it is packed."""
+    return repo.odb.write(pygit2.enums.ObjectType.TREE, tree_bytes(entries))
 
 
 def write_chunk(repo: pygit2.Repository, chunk: int, blobs: list[pygit2.Oid]) -> pygit2.Oid:
@@ -141,9 +174,9 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
     elif old_messages is not None and state.chunks == old_chunks:
         state.messages_tree = old_messages
     else:
-        state.messages_tree = _write_tree(repo, [(chunk_name(c), chunk_id, TREE)
-                                                 for c, chunk_id in enumerate(state.chunks)])
+        state.messages_tree = _write_messages_tree(repo, state.chunks)
         state.written.append(state.messages_tree)
+        _remember_messages(state.messages_tree, state.chunks)
     if previous is not None and previous.root is not None and \
             state.messages_tree == previous.messages_tree and session_blob == previous.session_blob:
         state.root = previous.root
@@ -183,12 +216,16 @@ def _chunk_ids(repo: pygit2.Repository, root_id: pygit2.Oid | None) -> list[pygi
     entry = root[MESSAGES_DIR]
     if entry.type != pygit2.enums.ObjectType.TREE:
         raise LayoutError(f"{MESSAGES_DIR} is not a directory")
+    cached = _messages_cache.get(entry.id)
+    if cached is not None:
+        return list(cached)
     chunks = []
     for expected, chunk_entry in enumerate(tree_at(repo, entry.id)):
         if chunk_entry.name != chunk_name(expected) or \
                 chunk_entry.type != pygit2.enums.ObjectType.TREE:
             raise LayoutError(f"unexpected chunk {chunk_entry.name!r} in {MESSAGES_DIR}/")
         chunks.append(chunk_entry.id)
+    _remember_messages(entry.id, chunks)
     return chunks
 
 
@@ -228,9 +265,9 @@ def append_state(repo: pygit2.Repository, root_id: pygit2.Oid | None, new_blobs:
         index += len(part)
     entries = [(SESSION_FILE, session_blob, BLOB)]
     if chunks:
-        messages_tree = _write_tree(repo, [(chunk_name(c), chunk_id, TREE)
-                                           for c, chunk_id in enumerate(chunks)])
+        messages_tree = _write_messages_tree(repo, chunks)
         written.append(messages_tree)
+        _remember_messages(messages_tree, chunks)
         entries.append((MESSAGES_DIR, messages_tree, TREE))
     root_tree = _write_tree(repo, entries)
     written.append(root_tree)

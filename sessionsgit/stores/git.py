@@ -169,15 +169,27 @@ class GitSessionStore(SessionStore):
         left out and reported in ``last_damaged`` as (id, reason): an unreadable ref file, a
         head commit that is missing, corrupt or carries no sessionsgit metadata."""
         with self._lock:
+            answer = self._list_cache.answer()
+            if answer is not None:  # nothing moved since the index was written
+                self.last_damaged = []
+                return answer
+            build = self._list_cache.begin()
             sessions: builtins.list[SessionMetadata] = []
             damaged: builtins.list[tuple[str, str]] = []
             seen: set[str] = set()
             live = list(self._refs(SESSION_PREFIX))
+            self._list_cache.cover(build, (str(target) for _name, target in live))
+            exists = self.repo.odb.exists
             for name, target in live:
                 seen.add(name)
                 session_id = ref_name_id(self.repo, name, target)
                 if session_id is None:
                     damaged.append((name, "ref name is not the encoding of a session id"))
+                    continue
+                indexed = self._list_cache.take(target.raw)  # a head that did not move
+                if indexed is not None and exists(target):
+                    sessions.append(SessionMetadata(  # type: ignore[misc]
+                        session_id, *indexed, head=str(target)))
                     continue
                 try:
                     metadata = self._metadata_at(session_id, target)
@@ -189,8 +201,10 @@ class GitSessionStore(SessionStore):
                          "unreadable ref file (truncated, garbage or not a direct ref)")
                         for name in self._skipped_ref_files(SESSION_PREFIX, seen)]
             self.last_damaged = damaged
-            self._list_cache.flush(live_heads={target.raw for _id, target in live})
-            return sort_newest_first(sessions)
+            sort_newest_first(sessions)
+            self._list_cache.store(build, sessions,
+                                   trusted=not damaged and not self._unreadable_refs)
+            return sessions
 
     def damaged(self) -> builtins.list[tuple[str, str]]:
         """Sessions that exist but cannot be loaded, as (id, reason): what ``list()`` reports,
@@ -225,21 +239,28 @@ class GitSessionStore(SessionStore):
                 texts = self._read_texts(session_id, tree.blobs)
                 return StoredSession(_copy_metadata(metadata), self._parse(session_id, texts))
             name = _ref_name(session_id)
-            cached = self._transcripts.read(name, head, metadata.message_count)
-            exists = self.repo.odb.exists
-            if cached is not None and all(exists(pygit2.hash(text)) for text in cached[0]):
-                # a hit vouches only for objects the repository still has (content-addressed:
-                # the hash of each message's bytes is its blob id)
-                texts, compact = cached
-                if compact:
-                    self._transcripts.replace(name, head, texts)
-                self._snapshots[session_id] = _Snapshot(head, None, metadata, None)
-            else:
-                tree = self._tree_state(session_id, head)
-                texts = self._read_texts(session_id, tree.blobs)
-                self._transcripts.replace(name, head, texts)
-                self._snapshots[session_id] = _Snapshot(head, tree, metadata, None)
+            hit = self._transcripts.read(name, head, metadata.message_count)
+            if hit is not None and self._has_blobs(hit.blob_ids):
+                # a hit vouches only for objects the repository still has
+                try:
+                    messages = self._parse_array(session_id, hit.json_array())
+                except CorruptSessionError:  # (the CRC makes this unlikely): read the objects
+                    messages = []
+                if len(messages) == len(hit.blob_ids):
+                    if hit.compact:
+                        self._transcripts.compact(name, head, hit)
+                    self._snapshots[session_id] = _Snapshot(head, None, metadata, None)
+                    return StoredSession(_copy_metadata(metadata), messages)
+            tree = self._tree_state(session_id, head)
+            texts = self._read_texts(session_id, tree.blobs)
+            self._transcripts.replace(name, head, texts, tree.blobs)
+            self._snapshots[session_id] = _Snapshot(head, tree, metadata, None)
             return StoredSession(_copy_metadata(metadata), self._parse(session_id, texts))
+
+    def _has_blobs(self, blob_ids: builtins.list[bytes]) -> bool:
+        """Whether the repository still has every one of these (raw) object ids."""
+        exists, oid = self.repo.odb.exists, pygit2.Oid
+        return all(exists(oid(raw=raw)) for raw in blob_ids)
 
     def exists(self, session_id: str) -> bool:
         validate_session_id(session_id)
@@ -347,8 +368,10 @@ class GitSessionStore(SessionStore):
         encode_metadata(merged)
         session_json = _tree_metadata(merged)
 
+        blobs: builtins.list[pygit2.Oid] = []
+
         def write_tree() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
-            blobs = []
+            blobs.clear()
             for data, _parsed in encoded:
                 blobs.append(self.repo.create_blob(data))
                 blobcache.shared.put(blobs[-1], data)
@@ -366,9 +389,9 @@ class GitSessionStore(SessionStore):
         self._snapshots[session_id] = _Snapshot(commit, None, merged, None)  # tree read lazily
         datas = [data for data, _parsed in encoded]
         if head is None:
-            self._transcripts.replace(_ref_name(session_id), commit, datas)
+            self._transcripts.replace(_ref_name(session_id), commit, datas, blobs)
         else:
-            self._transcripts.add(_ref_name(session_id), commit, head, count, datas)
+            self._transcripts.add(_ref_name(session_id), commit, head, count, datas, blobs)
         return _copy_metadata(merged)
 
     def rename(self, session_id: str, label: str | None) -> SessionMetadata:
@@ -389,7 +412,7 @@ class GitSessionStore(SessionStore):
                                   merged, subject, expected=snapshot.head)
             self._snapshots[session_id] = _Snapshot(commit, snapshot.tree, merged, snapshot.values)
             self._transcripts.add(_ref_name(session_id), commit, snapshot.head,
-                                  len(tree.blobs), [])
+                                  len(tree.blobs), [], [])
             return _copy_metadata(merged)
 
     # ---- the trash (``gittrash``) -------------------------------------------------------------
@@ -497,13 +520,14 @@ class GitSessionStore(SessionStore):
         it (any other save is a miss there, and the next load rebuilds the cache)."""
         name = _ref_name(session_id)
         written = [data for _index, data in plan.pending]
+        ids = [plan.blobs[index] for index, _data in plan.pending]
         if snapshot is None:
             if len(written) == count:
-                self._transcripts.replace(name, commit, written)
+                self._transcripts.replace(name, commit, written, ids)
             return
         before = len(_tree(snapshot).blobs)
         if plan.unchanged_below == before and len(written) == count - before:
-            self._transcripts.add(name, commit, snapshot.head, before, written)
+            self._transcripts.add(name, commit, snapshot.head, before, written, ids)
 
     # ---- internals: commits ----------------------------------------------------------------
     def _commit_tree(self, session_id: str, snapshot: _Snapshot | None, blobs: builtins.list[Any],
@@ -761,8 +785,12 @@ class GitSessionStore(SessionStore):
 
     def _parse(self, session_id: str, texts: builtins.list[bytes]) -> builtins.list[Message]:
         """Stored messages, parsed in one JSON pass."""
+        return self._parse_array(session_id, b"[" + b",".join(texts) + b"]")
+
+    def _parse_array(self, session_id: str, array: bytes) -> builtins.list[Message]:
+        """Stored messages joined as one JSON array, parsed in one pass."""
         try:
-            messages = json.loads(b"[" + b",".join(texts) + b"]")
+            messages = json.loads(array)
         except (ValueError, RecursionError) as exc:
             raise CorruptSessionError(session_id, f"a message is not valid JSON: {exc}") from None
         if not all(isinstance(m, dict) for m in messages):

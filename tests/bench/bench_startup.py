@@ -56,38 +56,45 @@ def wall_ms(argv: list[str]) -> float:
     return elapsed
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30, help="runs of each command (default 30)")
-    parser.add_argument("--sessions", type=int, default=100, help="sessions in the repository")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a command misses")
-    args = parser.parse_args()
+def measure(runs: int, sessions: int) -> dict[str, list[float]]:
+    """{command name: wall ms of each run}, interleaved round-robin after two warm-up rounds."""
     scratch = Path(tempfile.mkdtemp(prefix="sessionsgit-bench-startup-"))
     # measured as an installed package runs: with bytecode caches (written by the warm-up runs
     # under the scratch directory, whatever PYTHONDONTWRITEBYTECODE says, and removed after)
     ENV["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     try:
         repo = scratch / "repo"
-        make_repository(repo, args.sessions)
+        make_repository(repo, sessions)
         cli = cli_command()
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "git for-each-ref": ["git", "--git-dir", str(repo), "for-each-ref",
                                  "refs/heads/sessions/"],
             "sessionsgit --help": [*cli, "--help"],
-            f"sessionsgit list ({args.sessions} sessions)": [*cli, "--repo", str(repo), "list"],
+            f"sessionsgit list ({sessions} sessions)": [*cli, "--repo", str(repo), "list"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
         names = list(commands)
         for _ in range(2):  # warm the page cache and write the .pyc files
             for argv in commands.values():
                 wall_ms(argv)
-        for run in range(args.runs):
+        for run in range(runs):
             order = names[run % len(names):] + names[:run % len(names)]
             for name in order:
                 times[name].append(wall_ms(commands[name]))
+        return times
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="runs of each command (default 30)")
+    parser.add_argument("--sessions", type=int, default=100, help="sessions in the repository")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a command misses")
+    args = parser.parse_args()
+    times = measure(args.runs, args.sessions)
+    names = list(times)
     median = {name: statistics.median(values) for name, values in times.items()}
     python_ms, git_ms = median["python -c pass"], median["git for-each-ref"]
     print(f"CLI start-up, median of {args.runs} runs each (min in brackets):")
