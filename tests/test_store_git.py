@@ -351,6 +351,11 @@ def test_geometric_merge_keeps_pack_count_logarithmic(repo_path):
     assert packing.packs_to_merge([1, 3, 7, 20]) == 0
     assert packing.packs_to_merge([1, 1, 10, 100]) == 2
     assert packing.packs_to_merge([5, 6]) == 2
+    mib = 1 << 20
+    assert packing.packs_to_merge([mib, mib, 3 * mib]) == 2  # all three would rewrite 5 MiB
+    assert packing.packs_to_merge([3 * mib, 3 * mib]) == 0  # over the budget: left to gc()
+    assert packing.packs_to_merge([3 * mib, 3 * mib], everything=True) == 2
+    assert packing.within_budget([1, 2, 3, 4], 4, 6) == 3
     store = GitSessionStore(repo_path, pack_threshold=10)
     grow(store, "s1", 300)
     packs = int(dict(line.split(": ") for line in

@@ -46,6 +46,9 @@ GEOMETRIC_FACTOR = 2
 #: Packs at least this big are left to an explicit ``gc()``: automatic maintenance runs inside a
 #: save and must not pause it for seconds rewriting most of the repository.
 AUTO_MERGE_MAX_PACK_BYTES = 8 * 1024 * 1024
+#: Most bytes one automatic merge rewrites (the packs it rolls up, together): what bounds the
+#: pause of the save that runs it. Larger roll-ups wait for ``gc()``.
+AUTO_MERGE_BUDGET_BYTES = 4 * 1024 * 1024
 #: Age after which a leftover temp file or index-less pack is certainly abandoned.
 STALE_TEMP_SECONDS = 3600.0
 _HEX = frozenset("0123456789abcdef")
@@ -346,11 +349,28 @@ def pack_loose_objects(repo: pygit2.Repository, report: MaintenanceReport,
 def packs_to_merge(sizes: list[int], everything: bool = False) -> int:
     """How many of the smallest packs (``sizes`` ascending) to roll up into one so that every
     pack left is at least GEOMETRIC_FACTOR times all the packs below it (git's ``repack
-    --geometric``): each object is rewritten O(log n) times over the repository's life."""
+    --geometric``): each object is rewritten O(log n) times over the repository's life. An
+    automatic merge (not ``everything``) rewrites at most ``AUTO_MERGE_BUDGET_BYTES``."""
     if len(sizes) < 2:
         return 0
     if everything:
         return len(sizes)
+    return within_budget(sizes, _geometric_count(sizes), AUTO_MERGE_BUDGET_BYTES)
+
+
+def within_budget(sizes: list[int], count: int, budget: int) -> int:
+    """The first ``count`` packs (``sizes`` ascending), cut back until they total at most
+    ``budget`` bytes; 0 when fewer than two fit (nothing worth a merge)."""
+    total = 0
+    for fitting, size in enumerate(sizes[:count]):
+        total += size
+        if total > budget:
+            count = fitting
+            break
+    return count if count >= 2 else 0
+
+
+def _geometric_count(sizes: list[int]) -> int:
     split = len(sizes) - 1
     while split > 0 and sizes[split] >= GEOMETRIC_FACTOR * sizes[split - 1]:
         split -= 1
