@@ -19,6 +19,7 @@ from typing import Callable, Iterable, TypeVar
 
 import pygit2
 
+from .oserrors import access_denied
 from .reffiles import parse_target, read_packed_ref_file, read_ref_files
 
 #: How long an update waits for a ref lock held by another writer before giving up.
@@ -42,6 +43,14 @@ def _is_lock_error(exc: BaseException) -> bool:
     """Whether a failure looks like lock contention (callers also check for the lock files
     themselves, so a change of libgit2's wording can only cost a retry, never a conflict)."""
     return isinstance(exc, OSError) or "lock" in str(exc).lower()
+
+
+def _retryable(exc: BaseException, locks: list[Path]) -> bool:
+    """Whether waiting may help: lock contention, not the OS refusing access (a read-only
+    repository fails at once instead of after the whole retry window)."""
+    if isinstance(exc, pygit2.AlreadyExistsError) or access_denied(exc):
+        return False
+    return _is_lock_error(exc) or any(path.exists() for path in locks)
 
 
 def lock_files(repo: pygit2.Repository, name: str | None = None) -> list[Path]:
@@ -113,8 +122,7 @@ def with_lock_retry(action: Callable[[], T], timeout: float | None = None, *,
         try:
             return action()
         except (OSError, pygit2.GitError) as exc:
-            if isinstance(exc, pygit2.AlreadyExistsError) or not (
-                    _is_lock_error(exc) or any(path.exists() for path in locks)):
+            if not _retryable(exc, locks):
                 raise
             if repo is not None:
                 reload_refdb(repo)

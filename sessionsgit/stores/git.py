@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..git import blobcache, commitmeta, layout, listcache, packing, validate
 from ..git.autopack import AutoPacker
+from ..git.oserrors import access_denied
 from ..git.listcache import ListCache
 from ..git.transcriptcache import TranscriptCache
 from ..git.identity import signatures
@@ -1023,7 +1024,7 @@ def _store_error(context: str, exc: BaseException, path: Path | None = None) -> 
     """The typed error for an OS or libgit2 failure, naming its real cause: permission denied
     (``StorePermissionError``), a full disk (``DiskFullError``), else ``StoreError``."""
     text = " ".join(str(exc).split())
-    if _denied(exc):
+    if access_denied(exc):
         return StorePermissionError(
             f"permission denied writing to {path or context}: {text}; this user cannot write "
             "there (a read-only repository or file system, or files of another user): fix the "
@@ -1071,25 +1072,13 @@ def _configure_libgit2() -> None:
 def write_error(path: Path, session_id: str, exc: BaseException) -> SessionsGitError:
     """A failed ref update as its real cause: a ref lock file still held
     (``SessionConflictError`` naming the file), else as ``_store_error`` tells."""
-    if not isinstance(exc, RefLocked) or _denied(exc):
+    if not isinstance(exc, RefLocked) or access_denied(exc):
         return _store_error(f"cannot update session {session_id!r} in {path}", exc, path)
     text = " ".join(str(exc).split())
     return SessionConflictError(
         session_id, f"session {session_id!r} is locked: {text}; another writer holds that "
                     "lock file: try again, or delete it if no sessionsgit or git process is "
                     "writing to this repository")
-
-
-def _denied(exc: BaseException) -> bool:
-    """Whether an error (or the one it wraps) is the OS refusing access."""
-    while exc is not None:
-        if isinstance(exc, PermissionError) or getattr(exc, "errno", None) in (1, 13, 30):
-            return True
-        if any(word in str(exc) for word in ("Permission denied", "Read-only file system",
-                                              "Operation not permitted")):
-            return True
-        exc = exc.__cause__  # type: ignore[assignment]
-    return False
 
 
 def _open_repository(path: Path, *, create: bool, bare: bool, tune: bool = True
@@ -1104,7 +1093,7 @@ def _open_repository(path: Path, *, create: bool, bare: bool, tune: bool = True
                 f"{path} is not owned by the current user, so Git will not open it; if you "
                 "trust it, run `git config --global --add safe.directory "
                 f"{Path(path).resolve()}`") from None
-        if _denied(exc):
+        if access_denied(exc):
             raise StorePermissionError(f"permission denied reading {path}: {exc}; fix the "
                                        "permissions") from None
     if not create:

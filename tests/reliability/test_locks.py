@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from sessionsgit import GitSessionStore, SessionConflictError
@@ -217,3 +218,29 @@ def test_gc_with_a_live_lock_packs_objects_and_postpones_refs(store, monkeypatch
     lock.unlink()
     assert store.gc()["refs_packed"] == 1
     assert store.load("a").messages == transcript(2)
+
+
+@pytest.mark.parametrize("error", [
+    pygit2.GitError("failed to lock file 'refs/heads/sessions/s.lock' for writing: "
+                    "Permission denied"),
+    PermissionError(13, "Permission denied"),
+    OSError(30, "Read-only file system"),
+])
+def test_a_refused_lock_file_fails_at_once_instead_of_waiting_out_the_retry_window(
+        error, monkeypatch):
+    """The OS refusing to create a lock file is no contention: before, a write to a read-only
+    repository waited the whole lock-retry window (2 s) before saying permission denied."""
+    from sessionsgit.git import refs
+    def no_wait(seconds):
+        raise AssertionError(f"waited {seconds} s for a lock file the OS refused to create")
+
+    monkeypatch.setattr(refs.time, "sleep", no_wait)
+    attempts = []
+
+    def action():
+        attempts.append(1)
+        raise error
+
+    with pytest.raises(type(error)):
+        refs.with_lock_retry(action)
+    assert attempts == [1]
