@@ -13,7 +13,7 @@ import sessionsgit.sync
 from sessionsgit import GitSessionStore, InvalidRevisionError, StoreError
 from sessionsgit.stores.git import session_ref
 
-from .store_contract import transcript
+from .helpers import git, transcript
 
 
 @pytest.fixture
@@ -87,3 +87,22 @@ def test_sync_reaches_no_store_internals_and_writes_no_commit_or_ref_itself():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 for alias in node.names}
     assert not imported & {"compare_and_swap", "delete_if", "current_target", "signatures"}
+
+
+def test_one_packed_ref_is_found_exactly_whatever_its_place_in_packed_refs(store, tmp_path):
+    from sessionsgit.git.refs import read_ref
+
+    heads = {sid: pygit2.Oid(hex=store.save(sid, transcript(1 + n)).head)
+             for n, sid in enumerate(["a", "ab", "b", "zz"])}
+    git("pack-refs", "--all", cwd=store.path)
+    assert not (store.path / "refs" / "heads" / "sessions" / "a").exists()
+    for sid, head in heads.items():
+        assert read_ref(store.path, session_ref(sid)) == head
+    assert read_ref(store.path, session_ref("abc")) is None
+    packed = store.path / "packed-refs"
+    packed.write_bytes(packed.read_bytes().rstrip(b"\n"))  # the last line without its newline
+    assert read_ref(store.path, session_ref("zz")) == heads["zz"]
+    packed.write_bytes(packed.read_bytes().replace(str(heads["b"]).encode(), b"x" * 40))
+    with pytest.raises(ValueError, match="damaged"):
+        read_ref(store.path, session_ref("b"))
+    assert read_ref(store.path, session_ref("ab")) == heads["ab"]  # other lines still read

@@ -70,6 +70,27 @@ def read_packed_ref_file(git_dir: Path, prefix: str) -> dict[str, str]:
     return found
 
 
+def read_packed_ref(git_dir: Path, name: str) -> str | None:
+    """The target hex of one ref in ``packed-refs``, found by a byte search rather than by
+    parsing every line (a repository of 10,000 sessions asks this of every new session); a
+    damaged line for ``name`` raises ``ValueError``."""
+    try:
+        data = (git_dir / "packed-refs").read_bytes()
+    except OSError:
+        return None
+    needle = b" " + name.encode("utf-8")
+    at = data.find(needle + b"\n")
+    if at < 0 and data.endswith(needle):
+        at = len(data) - len(needle)
+    if at < 0:
+        return None
+    start = data.rfind(b"\n", 0, at) + 1
+    target = parse_target(data[start:at]) if at - start == 40 else None
+    if target is None:
+        raise ValueError(f"packed-refs line for {name} is damaged: not '<id> <name>'")
+    return target
+
+
 def parse_target(data: bytes) -> str | None:
     """The commit hex a loose ref file holds, or None (symbolic, truncated, garbage)."""
     text = data.strip()

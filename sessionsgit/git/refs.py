@@ -20,7 +20,7 @@ from typing import Callable, Iterable, TypeVar
 import pygit2
 
 from .oserrors import access_denied
-from .reffiles import parse_target, read_packed_ref_file, read_ref_files
+from .reffiles import parse_target, read_packed_ref, read_ref_files
 
 #: How long an update waits for a ref lock held by another writer before giving up.
 LOCK_RETRY_SECONDS = 2.0
@@ -223,7 +223,7 @@ def read_ref(git_dir: str | os.PathLike[str], name: str) -> pygit2.Oid | None:
         with open(root / name, "rb") as handle:
             target = parse_target(handle.read(128))
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        target = read_packed_ref_file(root, name).get(name)
+        target = read_packed_ref(root, name)
     return pygit2.Oid(hex=target) if target is not None else None
 
 
