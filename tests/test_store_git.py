@@ -465,3 +465,23 @@ def test_automatic_maintenance_leaves_big_packs_to_gc(repo_path, monkeypatch):
     assert packing.pack_files(store.repo) != big_pack and len(packing.pack_files(store.repo)) == 1
     assert len(GitSessionStore(repo_path).load("big").messages) == 400
     git("fsck", "--strict", cwd=repo_path)
+
+
+def test_a_few_loose_objects_never_read_as_a_full_packing_budget(repo_path):
+    """The estimate sampled one fan-out directory: with a budget of 256, one loose object that
+    happened to land in ``objects/17`` read as 256, so a fresh store packed after a handful of
+    saves (and a CLI test deleting a loose commit found it packed)."""
+    import hashlib
+
+    from sessionsgit.git import autopack, packing
+    store = GitSessionStore(repo_path, auto_pack=False)
+    n = 0
+    while True:  # a blob whose id starts with 17, found by hashing as git does
+        data = f"blob {n}".encode()
+        if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest().startswith("17"):
+            break
+        n += 1
+    assert str(store.repo.create_blob(data)).startswith("17")
+    for extra in range(8):
+        store.repo.create_blob(f"another {extra}".encode())
+    assert autopack.estimate_loose_objects(store.repo) < packing.LOOSE_OBJECT_THRESHOLD
