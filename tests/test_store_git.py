@@ -233,6 +233,27 @@ def test_stale_instance_cannot_overwrite_another_writers_commit(repo_path):
     assert GitSessionStore(repo_path).load("s1").messages == transcript(3)
 
 
+@pytest.mark.parametrize("looked", ["exists", "load"])
+def test_a_save_after_seeing_the_session_absent_never_overwrites_one_created_meanwhile(
+        repo_path, looked):
+    """Seen in CI as a lost acknowledged save: writer A found the session absent (``exists``
+    or ``load``), B created it, and A's save built on B's head, dropping B's message."""
+    a = GitSessionStore(repo_path)
+    b = GitSessionStore(repo_path)
+    assert (a.exists("s") if looked == "exists" else a.load("s")) in (False, None)
+    b.save("s", [msg("user", "from b")])
+    with pytest.raises(SessionConflictError):
+        a.save("s", [msg("user", "from a")])
+    assert a.load("s").messages == [msg("user", "from b")]
+    a.save("s", [msg("user", "from b"), msg("user", "from a")])  # loaded: builds on it
+    assert b.load("s").messages == [msg("user", "from b"), msg("user", "from a")]
+    c = GitSessionStore(repo_path)
+    assert not c.exists("new")
+    c.save("new", [msg("user", "mine")])  # absent, still absent: it creates
+    c.save("new", [msg("user", "mine"), msg("user", "again")])
+    assert GitSessionStore(repo_path).load("new").metadata.message_count == 2
+
+
 def _writer(path, session_id, count, queue):
     store = GitSessionStore(path)
     acknowledged, conflicts = [], 0

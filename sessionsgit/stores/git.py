@@ -141,6 +141,8 @@ class GitSessionStore(SessionStore):
         self._unreadable_refs: builtins.list[str] = []
         self._lock = threading.RLock()
         self._snapshots: dict[str, _Snapshot] = {}
+        #: sessions this instance last saw absent: its next save creates, never overwrites
+        self._seen_absent: set[str] = set()
         self._list_cache = ListCache(self.repo.path)
         self._transcripts = TranscriptCache(self.repo.path)
         self._autopack = AutoPacker(self.repo, enabled=auto_pack, threshold=pack_threshold)
@@ -232,6 +234,7 @@ class GitSessionStore(SessionStore):
             head = self._head(session_id)
             if head is None:
                 self._snapshots.pop(session_id, None)  # deleted elsewhere: a save may start anew
+                self._seen_absent.add(session_id)
                 return None
             commit_id = head if at is None else self._resolve_in_history(session_id, head, at)
             metadata = self._metadata_at(session_id, commit_id)
@@ -251,11 +254,13 @@ class GitSessionStore(SessionStore):
                     if hit.compact:
                         self._transcripts.compact(name, head, hit)
                     self._snapshots[session_id] = _Snapshot(head, None, metadata, None)
+                    self._seen_absent.discard(session_id)
                     return StoredSession(_copy_metadata(metadata), messages)
             tree = self._tree_state(session_id, head)
             texts = self._read_texts(session_id, tree.blobs)
             self._transcripts.replace(name, head, texts, tree.blobs)
             self._snapshots[session_id] = _Snapshot(head, tree, metadata, None)
+            self._seen_absent.discard(session_id)
             return StoredSession(_copy_metadata(metadata), self._parse(session_id, texts))
 
     def _has_blobs(self, blob_ids: builtins.list[bytes]) -> bool:
@@ -266,7 +271,10 @@ class GitSessionStore(SessionStore):
     def exists(self, session_id: str) -> bool:
         validate_session_id(session_id)
         with self._lock:
-            return self._head(session_id) is not None
+            if self._head(session_id) is not None:
+                return True
+            self._seen_absent.add(session_id)  # a save must then create it, not overwrite
+            return False
 
     def history(self, session_id: str) -> builtins.list[SaveRecord]:
         """The saves of a session along first parents, newest first (a fork's includes the
@@ -299,11 +307,15 @@ class GitSessionStore(SessionStore):
              expected_head: str | None = None) -> SessionMetadata:
         """Commit exactly ``messages`` as the session's new head, writing only what changed.
         Raises ``SessionConflictError`` when another writer moved the session since this store
-        last loaded or saved it, or since ``expected_head`` (the ``head`` of the metadata the
-        caller loaded: lets several callers share one store instance safely)."""
+        last loaded or saved it (including creating it after this store found it absent), or
+        since ``expected_head`` (the ``head`` of the metadata the caller loaded: lets several
+        callers share one store instance safely)."""
         validate_session_id(session_id)
         items = as_message_list(messages)
         with self._lock:
+            if (expected_head is None and session_id in self._seen_absent
+                    and session_id not in self._snapshots):
+                expected_head = MUST_NOT_EXIST  # this instance's view: no such session yet
             snapshot = self._expected_snapshot(session_id, expected_head)
             old_values = self._values(session_id, snapshot)
             old_blobs = _tree(snapshot).blobs if snapshot else []
@@ -587,6 +599,7 @@ class GitSessionStore(SessionStore):
             raise SessionConflictError(session_id) from None
         except (RefLocked, OSError, pygit2.GitError) as exc:
             raise write_error(self.path, session_id, exc) from None
+        self._seen_absent.discard(session_id)
         self._ensure_present(session_id, commit, written, write)
         metadata.head = str(commit)
         self._list_cache.put(commit.raw, metadata)
@@ -967,6 +980,7 @@ class GitSessionStore(SessionStore):
             encoded = name[len(SESSION_PREFIX):]
             for session_id in [s for s in self._snapshots if _ref_name(s) == encoded]:
                 del self._snapshots[session_id]
+            self._seen_absent = {s for s in self._seen_absent if _ref_name(s) != encoded}
 
     def head_metadata(self, session_id: str) -> SessionMetadata | None:
         """The metadata of a session's head commit alone (no tree or message is read), or None
