@@ -444,7 +444,7 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
         elif new is None:
             report.pruned.append(session_id)
             if tracked:
-                _drop_tracking(store, name, session_id)
+                store.drop_ref(tracking_ref(name, session_id))
         else:
             report.pushed.append(session_id)
             if tracked:
@@ -609,10 +609,3 @@ def _set_tracking(store: GitSessionStore, remote: str, session_id: str,
     current = store.ref_target(name)
     if current != target:
         store.move_ref(name, target, current, message="sessionsgit: push")
-
-
-def _drop_tracking(store: GitSessionStore, remote: str, session_id: str) -> None:
-    name = tracking_ref(remote, session_id)
-    current = store.ref_target(name)
-    if current is not None:
-        store.move_ref(name, None, current)

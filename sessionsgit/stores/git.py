@@ -968,6 +968,13 @@ class GitSessionStore(SessionStore):
         if self.durable:
             _fsync_path(Path(self.repo.path) / name)
 
+    def drop_ref(self, name: str) -> None:
+        """Delete ``name`` whatever it names now (absent already is fine); a writer moving it
+        meanwhile keeps it."""
+        target = self.ref_target(name)
+        if target is not None:
+            self.move_ref(name, None, target, message="sessionsgit: drop ref")
+
     def recover_stale_locks(self) -> int:
         """Remove ref lock files a killed writer left (older than ``stale_lock_seconds`` and
         unchanged when looked at again); returns how many."""

@@ -57,11 +57,11 @@ class Trash:
             store._move(trash, head, None, "sessionsgit: delete")
             store._move(session_ref(session_id), None, head, "sessionsgit: delete")
         except RefMoved as exc:
-            self._drop(trash)
+            self.store.drop_ref(trash)
             raise SessionConflictError(session_id, f"session {session_id!r} changed while "
                                                    f"being deleted: {exc}") from None
         except (RefLocked, OSError, pygit2.GitError) as exc:
-            self._drop(trash)
+            self.store.drop_ref(trash)
             raise write_error(store.path, session_id, exc) from None
         return True
 
@@ -88,7 +88,7 @@ class Trash:
                         "--as NEW_ID`)") from None
         except (RefLocked, OSError, pygit2.GitError) as exc:
             raise write_error(store.path, new_id, exc) from None
-        self._drop(chosen.ref)
+        self.store.drop_ref(chosen.ref)
         return store._metadata_at(new_id, target)  # already a fresh copy
 
     def list_deleted(self) -> builtins.list[DeletedSession]:
@@ -112,15 +112,9 @@ class Trash:
         dropped = 0
         for deleted in self.list_deleted():
             if session_id is None or deleted.id == session_id:
-                self._drop(deleted.ref)
+                self.store.drop_ref(deleted.ref)
                 dropped += 1
         return dropped
-
-    def _drop(self, name: str) -> None:
-        """Remove one trash ref, whatever it names now (gone already is fine)."""
-        target = self.store.ref_target(name)
-        if target is not None:
-            self.store.move_ref(name, None, target, message="sessionsgit: purge")
 
 
 def _stamp() -> str:
