@@ -68,7 +68,8 @@ def make_agent() -> Agent[None, str]:
     return agent
 
 
-_VOLATILE = {"timestamp", "run_id", "conversation_id"}
+#: pydantic-ai 2.78 added the request time and duration of each response
+_VOLATILE = {"timestamp", "request_timestamp", "duration", "run_id", "conversation_id"}
 
 
 def norm(messages: list[ModelMessage]) -> list[Any]:
