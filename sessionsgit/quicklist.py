@@ -88,32 +88,49 @@ def _session_heads(git_dir: Path) -> dict[str, str] | None:
 
 
 class _Objects:
-    """Whether a commit is in the object store: a loose object file, or in a pack's index."""
+    """Whether a commit is in the object store (a loose object file, or in a pack's index),
+    and the commit itself when it is stored whole (loose, or undeltified in a pack)."""
 
     def __init__(self, git_dir: Path) -> None:
         self.objects = git_dir / "objects"
-        self._indexes: list[mmap.mmap] | None = None
+        self._packs: list[tuple[mmap.mmap, Path]] | None = None
+
+    def _indexes(self) -> list[tuple[mmap.mmap, Path]]:
+        if self._packs is None:
+            pack_dir = self.objects / "pack"
+            names = sorted(os.listdir(pack_dir)) if pack_dir.is_dir() else []
+            self._packs = [(_mapped(pack_dir / n), pack_dir / (n[:-4] + ".pack")) for n in names
+                           if n.endswith(".idx") and (pack_dir / (n[:-4] + ".pack")).exists()]
+        return self._packs
 
     def has(self, hex_id: str) -> bool:
         if (self.objects / hex_id[:2] / hex_id[2:]).is_file():
             return True
-        if self._indexes is None:
-            pack_dir = self.objects / "pack"
-            names = sorted(os.listdir(pack_dir)) if pack_dir.is_dir() else []
-            self._indexes = [_mapped(pack_dir / n) for n in names
-                             if n.endswith(".idx") and (pack_dir / (n[:-4] + ".pack")).exists()]
         raw = bytes.fromhex(hex_id)
-        return any(_in_index(index, raw) for index in self._indexes)
+        return any(_find(index, raw) is not None for index, _pack in self._indexes())
 
-    def loose_metadata(self, session_id: str, hex_id: str) -> SessionMetadata | None:
-        """The metadata a loose head commit carries (a save since the list index was last
-        written), as the store reads it; None when it is packed, or not a sessionsgit commit."""
+    def _commit_body(self, hex_id: str) -> bytes | None:
+        """The commit's content, loose or from a pack (a save writes its commit undeltified
+        into a pack of its own); None when it is deltified, absent, or not a commit."""
         try:
             data = zlib.decompress((self.objects / hex_id[:2] / hex_id[2:]).read_bytes())
+        except FileNotFoundError:
+            raw = bytes.fromhex(hex_id)
+            for index, pack in self._indexes():
+                offset = _find(index, raw)
+                if offset is not None:
+                    return _packed_commit(pack, offset)
+            return None
         except (OSError, zlib.error):
             return None
         header, _, body = data.partition(b"\0")
-        fields = commitmeta.parse(body) if header.startswith(b"commit ") else None
+        return body if header.startswith(b"commit ") else None
+
+    def loose_metadata(self, session_id: str, hex_id: str) -> SessionMetadata | None:
+        """The metadata a head commit carries (a save since the list index was last written),
+        as the store reads it; None when it can't be read here, or is no sessionsgit commit."""
+        body = self._commit_body(hex_id)
+        fields = commitmeta.parse(body) if body is not None else None
         if fields is None:
             return None
         fields.pop("id", None)
@@ -129,9 +146,9 @@ def _mapped(path: Path) -> mmap.mmap:
         return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
-def _in_index(index: mmap.mmap, raw: bytes) -> bool:
-    """Whether the object id ``raw`` is listed in a version 2 pack index (fan-out table, then
-    the sorted ids); raises ValueError on any other format."""
+def _find(index: mmap.mmap, raw: bytes) -> int | None:
+    """The pack offset of the object id ``raw`` per a version 2 pack index (fan-out table,
+    sorted ids, CRCs, offsets), None when it is not listed; ValueError on any other format."""
     if index[:8] != b"\xfftOc\x00\x00\x00\x02" or len(index) < 8 + 1024:
         raise ValueError("not a version 2 pack index")
     first = raw[0]
@@ -142,9 +159,45 @@ def _in_index(index: mmap.mmap, raw: bytes) -> bool:
         middle = (low + high) // 2
         found = index[base + 20 * middle:base + 20 * middle + 20]
         if found == raw:
-            return True
+            count = int.from_bytes(index[8 + 4 * 255:12 + 4 * 255], "big")
+            at = base + 24 * count + 4 * middle
+            offset = int.from_bytes(index[at:at + 4], "big")
+            if offset & 0x80000000:
+                large = base + 28 * count + 8 * (offset & 0x7FFFFFFF)
+                offset = int.from_bytes(index[large:large + 8], "big")
+            return offset
         if found < raw:
             low = middle + 1
         else:
             high = middle
-    return False
+    return None
+
+
+_PACKED_COMMIT = 1
+#: Most bytes read for one packed head commit (its metadata line is bounded far below).
+_COMMIT_READ_LIMIT = 1 << 20
+
+
+def _packed_commit(pack: Path, offset: int) -> bytes | None:
+    """The content of the commit stored whole at ``offset`` of ``pack``; None for a delta
+    (resolving one is left to the store) or any other kind of object."""
+    with open(pack, "rb") as handle:
+        handle.seek(offset)
+        head = handle.read(_COMMIT_READ_LIMIT)
+    if not head:
+        return None
+    byte = head[0]
+    kind, size, shift, position = (byte >> 4) & 7, byte & 0x0F, 4, 1
+    while byte & 0x80:
+        if position >= len(head):
+            return None
+        byte = head[position]
+        size |= (byte & 0x7F) << shift
+        shift, position = shift + 7, position + 1
+    if kind != _PACKED_COMMIT or size > _COMMIT_READ_LIMIT:
+        return None
+    try:
+        body = zlib.decompressobj().decompress(head[position:], size)
+    except zlib.error:
+        return None
+    return body if len(body) == size else None

@@ -147,3 +147,16 @@ class TickingClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def loosen(repo: Path, newest: int | None = None) -> None:
+    """Turn the packs of ``repo`` (all, or the ``newest`` few) into loose objects, so a test
+    can damage a single object or have loose objects to pack (saves write a pack each)."""
+    pack_dir = Path(repo) / "objects" / "pack"
+    indexes = sorted(pack_dir.glob("pack-*.idx"), key=lambda path: path.stat().st_mtime_ns)
+    for index in indexes[-newest:] if newest else indexes:
+        pack = index.with_suffix(".pack")
+        data = pack.read_bytes()
+        for suffix in (".idx", ".pack", ".keep", ".rev", ".bitmap"):
+            index.with_suffix(suffix).unlink(missing_ok=True)
+        subprocess.run(["git", "unpack-objects", "-q"], input=data, cwd=repo, check=True)

@@ -27,7 +27,7 @@ from sessionsgit import (
     unignored_in_worktree,
 )
 from sessionsgit.importers import import_path
-from tests.helpers import git
+from tests.helpers import git, loosen
 
 
 def text(value: str, role: str = "user") -> dict[str, object]:
@@ -205,6 +205,9 @@ def test_remote_only_sessions_of_a_plain_clone(store: GitSessionStore, tmp_path:
 
 # ---- damaged history: typed errors, never pygit2's ----------------------------------------
 def drop_object(store: GitSessionStore, commit: str) -> None:
+    """Delete one object (after making every object loose: saves write a pack each)."""
+    store.close()
+    loosen(store.path)
     (store.path / "objects" / commit[:2] / commit[2:]).unlink()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from sessionsgit import GitSessionStore, SessionConflictError
 
+from .helpers import loosen
 from .store_contract import transcript
 
 
@@ -43,6 +44,8 @@ def test_append_reads_no_earlier_message(store, tmp_path):
     """Its cost does not grow with the transcript: an early message blob is never read."""
     store.append("a", transcript(300))
     early = store.repo[store.repo.references["refs/heads/sessions/a"].target].tree["messages"][0][0].id
+    store.close()
+    loosen(tmp_path / "repo")
     path = tmp_path / "repo" / "objects" / str(early)[:2] / str(early)[2:]
     os.chmod(path, 0o644)
     path.write_bytes(b"damaged")

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from sessionsgit import GitSessionStore, SessionMetadata
 from sessionsgit.cli import cli
 from sessionsgit.resolve import AmbiguousSessionError
-from tests.helpers import git
+from tests.helpers import git, loosen
 
 
 @pytest.fixture(autouse=True)
@@ -993,6 +993,7 @@ def test_test_helpers_in_child_processes_leave_no_home_folders(tmp_path: Path) -
 def test_a_missing_save_is_one_line_not_a_traceback(run: Cli, repo: Path) -> None:
     session_id = conversation(run)
     commits = [r["commit"] for r in run.json("log", session_id)]
+    loosen(repo)
     (repo / "objects" / commits[1][:2] / commits[1][2:]).unlink()
     for args in (["log", session_id], ["diff", session_id], ["show", f"{session_id}@~3"]):
         assert_one_line_error(run(*args, ok=False), "is damaged", commits[1][:8])

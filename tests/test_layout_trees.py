@@ -29,8 +29,8 @@ def test_raw_trees_match_the_tree_builder_and_git_fsck(tmp_path):
            ("é", blobs[2], layout.BLOB), ("Z", inner, layout.TREE)]
     messages = [(layout.chunk_name(c), inner, layout.TREE) for c in range(12)]
     for entries in (chunk, odd, messages, [(layout.SESSION_FILE, blobs[0], layout.BLOB)], []):
-        assert layout._write_tree(repo, list(reversed(entries))) == builder_tree(repo, entries)
-    assert layout._write_messages_tree(repo, [inner] * 12) == builder_tree(repo, messages)
+        assert layout.write_tree(repo.odb, list(reversed(entries))) == builder_tree(repo, entries)
+    assert layout.write_messages_tree(repo, [inner] * 12) == builder_tree(repo, messages)
     result = subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo.path,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -11,6 +11,7 @@ import pytest
 from sessionsgit import GitSessionStore
 from sessionsgit.quicklist import quick_list
 from tests.conftest import git
+from tests.helpers import loosen
 
 
 def text(value: str) -> dict[str, object]:
@@ -85,6 +86,8 @@ def test_anything_it_cannot_vouch_for_is_left_to_the_store(store: GitSessionStor
 def test_a_missing_head_commit_is_left_to_the_store(store: GitSessionStore) -> None:
     head = store.load("plain").metadata.head
     store.list()
+    store.close()
+    loosen(store.path)
     (store.path / "objects" / head[:2] / head[2:]).unlink()
     assert quick_list(store.path) is None
     fresh = GitSessionStore(store.path)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import pygit2
 
+from .savepack import ObjectSink
+
 CHUNK = 128
 MESSAGES_DIR = "messages"
 SESSION_FILE = "session.json"
@@ -125,32 +127,32 @@ def tree_bytes(entries: list[tuple[str, pygit2.Oid, int]]) -> bytes:
 _chunk_entry_heads: list[bytes] = []
 
 
-def _write_messages_tree(repo: pygit2.Repository, chunks: list[pygit2.Oid]) -> pygit2.Oid:
+def write_messages_tree(sink: ObjectSink, chunks: list[pygit2.Oid]) -> pygit2.Oid:
     """The ``messages`` tree of these chunk trees (named 0000, 0001...: equal-length digits,
     so their order is git's), its entry heads built once per process."""
     while len(_chunk_entry_heads) < len(chunks):
         _chunk_entry_heads.append(b"40000 %s\0" % chunk_name(len(_chunk_entry_heads)).encode())
     if len(chunks) > 10_000:  # names of five digits and more: let the general path sort them
-        return _write_tree(repo, [(chunk_name(c), oid, TREE) for c, oid in enumerate(chunks)])
+        return write_tree(sink, [(chunk_name(c), oid, TREE) for c, oid in enumerate(chunks)])
     data = b"".join([head + oid.raw for head, oid in zip(_chunk_entry_heads, chunks)])
-    return repo.odb.write(pygit2.enums.ObjectType.TREE, data)
+    return sink.write(pygit2.enums.ObjectType.TREE, data)
 
 
-def _write_tree(repo: pygit2.Repository, entries: list[tuple[str, pygit2.Oid, int]]) -> pygit2.Oid:
+def write_tree(sink: ObjectSink, entries: list[tuple[str, pygit2.Oid, int]]) -> pygit2.Oid:
     """Write a tree from scratch, as its canonical bytes in one call (the same object a
     TreeBuilder writes, without an insert call per entry). Cheaper than editing the previous
     version: reading that back means resolving a delta chain once it is packed."""
-    return repo.odb.write(pygit2.enums.ObjectType.TREE, tree_bytes(entries))
+    return sink.write(pygit2.enums.ObjectType.TREE, tree_bytes(entries))
 
 
-def write_chunk(repo: pygit2.Repository, chunk: int, blobs: list[pygit2.Oid]) -> pygit2.Oid:
+def write_chunk(sink: ObjectSink, chunk: int, blobs: list[pygit2.Oid]) -> pygit2.Oid:
     """The tree of one chunk of messages."""
     lo = chunk * CHUNK
-    return _write_tree(repo, [(message_name(i), blobs[i], BLOB)
+    return write_tree(sink, [(message_name(i), blobs[i], BLOB)
                               for i in range(lo, min(lo + CHUNK, len(blobs)))])
 
 
-def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: pygit2.Oid,
+def write_state(sink: ObjectSink, blobs: list[pygit2.Oid], session_blob: pygit2.Oid,
                 previous: TreeState | None = None, unchanged_below: int = 0) -> TreeState:
     """Write the trees for ``blobs``, reusing every chunk of ``previous`` that lies wholly below
     ``unchanged_below`` (the first message whose blob differs) and has the same length."""
@@ -165,7 +167,7 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
         if reusable:
             state.chunks.append(old_chunks[chunk])
             continue
-        state.chunks.append(write_chunk(repo, chunk, blobs))
+        state.chunks.append(write_chunk(sink, chunk, blobs))
         state.written.append(state.chunks[-1])
         _remember_chunk(state.chunks[-1], tuple(blobs[lo:hi]))
     old_messages = previous.messages_tree if previous is not None else None
@@ -174,7 +176,7 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
     elif old_messages is not None and state.chunks == old_chunks:
         state.messages_tree = old_messages
     else:
-        state.messages_tree = _write_messages_tree(repo, state.chunks)
+        state.messages_tree = write_messages_tree(sink, state.chunks)
         state.written.append(state.messages_tree)
         _remember_messages(state.messages_tree, state.chunks)
     if previous is not None and previous.root is not None and \
@@ -184,16 +186,9 @@ def write_state(repo: pygit2.Repository, blobs: list[pygit2.Oid], session_blob: 
     root = [(SESSION_FILE, session_blob, BLOB)]
     if state.messages_tree is not None:  # an empty transcript has no messages/ directory
         root.append((MESSAGES_DIR, state.messages_tree, TREE))
-    state.root = _write_tree(repo, root)
+    state.root = write_tree(sink, root)
     state.written.append(state.root)
     return state
-
-
-def truncated(repo: pygit2.Repository, state: TreeState, keep: int,
-              session_blob: pygit2.Oid) -> TreeState:
-    """The state of the first ``keep`` messages of ``state`` (a fork point), sharing every
-    whole chunk with it."""
-    return write_state(repo, state.blobs[:keep], session_blob, state, keep)
 
 
 @dataclass
@@ -237,9 +232,10 @@ def count_messages(repo: pygit2.Repository, root_id: pygit2.Oid | None) -> int:
     return (len(chunks) - 1) * CHUNK + len(chunk_blobs(repo, chunks[-1], (len(chunks) - 1) * CHUNK))
 
 
-def append_state(repo: pygit2.Repository, root_id: pygit2.Oid | None, new_blobs: list[pygit2.Oid],
-                 session_blob: pygit2.Oid) -> AppendedTree:
-    """The tree of ``root_id``'s save plus ``new_blobs`` at the end, reading only the root, the
+def append_state(repo: pygit2.Repository, sink: ObjectSink, root_id: pygit2.Oid | None,
+                 new_blobs: list[pygit2.Oid], session_blob: pygit2.Oid) -> AppendedTree:
+    """The tree of ``root_id``'s save (read from ``repo``) plus ``new_blobs`` at the end,
+    written to ``sink``, reading only the root, the
     ``messages`` tree and the last chunk: no message and no other chunk is read, so appending
     costs the same at message 100,000 as at message 10 (but for the one ``messages`` tree,
     an entry per 128 messages)."""
@@ -257,7 +253,7 @@ def append_state(repo: pygit2.Repository, root_id: pygit2.Oid | None, new_blobs:
     index = len(chunks) * CHUNK
     while pending:
         part, pending = pending[:CHUNK], pending[CHUNK:]
-        chunk_id = _write_tree(repo, [(message_name(index + i), blob, BLOB)
+        chunk_id = write_tree(sink, [(message_name(index + i), blob, BLOB)
                                       for i, blob in enumerate(part)])
         _remember_chunk(chunk_id, tuple(part))
         chunks.append(chunk_id)
@@ -265,10 +261,10 @@ def append_state(repo: pygit2.Repository, root_id: pygit2.Oid | None, new_blobs:
         index += len(part)
     entries = [(SESSION_FILE, session_blob, BLOB)]
     if chunks:
-        messages_tree = _write_messages_tree(repo, chunks)
+        messages_tree = write_messages_tree(sink, chunks)
         written.append(messages_tree)
         _remember_messages(messages_tree, chunks)
         entries.append((MESSAGES_DIR, messages_tree, TREE))
-    root_tree = _write_tree(repo, entries)
+    root_tree = write_tree(sink, entries)
     written.append(root_tree)
     return AppendedTree(root_tree, count_before, written)

@@ -26,6 +26,7 @@ from typing import Iterable
 
 import pygit2
 
+from .savepack import KEEP_MARKER, SavePack, WrittenPack
 from .refs import (RefLocked, read_refs, recover_stale_locks, stale_lock_files,
                    with_lock_retry)
 
@@ -55,6 +56,8 @@ _HEX = frozenset("0123456789abcdef")
 _TYPE_NAMES = {pygit2.enums.ObjectType.COMMIT: b"commit", pygit2.enums.ObjectType.TREE: b"tree",
                pygit2.enums.ObjectType.BLOB: b"blob", pygit2.enums.ObjectType.TAG: b"tag"}
 _GITLINK_MODE = b"160000"
+#: Pack entry types stored whole (commit, tree, blob, tag), not as deltas.
+_WHOLE = frozenset((1, 2, 3, 4))
 
 
 @dataclass
@@ -116,6 +119,11 @@ def pack_dir_stamp(repo: pygit2.Repository) -> int:
         return 0
 
 
+def index_names(repo: pygit2.Repository) -> set[str]:
+    """The names of the pack indexes in the repository (what makes a pack visible)."""
+    return {name for name in _names(_objects_dir(repo) / "pack") if name.endswith(".idx")}
+
+
 def pack_files(repo: pygit2.Repository) -> list[Path]:
     """Every usable pack (a ``.pack`` with its ``.idx``), as git and libgit2 find them."""
     pack_dir = _objects_dir(repo) / "pack"
@@ -133,6 +141,45 @@ def pack_object_ids(pack: Path) -> list[pygit2.Oid]:
     count = struct.unpack_from(">I", data, 8 + 255 * 4)[0]
     start = 8 + 256 * 4
     return [pygit2.Oid(raw=data[start + 20 * i:start + 20 * (i + 1)]) for i in range(count)]
+
+
+def pack_index(pack: Path) -> list[tuple[bytes, int, int]]:
+    """(raw id, CRC-32 of its entry, offset in the pack) of every object of a pack, read from
+    its version-2 ``.idx``."""
+    data = pack.with_suffix(".idx").read_bytes()
+    if data[:8] != b"\xfftOc\x00\x00\x00\x02":
+        raise ValueError(f"{pack.name}: unsupported pack index")
+    count = struct.unpack_from(">I", data, 8 + 255 * 4)[0]
+    ids_at = 8 + 256 * 4
+    crcs = struct.unpack_from(f">{count}I", data, ids_at + 20 * count)
+    offsets = list(struct.unpack_from(f">{count}I", data, ids_at + 24 * count))
+    large_at = ids_at + 28 * count
+    for i, offset in enumerate(offsets):
+        if offset & 0x80000000:
+            offsets[i] = struct.unpack_from(">Q", data, large_at + 8 * (offset & 0x7FFFFFFF))[0]
+    return [(data[ids_at + 20 * i:ids_at + 20 * (i + 1)], crcs[i], offsets[i])
+            for i in range(count)]
+
+
+def concatenate_packs(repo: pygit2.Repository, packs: list[Path]) -> WrittenPack | None:
+    """One new pack holding every object of ``packs``, their entries copied byte for byte:
+    no inflating, no delta search, so rolling up a hundred small save packs takes a
+    millisecond or two instead of a PackBuilder pass. None (nothing written) when an entry is
+    a delta, whose base offset would change, or fails its CRC: then PackBuilder merges. The
+    new pack is kept (``.keep``) until the caller releases it, once the old packs are gone."""
+    batch = SavePack()
+    for pack in packs:
+        located = sorted(pack_index(pack), key=lambda item: item[2])
+        data = pack.read_bytes()
+        ends = [offset for _raw, _crc, offset in located[1:]] + [len(data) - 20]
+        for (raw, crc, offset), end in zip(located, ends):
+            entry = data[offset:end]
+            if not entry or (entry[0] >> 4) & 7 not in _WHOLE or zlib.crc32(entry) != crc:
+                return None
+            batch.add_entry(raw, entry)
+    if not len(batch):
+        return None
+    return batch.publish(repo.path, durable=True)
 
 
 def _pack_count(pack: Path) -> int:
@@ -402,10 +449,18 @@ def merge_packs(repo: pygit2.Repository, report: MaintenanceReport, *,
     merged = packs[:count]
     contents = {pack: set(pack_object_ids(pack)) for pack in merged}
     union: set[pygit2.Oid] = set().union(*contents.values())
-    written = write_pack(repo, sorted(union))
-    for pack, held in contents.items():
-        if pack != written and held <= union:
-            remove_pack(pack)
+    concatenated = None if everything else concatenate_packs(repo, merged)
+    try:
+        if concatenated is not None and set(pack_object_ids(concatenated.pack)) >= union:
+            written = concatenated.pack
+        else:
+            written = write_pack(repo, sorted(union))
+        for pack, held in contents.items():
+            if pack != written and held <= union:
+                remove_pack(pack)
+    finally:
+        if concatenated is not None:
+            concatenated.release()
     report.merged_packs = count
 
 
@@ -461,6 +516,31 @@ def _write_loose(repo: pygit2.Repository, oid: pygit2.Oid, mtime: float) -> None
         Path(temp).unlink(missing_ok=True)
         raise
     fsync_path(directory)
+
+
+def remove_stale_keeps(repo: pygit2.Repository, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Delete the ``.keep`` markers of saves a kill interrupted (ours only, by their content,
+    once older than ``older_than`` seconds): the pack becomes an ordinary one, merged and,
+    if its save never landed, pruned like any unreachable object. Another program's keeps
+    are its business."""
+    pack_dir = _objects_dir(repo) / "pack"
+    cutoff = time.time() - older_than
+    removed = 0
+    for name in _names(pack_dir):
+        if not name.endswith(".keep"):
+            continue
+        path = pack_dir / name
+        try:
+            if path.stat().st_mtime >= cutoff:
+                continue
+            with open(path, "rb") as handle:
+                if not handle.read(len(KEEP_MARKER)) == KEEP_MARKER:
+                    continue
+            path.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def remove_stale_temp_files(repo: pygit2.Repository, older_than: float = STALE_TEMP_SECONDS) -> int:
@@ -522,6 +602,7 @@ def maintain(repo: pygit2.Repository, *, full: bool = False, prune_after: float 
             return report
         recover_stale_locks(repo.path, stale_lock_seconds)
         remove_orphan_packs(repo)
+        remove_stale_keeps(repo)
         remove_stale_temp_files(repo)
         packs_before = pack_dir_stamp(repo)
         try:
@@ -544,11 +625,24 @@ def maintain(repo: pygit2.Repository, *, full: bool = False, prune_after: float 
 
 def _pack_refs_if_free(repo: pygit2.Repository, stale_lock_seconds: float | None) -> bool:
     """Pack refs, waiting briefly for a live writer's ref lock; housekeeping that a busy ref
-    only postpones (a locked ref would otherwise fail the whole pass)."""
-    try:
-        with_lock_retry(lambda: pack_refs(repo), 0.2, locks=stale_lock_files(repo.path),
-                        stale_after=stale_lock_seconds, repo=repo)
-    except RefLocked as exc:
-        logger.warning("refs of %s not packed this time (a ref is locked): %s", repo.path, exc)
-        return False
-    return True
+    only postpones (a locked ref would otherwise fail the whole pass). libgit2 reads every
+    ref's object while packing, and a scan of the pack directory racing another process's
+    merge can see neither the old pack nor the new one: such a miss is tried again."""
+    for attempt in range(_PACK_REFS_ATTEMPTS):
+        try:
+            with_lock_retry(lambda: pack_refs(repo), 0.2, locks=stale_lock_files(repo.path),
+                            stale_after=stale_lock_seconds, repo=repo)
+            return True
+        except RefLocked as exc:
+            logger.warning("refs of %s not packed this time (a ref is locked): %s",
+                           repo.path, exc)
+            return False
+        except pygit2.GitError as exc:
+            if "not found" not in str(exc) or attempt == _PACK_REFS_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    return False
+
+
+#: Tries of ``pack_refs`` when libgit2 misses a ref's object (see ``_pack_refs_if_free``).
+_PACK_REFS_ATTEMPTS = 5

@@ -55,6 +55,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from .. import idcodec
 from ..codec import dumps_exact, encode_message
 from ..errors import SerializationError, SessionConflictError, StoreError
+from ..git.savepack import SavePack
 from ..git import commitmeta, layout, packing
 from ..git.identity import signatures
 from ..git.refs import RefMoved, current_target, read_refs
@@ -97,8 +98,6 @@ _MESSAGE_CACHE = 50_000
 #: Transcripts kept whole: of the checkpoints read last (``list`` reads ten or so at a
 #: time), and of the threads written last.
 _TRANSCRIPTS = 64
-#: Objects written before they are counted towards the store's automatic packing.
-_NOTE_WRITTEN_EVERY = 64
 _T = TypeVar("_T")
 
 
@@ -139,7 +138,6 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         #: thread -> its leaf refs as this process last moved them (a stale view only costs a
         #: failed compare-and-swap and a fresh read)
         self._leaf_refs: dict[str, dict[str, pygit2.Oid]] = {}
-        self._loose = 0
         self._known: set[pygit2.Oid] = set()
         #: blob -> the message it holds (handed out as shallow copies)
         self._messages_by_blob: dict[pygit2.Oid, BaseMessage] = {}
@@ -218,14 +216,20 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             parent = self._find(thread_id, ns, parent_id) if parent_id else None
             writes_name = writes_ref(thread_id, ns, parent_id) if parent_id else None
             parent_writes = self._writes_tree(thread_id, ns, parent_id) if parent_id else None
-            late = self._late_writes(thread_id, ns, parent) if parent is not None else None
+            batch = SavePack()
+            late = self._late_writes(thread_id, ns, parent, batch) if parent is not None \
+                else None
             full_metadata = dict(get_checkpoint_metadata(config, metadata))
             commit = self._write_checkpoint(thread_id, ns, checkpoint, full_metadata,
                                             new_versions, parent, parent_id, parent_writes,
-                                            late)
-            self._move_leaf(thread_id, ns, checkpoint_id, commit, parent)
-            if not ns:
-                self._advance_session(thread_id, checkpoint_id, commit, parent)
+                                            batch, late)
+            pack = self.store.publish(batch)
+            try:
+                self._move_leaf(thread_id, ns, checkpoint_id, commit, parent)
+                if not ns:
+                    self._advance_session(thread_id, checkpoint_id, commit, parent)
+            finally:
+                pack.release()
             entries: builtins.list[builtins.list[Any]] = [["C", ns, checkpoint_id, str(commit)]]
             if parent_writes is not None:
                 entries.append(["W", ns, parent_id, str(parent_writes[0])])
@@ -236,7 +240,6 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 self._drop(writes_name, parent_writes[0])  # the child's tree holds them now
             if late is not None:
                 self._drop(writes_ref(thread_id, ns, late[0]), late[2])
-            self._after_write()
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
                                  "checkpoint_id": checkpoint_id}}
 
@@ -256,28 +259,27 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 if base is None:
                     found = self.index.writes_tree(thread_id, ns, checkpoint_id)
                     base = pygit2.Oid(hex=found) if found else None
-                builder = self.repo.TreeBuilder(self._tree(base)) if base else \
-                    self.repo.TreeBuilder()
-                changed = False
+                entries = _entries(self._tree(base)) if base else {}
+                batch = SavePack()
                 for idx, (channel, value) in enumerate(writes):
                     slot = WRITES_IDX_MAP.get(channel, idx)
                     entry = f"{task_name}.{slot}"
-                    if slot >= 0 and builder.get(entry) is not None:
+                    if slot >= 0 and entry in entries:
                         continue
                     header = {"task_id": task_id, "channel": channel, "idx": slot,
                               "path": task_path}
-                    builder.insert(entry, self._typed_blob(value, header, allow_json=False),
-                                   _BLOB)
-                    changed = True
-                if not changed:
+                    entries[entry] = (self._typed_blob(value, header, batch, allow_json=False),
+                                      _BLOB)
+                if not len(batch):
                     return
-                tree = builder.write()
+                tree = _write_tree(batch, entries)
+                pack = self.store.publish(batch)
                 try:
                     self._cas(name, tree, current)
                 except RefMoved:
                     continue
-                self._loose += 1 + len(writes)
-                self._after_write()
+                finally:
+                    pack.release()
                 return
             raise SessionConflictError(thread_id, f"writes of {checkpoint_id} kept moving")
 
@@ -336,8 +338,13 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         meta = merge_metadata(target, None, parent_meta.message_count, given)
         author, committer = signatures(self.repo)
         message = commitmeta.compose(f"copy of {source}", meta)
-        fork = self.repo.create_commit(None, author, committer, message, commit.tree_id, [head])
-        self._cas(session_ref(target), fork, None)
+        batch = SavePack()
+        fork = batch.commit(commit.tree_id, [head], author, committer, message)
+        pack = self.store.publish(batch)
+        try:
+            self._cas(session_ref(target), fork, None)
+        finally:
+            pack.release()
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Drop every checkpoint (and its writes) whose metadata ``run_id`` is one of
@@ -581,8 +588,9 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
     def _write_checkpoint(self, thread_id: str, ns: str, checkpoint: Checkpoint,
                           metadata: dict[str, Any], new_versions: ChannelVersions,
                           parent: pygit2.Oid | None, parent_id: str | None,
-                          parent_writes: tuple[pygit2.Oid, bool] | None,
+                          parent_writes: tuple[pygit2.Oid, bool] | None, batch: SavePack,
                           late: tuple[str, pygit2.Oid, pygit2.Oid] | None = None) -> pygit2.Oid:
+        """The checkpoint's commit and every new object under it, put into ``batch``."""
         repo = self.repo
         values = checkpoint["channel_values"]
         versions = checkpoint["channel_versions"]
@@ -594,7 +602,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             parent_lg = self._tree(tree_id) if tree_id is not None else None
             record = self._record(parent)
             parent_versions = dict(record.get("channel_versions") or {}) if record else {}
-        lg = repo.TreeBuilder()
+        lg: dict[str, tuple[pygit2.Oid, int]] = {}
         transcript: builtins.list[pygit2.Oid] | None = None
         written: tuple[builtins.list[BaseMessage], builtins.list[pygit2.Oid]] | None = None
         unchanged_transcript = False
@@ -603,7 +611,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             name = _channel_entry(str(channel))
             if channel not in new_versions and parent_lg is not None and \
                     parent_versions.get(channel) == version and name in parent_lg:
-                lg.insert(name, parent_lg[name].id, _BLOB)
+                lg[name] = (parent_lg[name].id, _BLOB)
                 if not ns and channel == MESSAGES_CHANNEL and parent_commit is not None:
                     messages_tree = self._entry(parent, layout.MESSAGES_DIR)
                     transcript = []  # unchanged: the parent's messages/ tree as it is
@@ -614,43 +622,43 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             value = values[channel]
             header = {"channel": channel}  # the version is in the record: equal values share
             if not ns and channel == MESSAGES_CHANNEL and _is_transcript(value):
-                written = self._transcript_blobs(thread_id, parent, value)
+                written = self._transcript_blobs(thread_id, parent, value, batch)
                 transcript = written[1]
-                lg.insert(name, self._known_blob(_header({**header, "type": TRANSCRIPT})),
-                          _BLOB)
+                lg[name] = (self._known_blob(_header({**header, "type": TRANSCRIPT}), batch),
+                            _BLOB)
                 continue
-            lg.insert(name, self._typed_blob(value, header, allow_json=False), _BLOB)
+            lg[name] = (self._typed_blob(value, header, batch, allow_json=False), _BLOB)
         record = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-        lg.insert(RECORD, self._typed_blob({"checkpoint": record, "metadata": metadata}, {}),
-                  _BLOB)
+        lg[RECORD] = (self._typed_blob({"checkpoint": record, "metadata": metadata}, {}, batch),
+                      _BLOB)
         if parent_writes is not None:
-            lg.insert(PARENT_WRITES, parent_writes[0], _TREE)
+            lg[PARENT_WRITES] = (parent_writes[0], _TREE)
         if late is not None:
-            lg.insert(LATE_WRITES + idcodec.encode(late[0], idcodec.FILE), late[1], _TREE)
-        root = repo.TreeBuilder()
-        root.insert(LG_DIR, lg.write(), _TREE)
+            lg[LATE_WRITES + idcodec.encode(late[0], idcodec.FILE)] = (late[1], _TREE)
+        root: dict[str, tuple[pygit2.Oid, int]] = {LG_DIR: (_write_tree(batch, lg), _TREE)}
         trailer = compose_trailer(ns, str(checkpoint["id"]), parent_id)
         if ns:
             step = metadata.get("step")
             message = f"{ns}: step {step} ({metadata.get('source')})\n\n{trailer}\n"
         else:
             if transcript:
-                messages_tree = self._messages_tree(transcript, parent)
-            count = self._message_count(messages_tree)
+                messages_tree = self._messages_tree(transcript, parent, batch)
+                count = len(transcript)
+            else:  # none, or the parent's messages/ tree as it is
+                count = self._message_count(messages_tree)
             session_meta = self._session_metadata(thread_id, parent_commit, count)
             session_json = {key: getattr(session_meta, key) for key in _TREE_FIELDS}
             if self._session_file[0] != session_json:  # (the same for most checkpoints)
                 text = dumps_exact(session_json, indent=2, what="metadata")[0] + "\n"
                 self._session_file = (copy.deepcopy(session_json), text.encode())
-            root.insert(layout.SESSION_FILE, self._known_blob(self._session_file[1]), _BLOB)
+            root[layout.SESSION_FILE] = (self._known_blob(self._session_file[1], batch), _BLOB)
             if messages_tree is not None:
-                root.insert(layout.MESSAGES_DIR, messages_tree, _TREE)
+                root[layout.MESSAGES_DIR] = (messages_tree, _TREE)
             subject = self._subject(values, new_versions, metadata)
             message = commitmeta.compose(subject, session_meta) + trailer + "\n"
         author, committer = signatures(repo)
         parents = [parent] if parent is not None else []
-        commit = repo.create_commit(None, author, committer, message, root.write(), parents)
-        self._loose += 8
+        commit = batch.commit(_write_tree(batch, root), parents, author, committer, message)
         if not ns:
             if len(self._session_meta) >= _TRANSCRIPTS:
                 self._session_meta.clear()
@@ -665,7 +673,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         return commit
 
     def _transcript_blobs(self, thread_id: str, parent: pygit2.Oid | None,
-                          messages: builtins.list[BaseMessage]
+                          messages: builtins.list[BaseMessage], batch: SavePack
                           ) -> tuple[builtins.list[BaseMessage], builtins.list[pygit2.Oid]]:
         """(the copies as encoded, the blob) of each message of a root transcript. A message
         equal to the one at its place in the parent's transcript, as this process wrote it,
@@ -682,12 +690,12 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 copies.append(known[index])
                 out.append(blobs[index])
                 continue
-            blob = self._message_blob(message, index)
+            blob = self._message_blob(message, index, batch)
             copies.append(self._messages_by_blob.get(blob) or message.model_copy(deep=True))
             out.append(blob)
         return copies, out
 
-    def _message_blob(self, message: BaseMessage, index: int) -> pygit2.Oid:
+    def _message_blob(self, message: BaseMessage, index: int, batch: SavePack) -> pygit2.Oid:
         """One message as a readable JSON blob (LangChain's ``message_to_dict`` form), encoded
         once per message id in this process."""
         key = message.id
@@ -696,8 +704,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 self.repo.odb.exists(cached[1]):
             return cached[1]  # (a gc with prune may have dropped it since: then write again)
         data, _parsed = encode_message(message_to_dict(message), index)
-        blob = self.repo.create_blob(data)
-        self._loose += 1
+        blob = batch.blob(data)
         if key:
             if len(self._message_blobs) >= 20_000:
                 self._message_blobs.clear()
@@ -705,7 +712,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             self._messages_by_blob.setdefault(blob, self._message_blobs[key][0])
         return blob
 
-    def _messages_tree(self, blobs: builtins.list[pygit2.Oid], parent: pygit2.Oid | None) -> pygit2.Oid:
+    def _messages_tree(self, blobs: builtins.list[pygit2.Oid], parent: pygit2.Oid | None,
+                       batch: SavePack) -> pygit2.Oid:
         """The ``messages/`` tree of a transcript, reusing every full chunk the parent's has."""
         old_chunks: builtins.list[pygit2.Oid] = []
         old_tree = self._entry(parent, layout.MESSAGES_DIR) if parent is not None else None
@@ -719,11 +727,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                     list(layout.chunk_blobs(self.repo, old_chunks[number], lo)) == part:
                 chunks.append(old_chunks[number])
             else:
-                chunks.append(layout.write_chunk(self.repo, number, blobs))
-        builder = self.repo.TreeBuilder()
-        for number, chunk in enumerate(chunks):
-            builder.insert(layout.chunk_name(number), chunk, _TREE)
-        return builder.write()
+                chunks.append(layout.write_chunk(batch, number, blobs))
+        return layout.write_messages_tree(batch, chunks)
 
     def _message_count(self, messages_tree: pygit2.Oid | None) -> int:
         if messages_tree is None:
@@ -831,6 +836,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         dropped: builtins.list[tuple[pygit2.Oid, Trailer]] = []
         kept_ids: dict[tuple[str, str], pygit2.Oid] = {}
         entries: builtins.list[builtins.list[Any]] = []
+        batch = SavePack()
         for commit in walker:
             trailer = parse_trailer(commit.raw_message)
             parents = [q for p in commit.parent_ids if (q := new_of.get(p, p)) is not None]
@@ -841,9 +847,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 continue
             kept = commit.id
             if parents != builtins.list(commit.parent_ids):
-                kept = self.repo.create_commit(
-                    None, commit.author, commit.committer, commit.raw_message.decode("utf-8"),
-                    commit.tree_id, parents)
+                kept = batch.commit(commit.tree_id, parents, commit.author, commit.committer,
+                                    commit.raw_message.decode("utf-8"))
                 if trailer is not None:
                     entries.append(["C", trailer.checkpoint_ns, trailer.checkpoint_id, str(kept)])
             new_of[commit.id] = kept
@@ -851,6 +856,20 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
                 kept_ids[(trailer.checkpoint_ns, trailer.checkpoint_id)] = kept
         if not dropped:
             return
+        pack = self.store.publish(batch) if len(batch) else None
+        try:
+            self._apply_rewrite(thread_id, refs, new_of, dropped, kept_ids, entries)
+        finally:
+            if pack is not None:
+                pack.release()
+
+    def _apply_rewrite(self, thread_id: str, refs: dict[str, pygit2.Oid],
+                       new_of: dict[pygit2.Oid, pygit2.Oid | None],
+                       dropped: builtins.list[tuple[pygit2.Oid, Trailer]],
+                       kept_ids: dict[tuple[str, str], pygit2.Oid],
+                       entries: builtins.list[builtins.list[Any]]) -> None:
+        """Move the thread's refs onto the rewritten commits (``_rewrite``), hand the writes
+        of dropped checkpoints back to their kept parents, and note it all in the index."""
         # writes a dropped child held for a kept parent get a ref of their own again
         # (late writes include what the parent folded, so they win)
         held: dict[tuple[str, str], tuple[bool, pygit2.Oid]] = {}
@@ -950,7 +969,7 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
             found = self.index.writes_tree(thread_id, ns, checkpoint_id)
         return (pygit2.Oid(hex=found), False) if found else None
 
-    def _late_writes(self, thread_id: str, ns: str, parent: pygit2.Oid
+    def _late_writes(self, thread_id: str, ns: str, parent: pygit2.Oid, batch: SavePack
                      ) -> tuple[str, pygit2.Oid, pygit2.Oid] | None:
         """Writes of the grandparent that landed after the parent was put (durability
         "async" runs ``put_writes`` beside the next ``put``): (its id, a tree holding them and
@@ -965,11 +984,10 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         folded = self._entry(parent, LG_DIR, PARENT_WRITES)
         if folded is None:
             return grand_id, held, held
-        builder = self.repo.TreeBuilder(self._tree(held))
-        for entry in self._tree(folded):
-            if entry.name and builder.get(entry.name) is None:
-                builder.insert(entry.name, entry.id, entry.filemode)
-        return grand_id, builder.write(), held
+        entries = _entries(self._tree(held))
+        for name, entry in _entries(self._tree(folded)).items():
+            entries.setdefault(name, entry)
+        return grand_id, _write_tree(batch, entries), held
 
     def _tuple(self, thread_id: str, commit: pygit2.Oid) -> CheckpointTuple:
         trailer = commit_trailer(self.repo, commit)
@@ -1032,25 +1050,25 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         return [_shallow_copy(message) for message in known]
 
     # ---- blobs -------------------------------------------------------------------------------
-    def _typed_blob(self, value: Any, header: dict[str, Any], *, allow_json: bool = True
-                    ) -> pygit2.Oid:
+    def _typed_blob(self, value: Any, header: dict[str, Any], batch: SavePack, *,
+                    allow_json: bool = True) -> pygit2.Oid:
         """A value as one blob: a JSON header line, then the value (readable JSON when it
         reads back exactly, else the serializer's bytes)."""
         if allow_json:
             try:
                 text = dumps_exact(value, what="value")[0]
-                return self.repo.create_blob(_header({**header, "type": "json"}) + text.encode())
+                return batch.blob(_header({**header, "type": "json"}) + text.encode())
             except SerializationError:
                 pass
         kind, data = self.serde.dumps_typed(value)
-        return self.repo.create_blob(_header({**header, "type": kind}) + data)
+        return batch.blob(_header({**header, "type": kind}) + data)
 
-    def _known_blob(self, data: bytes) -> pygit2.Oid:
+    def _known_blob(self, data: bytes, batch: SavePack) -> pygit2.Oid:
         """A blob that is usually already stored (the same bytes every checkpoint): written only
         when this process has not seen it yet."""
         oid = pygit2.hash(data)
         if oid not in self._known or not self.repo.odb.exists(oid):
-            oid = self.repo.create_blob(data)
+            oid = batch.blob(data)
             if len(self._known) > 1000:
                 self._known.clear()
             self._known.add(oid)
@@ -1066,13 +1084,6 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         if kind == TRANSCRIPT:
             return header, None
         return header, self.serde.loads_typed((kind, body))
-
-    def _after_write(self) -> None:
-        """Hand the count of objects written to the store's automatic packing, a few dozen
-        at a time (its threshold is thousands; each call looks at the pack directory)."""
-        if self._loose >= _NOTE_WRITTEN_EVERY:
-            written, self._loose = self._loose, 0
-            self.store.note_written(written)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -1094,6 +1105,15 @@ def _header(data: dict[str, Any]) -> bytes:
 def _is_transcript(value: Any) -> bool:
     return isinstance(value, builtins.list) and all(map(isinstance, value,
                                                         repeat(BaseMessage, len(value))))
+
+
+def _entries(tree: pygit2.Tree) -> dict[str, tuple[pygit2.Oid, int]]:
+    """A tree's entries as {name: (id, mode)}, to add to before writing a new tree."""
+    return {entry.name: (entry.id, entry.filemode) for entry in tree if entry.name}
+
+
+def _write_tree(batch: SavePack, entries: dict[str, tuple[pygit2.Oid, int]]) -> pygit2.Oid:
+    return layout.write_tree(batch, [(name, oid, mode) for name, (oid, mode) in entries.items()])
 
 
 def _late_trees(lg: pygit2.Tree | None) -> builtins.list[tuple[str, pygit2.Oid]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pygit2
 
 from ..errors import SessionConflictError, StoreError
+from ..git.savepack import SavePack
 from ..git import commitmeta
 from ..git.identity import signatures
 from ..git.refs import RefMoved, current_target, read_refs
@@ -79,10 +80,14 @@ def _tombstone(store: GitSessionStore, thread_id: str, head: pygit2.Oid | None,
     subject = f"delete_thread: keeps {len(others) + (head is not None)} checkpoint branches"
     author, committer = signatures(repo)
     parents = ([head] if head is not None else []) + others
-    tombstone = repo.create_commit(None, author, committer, commitmeta.compose(subject, meta),
-                                   commit.tree_id, parents)
+    batch = SavePack()
+    tombstone = batch.commit(commit.tree_id, parents, author, committer,
+                             commitmeta.compose(subject, meta))
+    pack = store.publish(batch)
     try:
         move_ref(store, session_ref(thread_id), tombstone, head)
     except RefMoved:
         raise SessionConflictError(thread_id, f"thread {thread_id!r} changed while being "
                                               "deleted; try again") from None
+    finally:
+        pack.release()

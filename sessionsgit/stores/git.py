@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..git import blobcache, commitmeta, layout, listcache, packing, validate
 from ..git.autopack import AutoPacker
+from ..git.savepack import ObjectSink, SavePack, WrittenPack
 from ..git.oserrors import access_denied
 from ..git.listcache import ListCache
 from ..git.transcriptcache import TranscriptCache
@@ -61,6 +62,9 @@ SESSION_PREFIX = "refs/heads/sessions/"
 #: Metadata that rarely changes, mirrored into ``session.json`` in the tree for people browsing
 #: it. Nothing that tells a fork from its parent is here, so a fork can share the parent's tree.
 _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
+
+
+BLOB = pygit2.enums.ObjectType.BLOB
 
 
 def _ref_name(session_id: str) -> str:
@@ -159,7 +163,8 @@ class GitSessionStore(SessionStore):
 
     @property
     def pack_threshold(self) -> int:
-        """Fewest loose objects before a save packs (more in a larger repository)."""
+        """Fewest objects written since the last maintenance (loose, or in the small pack
+        of each save) before a save runs it again (more in a larger repository)."""
         return self._autopack.threshold
 
     @pack_threshold.setter
@@ -383,18 +388,15 @@ class GitSessionStore(SessionStore):
 
         blobs: builtins.list[pygit2.Oid] = []
 
-        def write_tree() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
+        def write_tree(sink: ObjectSink) -> pygit2.Oid:
             blobs.clear()
             for data, _parsed in encoded:
-                blobs.append(self.repo.create_blob(data))
+                blobs.append(sink.write(BLOB, data))
                 blobcache.shared.put(blobs[-1], data)
-            written = list(blobs)
             session_blob = pygit2.hash(session_json)
             if session_blob != old_session_blob:  # unchanged: the head's tree holds it (as save)
-                session_blob = self.repo.create_blob(session_json)
-                written.append(session_blob)
-            tree = layout.append_state(self.repo, root_id, blobs, session_blob)
-            return tree.root, written + tree.written
+                session_blob = sink.write(BLOB, session_json)
+            return layout.append_state(self.repo, sink, root_id, blobs, session_blob).root
 
         subject = (commitmeta.save_subject([parsed for _data, parsed in encoded]) if encoded
                    else "metadata")
@@ -421,7 +423,7 @@ class GitSessionStore(SessionStore):
             subject = f"rename: {label}" if label else "rename: (no label)"
             root = tree.root
             assert root is not None
-            commit = self._commit(session_id, snapshot.head, lambda: (root, []),
+            commit = self._commit(session_id, snapshot.head, lambda _sink: root,
                                   merged, subject, expected=snapshot.head)
             self._snapshots[session_id] = _Snapshot(commit, snapshot.tree, merged, snapshot.values)
             self._transcripts.add(_ref_name(session_id), commit, snapshot.head,
@@ -552,21 +554,18 @@ class GitSessionStore(SessionStore):
         session_json = _tree_metadata(metadata)
         trees: builtins.list[layout.TreeState] = []
 
-        def write_tree() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
-            written = []
+        def write_tree(sink: ObjectSink) -> pygit2.Oid:
             for index, data in pending:
-                blobs[index] = self.repo.create_blob(data)
+                blobs[index] = sink.write(BLOB, data)
                 blobcache.shared.put(blobs[index], data)
-                written.append(blobs[index])
             session_blob = pygit2.hash(session_json)
             if snapshot is None or _tree(snapshot).session_blob != session_blob:
-                session_blob = self.repo.create_blob(session_json)
-                written.append(session_blob)
-            tree = layout.write_state(self.repo, blobs, session_blob,
+                session_blob = sink.write(BLOB, session_json)
+            tree = layout.write_state(sink, blobs, session_blob,
                                       snapshot.tree if snapshot else None, unchanged_below)
             trees[:] = [tree]
             assert tree.root is not None
-            return tree.root, written + tree.written
+            return tree.root
 
         parent = snapshot.head if snapshot else None
         commit = self._commit(session_id, parent, write_tree, metadata, subject,
@@ -574,62 +573,66 @@ class GitSessionStore(SessionStore):
         return commit, trees[0]
 
     def _commit(self, session_id: str, parent: pygit2.Oid | None,
-                write_tree: Callable[[], tuple[pygit2.Oid, builtins.list[pygit2.Oid]]],
+                write_tree: Callable[[ObjectSink], pygit2.Oid],
                 metadata: SessionMetadata, subject: str, *, expected: pygit2.Oid | None
                 ) -> pygit2.Oid:
-        """The one place a session commit is made: write its objects (``write_tree`` returns
-        the root tree and the objects it wrote), then move the branch by compare-and-swap from
-        ``expected`` (the parent, unless a fork says the branch must not exist yet), then make
-        sure that what the branch now names still exists."""
+        """The one place a session commit is made: write its objects (``write_tree`` puts the
+        trees and blobs into the sink it is given and returns the root tree) as one pack, then
+        move the branch by compare-and-swap from ``expected`` (the parent, unless a fork says
+        the branch must not exist yet), then make sure that what the branch now names still
+        exists."""
         author, committer = signatures(self.repo)
         message = commitmeta.compose(subject, metadata)
+        parents = [parent] if parent is not None else []
 
-        def write() -> tuple[pygit2.Oid, builtins.list[pygit2.Oid]]:
-            root, written = write_tree()
-            commit = self.repo.create_commit(None, author, committer, message, root,
-                                             [parent] if parent is not None else [])
-            return commit, written + [commit]
+        def write() -> tuple[pygit2.Oid, WrittenPack]:
+            batch = SavePack()
+            commit = batch.commit(write_tree(batch), parents, author, committer, message)
+            return commit, batch.publish(self.repo.path, durable=self.durable)
 
-        commit, written = _retry_object_writes(self.path, session_id, write)
-        if self.durable:
-            _fsync_objects(self.repo, written)
+        commit, pack = _retry_object_writes(self.path, session_id, write)
         try:
             self._move(session_ref(session_id), commit, expected, "sessionsgit: save")
         except RefMoved:
             raise SessionConflictError(session_id) from None
         except (RefLocked, OSError, pygit2.GitError) as exc:
             raise write_error(self.path, session_id, exc) from None
+        finally:
+            pack.release()
         self._seen_absent.discard(session_id)
-        self._ensure_present(session_id, commit, written, write)
+        self._ensure_present(session_id, commit, pack, write)
         metadata.head = str(commit)
         self._list_cache.put(commit.raw, metadata)
-        self._after_write(len(written))
+        self._after_write(objects=pack.objects, packs=1)
         return commit
 
-    def _ensure_present(self, session_id: str, commit: pygit2.Oid, written: builtins.list[pygit2.Oid],
-                        write: Callable[[], tuple[pygit2.Oid, builtins.list[pygit2.Oid]]]) -> None:
-        """A ``git gc --prune=now`` (or ``git repack -a -d``) run while this save waited for its
-        ref lock can delete the save's objects as unreachable. The branch already names the
-        commit, so they are written again (same bytes, same ids); a save never reports success
-        for a head that cannot be read."""
-        exists = self.repo.odb.exists
+    def _ensure_present(self, session_id: str, commit: pygit2.Oid, pack: WrittenPack,
+                        write: Callable[[], tuple[pygit2.Oid, WrittenPack]]) -> None:
+        """The save's pack is kept (``.keep``) from repacks until its branch moved; a repack
+        after that keeps its objects (they are reachable), but a ``git gc --prune=now`` or
+        ``git repack -a -d`` racing the release can still lose them. If they are gone they
+        are written again (same bytes, same ids): a save never reports success for a head
+        that cannot be read."""
         for _attempt in range(3):
-            if all(exists(oid) for oid in written):
+            if pack.present() or _on_disk(self.repo, commit):
                 return
             logger.warning("objects of the new save of %r were deleted by a concurrent prune; "
                            "writing them again", session_id)
-            again, written = _retry_object_writes(self.path, session_id, write)
+            again, pack = _retry_object_writes(self.path, session_id, write)
+            pack.release()
             if again != commit:
                 break
-        if not all(exists(oid) for oid in written):
+        if not _on_disk(self.repo, commit):
             raise StoreError(f"the save of session {session_id!r} was deleted by a concurrent "
                              "'git gc --prune=now' and could not be written again; its branch "
                              f"names the missing commit {commit}")
 
-    def _after_write(self, objects: int) -> None:
+    def _after_write(self, *, objects: int = 0, packs: int = 0) -> None:
+        """Count what a write added (``objects``, loose or in the ``packs`` small packs it
+        wrote) and run automatic maintenance once enough piled up."""
         if self._autopack.repacked_elsewhere(self.repo):
             self._after_repack()
-        if self._autopack.wrote(objects):
+        if self._autopack.wrote(objects=objects, packs=packs):
             try:
                 self._maintain(object_limit=packing.AUTO_PACK_OBJECT_LIMIT)
                 self._after_repack()
@@ -997,12 +1000,26 @@ class GitSessionStore(SessionStore):
             head = self._head(session_id)
             return None if head is None else self._metadata_at(session_id, head)
 
+    def publish(self, batch: SavePack) -> WrittenPack:
+        """Write ``batch`` (objects an integration built, such as its own commits) into the
+        repository as one pack, flushed to disk when ``durable``, and count it for automatic
+        maintenance. Move the refs that name its objects, then call ``release()`` on the
+        result: until then repacks leave the pack alone."""
+        with self._lock:
+            try:
+                written = batch.publish(self.repo.path, durable=self.durable)
+            except OSError as exc:
+                raise _store_error(f"cannot write objects into {self.path}", exc,
+                                   self.path) from None
+            self._after_write(objects=written.objects, packs=1)
+            return written
+
     def note_written(self, objects: int) -> None:
         """Count ``objects`` loose objects that code beside the store wrote into its
         repository (an integration making commits of its own), so automatic packing runs on
         the same schedule as for saves."""
         with self._lock:
-            self._after_write(objects)
+            self._after_write(objects=objects)
 
 
 # ---- module helpers ---------------------------------------------------------------------
@@ -1202,19 +1219,14 @@ def _fsync_path(path: Path) -> None:
     packing.fsync_path(path, strict=True)
 
 
-def _fsync_objects(repo: pygit2.Repository, oids: list[pygit2.Oid]) -> None:
-    """Flush the loose files of freshly written objects (and their directories) to disk."""
-    objects = Path(repo.path) / "objects"
-    directories = set()
-    for oid in oids:
-        if oid is None:
-            continue
-        hexid = str(oid)
-        path = objects / hexid[:2] / hexid[2:]
-        if path.exists():
-            _fsync_path(path)
-            directories.add(path.parent)
-    for directory in directories:
-        _fsync_path(directory)
-
-
+def _on_disk(repo: pygit2.Repository, commit: pygit2.Oid) -> bool:
+    """Whether a commit and its tree are in the repository's files now, asked of a fresh
+    object database: libgit2's open one may still answer from a pack deleted meanwhile."""
+    odb = pygit2.Odb(os.path.join(repo.path, "objects"))
+    try:
+        object_type, data = odb.read(commit)
+        if object_type != pygit2.enums.ObjectType.COMMIT or not data.startswith(b"tree "):
+            return False
+        return odb.exists(pygit2.Oid(hex=data[5:45].decode("ascii")))
+    except (KeyError, ValueError, pygit2.GitError):
+        return False

@@ -597,3 +597,38 @@ def test_the_viewer_deletes_a_thread_with_every_branch_as_the_cli_does(repo: Pat
     assert GitCheckpointSaver(repo).get_tuple(config()) is None
     GitSessionStore(repo).restore(THREAD)
     assert sorted(c.checkpoint["id"] for c in GitCheckpointSaver(repo).list(config())) == before
+
+
+def test_a_durable_store_flushes_each_checkpoint_before_a_ref_names_it(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``durable=True`` only the saver's ref moves were flushed, not its commits: a
+    power cut could leave a leaf ref naming a checkpoint that never reached the disk."""
+    import os
+
+    from sessionsgit.git import packing
+
+    saver = GitCheckpointSaver(GitSessionStore(repo, durable=True))
+    events: list[tuple[str, Any]] = []
+    real_fsync, real_move = os.fsync, GitSessionStore._move
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def move(self: GitSessionStore, name: str, new: Any, *args: Any) -> None:
+        events.append(("ref", new))
+        real_move(self, name, new, *args)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(GitSessionStore, "_move", move)
+    chat_graph(saver, answers("Hello!", "Again!")).invoke(
+        {"messages": [HumanMessage("hi")]}, config())
+    monkeypatch.undo()
+    moves = [(at, new) for at, (kind, new) in enumerate(events) if kind == "ref" and new]
+    assert len(moves) >= 3
+    packs = {pack: set(packing.pack_object_ids(pack))
+             for pack in packing.pack_files(saver.store.repo)}
+    for at, new in moves:
+        holding = [pack for pack, held in packs.items() if new in held]
+        flushed = {path for kind, path in events[:at] if kind == "fsync"}
+        assert holding and str(holding[0]) in flushed, f"ref moved to unflushed {new}"

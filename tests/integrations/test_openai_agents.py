@@ -28,6 +28,7 @@ from sessionsgit import (  # noqa: E402
     StoreError,
 )
 from sessionsgit.cli import cli  # noqa: E402
+from sessionsgit.git import packing  # noqa: E402
 from sessionsgit.integrations.openai_agents import BranchError, GitSession  # noqa: E402
 from sessionsgit.stores.git import session_ref  # noqa: E402
 from tests.conftest import git  # noqa: E402
@@ -338,15 +339,16 @@ def _loose_objects(repo: Path) -> set[str]:
 
 
 def test_add_items_writes_one_commit_and_counts_only_its_objects(repo: Path) -> None:
-    """A turn is two blobs, the last chunk, ``messages`` and root trees and a commit; the
+    """A turn is one pack of two blobs, the last chunk, ``messages`` and root trees and a commit; the
     ``session.json`` the head already holds is neither rewritten nor counted towards packing."""
     store = GitSessionStore(repo, auto_pack=False)
     session = GitSession("user:1/trip", store)
     run(session.add_items([user("hello"), reply("hi")]))
-    before, estimate = _loose_objects(repo), store._autopack.loose_estimate
+    before, estimate = set(packing.pack_files(store.repo)), store._autopack.loose_estimate
     run(session.add_items([user("and tomorrow?"), reply("rain")]))
-    written = _loose_objects(repo) - before
-    assert len(written) == 6
+    new_packs = set(packing.pack_files(store.repo)) - before
+    assert len(new_packs) == 1 and _loose_objects(repo) == set()
+    assert len(packing.pack_object_ids(new_packs.pop())) == 6
     assert store._autopack.loose_estimate - estimate == 6
     assert [item["content"] for item in run(session.get_items())][2:3] == ["and tomorrow?"]
     assert store.load("user:1/trip").messages[-1] == reply("rain")

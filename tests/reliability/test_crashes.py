@@ -11,9 +11,11 @@ import signal
 import time
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from sessionsgit import GitSessionStore
+from sessionsgit.git import packing
 from sessionsgit.stores import git as git_store_module
 
 from ._util import assert_pattern_transcript, fsck, parse_acks, start_worker
@@ -134,13 +136,16 @@ def test_durable_saves_fsync_objects_before_the_ref_moves(tmp_path, monkeypatch)
     meta = store.save("s", [pattern(0), pattern(1)])
     ref_at = events.index(("ref", f"refs/heads/sessions/s {meta.head}"))
     synced_before = [path for kind, path in events[:ref_at] if kind == "fsync"]
-    objects = Path(store.repo.path) / "objects"
-    head_object = objects / meta.head[:2] / meta.head[2:]
-    assert str(head_object) in synced_before  # the commit itself
-    for index in range(2):  # and every message blob
-        blob = str(store.repo[store.repo[meta.head].tree["messages/0000"].id][f"{index:06d}.json"].id)
-        assert str(objects / blob[:2] / blob[2:]) in synced_before
-    assert str(objects / meta.head[:2]) in synced_before  # the new directory entry too
+    pack = next(p for p in packing.pack_files(store.repo)
+                if pygit2.Oid(hex=meta.head) in packing.pack_object_ids(p))
+    held = set(packing.pack_object_ids(pack))
+    for index in range(2):  # the commit's pack holds every message blob
+        assert store.repo[store.repo[meta.head].tree["messages/0000"].id][f"{index:06d}.json"].id \
+            in held
+    assert str(pack) in synced_before  # the pack,
+    index_name = pack.with_suffix(".idx").name
+    assert any(path.endswith(index_name + ".tmp") for path in synced_before)  # its index (aside),
+    assert str(pack.parent) in synced_before  # and the directory entries
     synced_after = [path for kind, path in events[ref_at:] if kind == "fsync"]
     assert str(Path(store.repo.path) / "refs/heads/sessions/s") in synced_after
 

@@ -25,7 +25,7 @@ from sessionsgit import (
 )
 from sessionsgit.git import commitmeta
 
-from ..helpers import git
+from ..helpers import git, loosen
 from ..store_contract import msg, transcript
 
 HEALTHY = ("h1", "h2")
@@ -71,11 +71,13 @@ def assert_isolated(store, bad: str, reopen, *, reported_by_damaged: bool = True
 # ---- Git --------------------------------------------------------------------------------
 @pytest.fixture
 def git_store(tmp_path):
-    store = GitSessionStore(tmp_path / "repo", auto_pack=False)  # objects stay loose
+    store = GitSessionStore(tmp_path / "repo", auto_pack=False)
     for session_id in HEALTHY:
         store.save(session_id, transcript(3, session_id))
     store.save("bad", transcript(3, "bad"))
-    return store
+    store.close()
+    loosen(tmp_path / "repo")  # one loose file per object, so a test can damage one
+    return GitSessionStore(tmp_path / "repo", auto_pack=False)
 
 
 def reopen_git(store):

@@ -14,9 +14,9 @@ import pygit2
 import pytest
 
 from sessionsgit import GitSessionStore, SessionConflictError, StoreError
-from sessionsgit.git import packing
+from sessionsgit.git import packing, savepack
 
-from ..helpers import git
+from ..helpers import git, loosen
 from ..store_contract import transcript
 from ._util import fsck
 
@@ -87,11 +87,17 @@ def save_in_thread(store: GitSessionStore, session_id: str, messages) -> tuple[t
     return thread, outcome
 
 
-def wait_for_more_loose(repo: Path, before: int) -> None:
+def keeps(repo: Path) -> int:
+    """Packs of saves in flight: written, their branch not moved yet."""
+    return len(list((repo / "objects" / "pack").glob("*.keep")))
+
+
+def wait_for_the_save_in_flight(repo: Path) -> None:
+    """Until a save's objects are written (its pack kept) and it waits for its ref lock."""
     deadline = time.monotonic() + 5
-    while loose_count(repo) <= before and time.monotonic() < deadline:
+    while keeps(repo) == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
-    time.sleep(0.05)  # the whole object set of the save, not only its first blob
+    assert keeps(repo) == 1
 
 
 def test_in_flight_save_survives_sessionsgit_gc_then_git_repack_ad(repo):
@@ -99,10 +105,9 @@ def test_in_flight_save_survives_sessionsgit_gc_then_git_repack_ad(repo):
     and the writer's save returned a head that pointed at nothing."""
     writer = GitSessionStore(repo, auto_pack=False)
     writer.save("a", transcript(2))
-    before = loose_count(repo)
     lock = hold_ref_lock(repo, "a")
     thread, outcome = save_in_thread(writer, "a", transcript(3))
-    wait_for_more_loose(repo, before)
+    wait_for_the_save_in_flight(repo)
     other = GitSessionStore(repo, create=False, auto_pack=False)
     other.gc()
     other.close()
@@ -114,23 +119,41 @@ def test_in_flight_save_survives_sessionsgit_gc_then_git_repack_ad(repo):
     fsck(repo, "--strict")
 
 
+def test_a_save_pack_appears_with_its_keep(repo, monkeypatch):
+    """git 2.39's repack lists packs by their ``.pack`` file: one it saw before its ``.keep``
+    existed it deleted once done, with a save's commit in it that its pack-objects run had
+    left out (seen as broken links with several writers beside `git repack -a -d`). The
+    ``.keep`` is written first, the index last (aside, then renamed in)."""
+    store = GitSessionStore(repo, auto_pack=False)
+    created: list[str] = []
+    real = savepack._write_new
+
+    def record(path, *args, **kwargs):
+        created.append("temp" if path.name.startswith("tmp_") else path.suffix)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(savepack, "_write_new", record)
+    store.save("a", transcript(2))
+    assert created == [".keep", ".pack", "temp"]
+    assert keeps(repo) == 0  # released once the branch moved
+    assert_all_load(repo, {"a": 2})
+
+
 def test_save_beside_git_gc_prune_now_never_returns_an_unreadable_head(repo):
     """#9.9: `git gc --prune=now` deletes a waiting writer's objects; the save must re-write
     them (or fail loudly), never report success for a head that cannot be read."""
     writer = GitSessionStore(repo, auto_pack=False)
     writer.save("a", transcript(2))
-    before = loose_count(repo)
     lock = hold_ref_lock(repo, "a")
     thread, outcome = save_in_thread(writer, "a", transcript(3))
-    wait_for_more_loose(repo, before)
+    wait_for_the_save_in_flight(repo)
     git("gc", "-q", "--prune=now", cwd=repo)
+    assert keeps(repo) == 1, "git gc leaves a kept pack alone"
     lock.unlink()
     thread.join()
-    if "error" in outcome:
-        assert isinstance(outcome["error"], StoreError)
-        assert_all_load(repo, {"a": 2})
-    else:
-        assert_all_load(repo, {"a": 3})
+    assert "error" not in outcome, outcome
+    assert keeps(repo) == 0
+    assert_all_load(repo, {"a": 3})
     fsck(repo, "--strict")
 
 
@@ -261,6 +284,7 @@ def test_list_cache_never_vouches_for_a_missing_head_commit(repo):
     store.list()
     head = str(store.repo.references["refs/heads/sessions/s2"].target)
     store.close()
+    loosen(repo)
     (repo / "objects" / head[:2] / head[2:]).unlink()
     fresh = GitSessionStore(repo, create=False, auto_pack=False)
     assert "s2" not in {m.id for m in fresh.list()}
@@ -286,10 +310,9 @@ def test_save_racing_a_delete_is_a_conflict_and_the_id_can_be_saved_again(repo):
 def test_save_whose_ref_vanishes_while_it_waits_for_the_lock_is_a_conflict(repo):
     writer = GitSessionStore(repo, auto_pack=False)
     writer.save("a", transcript(2))
-    before = loose_count(repo)
     lock = hold_ref_lock(repo, "a")
     thread, outcome = save_in_thread(writer, "a", transcript(3))
-    wait_for_more_loose(repo, before)
+    wait_for_the_save_in_flight(repo)
     (repo / "refs" / "heads" / "sessions" / "a").unlink()
     lock.unlink()
     thread.join()
@@ -298,19 +321,19 @@ def test_save_whose_ref_vanishes_while_it_waits_for_the_lock_is_a_conflict(repo)
 
 def test_concurrent_save_survives_fanout_directories_being_removed(repo, monkeypatch):
     """#9.6: `git prune-packed` removing an empty fan-out directory made a save fail with a
-    raw OSError ("failed to rename"); object writes are retried."""
+    raw OSError ("failed to rename"); object writes are retried (a save's pack too)."""
     store = GitSessionStore(repo, auto_pack=False)
     store.save("a", transcript(1))
-    real = pygit2.Repository.create_blob
+    real = savepack._replace
     failures = []
 
-    def flaky(self, data):
+    def flaky(*args, **kwargs):
         if not failures:
             failures.append(1)
-            raise OSError(errno.ENOENT, "failed to rename lockfile to 'objects/ab/cd': No such file")
-        return real(self, data)
+            raise OSError(errno.ENOENT, "No such file or directory")
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(pygit2.Repository, "create_blob", flaky)
+    monkeypatch.setattr(savepack, "_replace", flaky)
     store.save("a", transcript(2))
     assert failures == [1]
     assert store.load("a").messages == transcript(2)
@@ -321,10 +344,10 @@ def test_full_disk_is_a_typed_error_and_leaves_the_session_as_it_was(repo, monke
     store = GitSessionStore(repo, auto_pack=False)
     store.save("a", transcript(2))
 
-    def full(self, *args, **kwargs):
+    def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pygit2.Repository, "create_blob", full)
+    monkeypatch.setattr(savepack, "_write_new", full)
     with pytest.raises(StoreError, match="disk is full|no space"):
         store.save("a", transcript(3))
     monkeypatch.undo()
@@ -344,10 +367,8 @@ def repository_for_phase(repo: Path, phase: str) -> dict[str, int]:
     store = GitSessionStore(repo, auto_pack=False)
     expected = {}
     for n in range(6):
-        store.save(f"s{n}", transcript(3))
+        store.save(f"s{n}", transcript(3))  # a pack each
         expected[f"s{n}"] = 3
-        if n % 2:
-            git("repack", "-q", cwd=repo)  # a pack of what is loose, nothing deleted
     for n in range(3):
         store.save(f"s{n}", transcript(5))
         expected[f"s{n}"] = 5
@@ -357,6 +378,8 @@ def repository_for_phase(repo: Path, phase: str) -> dict[str, int]:
         store.delete("gone")
         store.purge()
     store.close()
+    if phase != "mid-explode":  # (there the purged session's pack must stay a pack)
+        loosen(repo, newest=3)  # loose objects to pack too
     return expected
 
 
@@ -420,6 +443,9 @@ def test_a_corrupt_loose_object_stays_local_and_packing_goes_on(repo, caplog):
     good = [{"role": "user", "content": f"good {i}"} for i in range(3)]
     store.save("bad", transcript(2))
     store.save("good", good)
+    store.close()
+    loosen(repo)
+    store = GitSessionStore(repo, auto_pack=False)
     tree = store.repo[store.repo.references["refs/heads/sessions/bad"].target].tree
     blob = str(tree["messages"][0][1].id)
     path = repo / "objects" / blob[:2] / blob[2:]
