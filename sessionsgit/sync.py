@@ -208,12 +208,12 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
                     quarantine.borrow_refs(wanted if not extra else None)
                     # one glob unless a bad name must be left out (libgit2 matches every ref
                     # against every refspec); a refspec without destination writes no ref
-                    globs = not refused and not threads.has_bad_names
                     specs = ([f"+{SESSION_PREFIX}*:refs/fetched/*"]
-                             if globs and len(wanted) > 16
+                             if not refused and threads.may_glob and len(wanted) > 16
                              else [f"+{SESSION_PREFIX}{e}" for e in wanted])
                     specs += ([f"+{LANGGRAPH_PREFIX}*:refs/fetched-langgraph/*"]
-                              if globs and len(extra) > 16 else [f"+{n}" for n in extra])
+                              if not refused and threads.may_glob and len(extra) > 16
+                              else [f"+{name}" for name in extra])
                     fetching.fetch(specs, callbacks=callbacks,
                                    prune=pygit2.enums.FetchPrune.NO_PRUNE,
                                    message="sessionsgit: fetch")

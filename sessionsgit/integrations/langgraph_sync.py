@@ -107,6 +107,7 @@ class PullThreads:
             if remote is not None else {}
         self._advertised: ByThread = {}
         self._bad: dict[str, str] = {}
+        self._others = False  # refs of threads the remote has no session of
         self._accepted: ByThread = {}
         self._done: set[str] = set()
         self.changed: set[str] = set()
@@ -120,8 +121,10 @@ class PullThreads:
         for head in advertised:
             name = head.name
             thread, _, rel = name[len(LANGGRAPH_PREFIX):].partition("/")
-            if not name.startswith(LANGGRAPH_PREFIX) or thread not in threads or \
-                    name.endswith("^{}"):
+            if not name.startswith(LANGGRAPH_PREFIX) or name.endswith("^{}"):
+                continue
+            if thread not in threads:
+                self._others = True
                 continue
             if not pygit2.reference_is_valid_name(name) or kind(rel) is None:
                 self._bad.setdefault(thread, name)
@@ -129,8 +132,10 @@ class PullThreads:
                 self._advertised.setdefault(thread, {})[rel] = head.oid
 
     @property
-    def has_bad_names(self) -> bool:
-        return bool(self._bad)
+    def may_glob(self) -> bool:
+        """Whether one ``refs/langgraph/*`` refspec fetches only refs this pull checks (and
+        no bad name trips libgit2's matching of every ref against it)."""
+        return not self._bad and not self._others
 
     def wanted(self, repo: pygit2.Repository) -> list[str]:
         """The full names of the refs whose targets ``repo`` (the store) lacks: to fetch."""
@@ -167,7 +172,8 @@ class PullThreads:
                     raise validate.Invalid(f"commit {oid} is no checkpoint of that namespace")
             except validate.Invalid as exc:
                 raise validate.Invalid(f"its LangGraph ref {rel}: {exc}") from None
-        self._accepted[thread] = refs
+        if refs or thread in self._tracked:
+            self._accepted[thread] = refs
         return checked
 
     def settle(self, session_id: str, ours: pygit2.Oid, theirs: pygit2.Oid) -> bool | None:
@@ -323,9 +329,11 @@ class PullThreads:
         repo = self.store.repo
         head = self.store.ref_target(session_ref(session_id))
         trailer = commit_trailer(repo, head) if head is not None else None
+        if head is None or trailer is None or trailer.checkpoint_ns:
+            return  # no checkpoint at its head
         refs = self._local(session_id)
-        if head is None or trailer is None or trailer.checkpoint_ns or not refs:
-            return  # no checkpoint, or no LangGraph refs: the saver reads the branch itself
+        if not refs:
+            return  # no LangGraph refs: the saver reads the thread from its branch
         roots = {rel: oid for rel, oid in refs.items()
                  if (k := kind(rel)) is not None and not k.writes and k.ns == _ROOT}
         if _holder(repo, roots, head) is not None:

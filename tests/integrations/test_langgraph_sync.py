@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import pygit2
 import pytest
 
 pytest.importorskip("langgraph.graph")
@@ -180,6 +181,66 @@ def test_a_git_daemon_remote_carries_pending_writes_too(tmp_path: Path, daemon) 
     assert everything(GitCheckpointSaver(b)) == everything(saver_a)
     fsck_clean(served.path)
     fsck_clean(b)
+
+
+def test_many_refs_over_the_network_and_refs_of_no_session_are_never_taken_in(
+        tmp_path: Path, daemon) -> None:
+    served = daemon.bare("many")
+    a = tmp_path / "a.git"
+    saver = a_thread_with_everything(a)
+    threads = sorted([THREAD, "other", "third"])
+    saver.copy_thread(THREAD, "other")
+    saver.copy_thread(THREAD, "third")
+    graph_of(saver, "more").invoke(Command(resume="ok"), config("other"))
+    assert len(refs(a, "refs/langgraph/")) > 16  # one refspec fetches them all
+    sync.push(GitSessionStore(a), served.url)
+    assert sync.pull(GitSessionStore(tmp_path / "b.git"), served.url).created == threads
+    orphan = forge(served.path, "hash-object", "-w", "--stdin", data=b"of no session")
+    forge(served.path, "update-ref", "refs/langgraph/nobody/=/x", orphan)
+    c = GitSessionStore(tmp_path / "c.git")
+    assert sync.pull(c, served.url).created == threads
+    assert not c.repo.odb.exists(pygit2.Oid(hex=orphan)) and "nobody" not in str(refs(c.path))
+    for repo in (tmp_path / "b.git", c.path):
+        for thread in threads:
+            assert everything(GitCheckpointSaver(repo), thread) == everything(saver, thread)
+        fsck_clean(repo)
+
+
+def test_a_long_thread_id_travels_under_its_hashed_name(sides) -> None:
+    a, b, _remote = sides
+    long_id = "a very long thread id " * 20
+    saver = GitCheckpointSaver(a)
+    graph_of(saver, "one").invoke({"messages": [HumanMessage("first")]}, config(long_id))
+    assert "%%" in next(iter(thread_refs(a, long_id)))
+    sync.push(GitSessionStore(a))
+    assert sync.pull(GitSessionStore(b)).created == [long_id]
+    assert everything(GitCheckpointSaver(b), long_id) == everything(saver, long_id)
+    assert thread_refs(b, long_id) == thread_refs(a, long_id)
+
+
+def test_a_fork_inside_the_thread_after_a_push_is_pushed_without_a_pull(sides) -> None:
+    """The session branch follows the newest checkpoint onto the fork: no fast-forward of
+    the remote's, yet a remote branch keeps what it pointed at, so the push moves it."""
+    a, b, remote = sides
+    saver = GitCheckpointSaver(a)
+    graph = graph_of(saver, "one", "two", "fork answer")
+    graph.invoke({"messages": [HumanMessage("first")]}, config())
+    graph.invoke({"messages": [HumanMessage("second")]}, config())
+    sync.sync(GitSessionStore(a))
+    sync.sync(GitSessionStore(b))
+    after_first = next(s for s in graph.get_state_history(config())
+                       if len(s.values.get("messages", [])) == 2 and not s.next)
+    graph.invoke(None, graph.update_state(after_first.config,
+                                          {"messages": [HumanMessage("other")]}, as_node=START))
+    old_head = refs(remote, "refs/heads/")
+    report = sync.push(GitSessionStore(a))
+    assert report.pushed == [THREAD] and not report.rejected, report
+    assert refs(remote, "refs/heads/") == refs(a, "refs/heads/") != old_head
+    report = sync.pull(GitSessionStore(b))
+    assert report.fetched == [THREAD] and not report.diverged and not report.rejected
+    assert [m.id for m in GitSessionStore(b).list()] == [THREAD]
+    assert everything(GitCheckpointSaver(b)) == everything(saver)
+    assert GitSessionStore(b).load(THREAD).messages == GitSessionStore(a).load(THREAD).messages
 
 
 def test_a_thread_continued_elsewhere_and_pulled_back(sides) -> None:
