@@ -69,6 +69,7 @@ from .git.transport import (
 from .ids import validate_session_id
 from .integrations.langgraph_refs import LANGGRAPH_PREFIX
 from .integrations.langgraph_sync import PullThreads, PushThreads
+from .integrations.langgraph_sync import tracking_prefix as tracking_prefix_of_threads
 from .listing import delete_session
 from .metadata import now_iso
 from .stores.base import last_message_id
@@ -160,12 +161,15 @@ def _require_target(name: str, remote: pygit2.Remote) -> None:
 
 
 def remove_remote(store: GitSessionStore, name: str) -> None:
-    """Forget remote ``name`` and its remote-tracking refs."""
+    """Forget remote ``name`` and its remote-tracking refs (its LangGraph ones too, which no
+    refspec maps)."""
     open_remote(store.repo, name)
     try:
         store.repo.remotes.delete(name)
     except (KeyError, ValueError, pygit2.GitError) as exc:
         raise RemoteError(f"cannot remove remote {name!r}: {exc}") from None
+    for ref in store.refs(tracking_prefix_of_threads(name)):
+        store.drop_ref(ref)
 
 
 # ---- pull ---------------------------------------------------------------------------------

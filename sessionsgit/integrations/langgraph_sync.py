@@ -105,6 +105,7 @@ class PullThreads:
         self.store, self.remote, self.prune = store, remote, prune
         self._tracked = group(store.refs(tracking_prefix(remote)), tracking_prefix(remote)) \
             if remote is not None else {}
+        self._here = group(store.refs(LANGGRAPH_PREFIX))  # as the pull starts
         self._advertised: ByThread = {}
         self._bad: dict[str, str] = {}
         self._others = False  # refs of threads the remote has no session of
@@ -155,8 +156,11 @@ class PullThreads:
             raise validate.Invalid(f"its LangGraph ref {bad[:160]!r} is not the name of a "
                                    "checkpoint branch or of pending writes")
         refs = self._advertised.get(thread, {})
+        here = self._here.get(thread, {})
         checked = set(session)
         for rel, oid in sorted(refs.items()):
+            if here.get(rel) == oid:
+                continue  # this very ref is here already: checked when it came, or made here
             what = kind(rel)
             assert what is not None  # (read() kept only these)
 

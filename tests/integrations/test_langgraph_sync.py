@@ -132,6 +132,8 @@ def test_push_and_pull_carry_every_branch_namespace_and_pending_writes(sides) ->
     report = sync.pull(GitSessionStore(b))
     assert report.created == [THREAD] and not report.rejected
     assert thread_refs(b) == mine
+    assert {r.replace("refs/remotes/origin/", "refs/", 1): oid
+            for r, oid in refs(b, "refs/remotes/origin/langgraph/").items()} == mine
     saver_b = GitCheckpointSaver(b)
     assert everything(saver_b) == everything(saver_a)
     assert history(saver_b) == history(saver_a)
@@ -168,6 +170,8 @@ def test_push_and_pull_carry_every_branch_namespace_and_pending_writes(sides) ->
     assert refs(remote, "refs/langgraph/") == thread_refs(a) == thread_refs(b)
     for repo in (a, b, remote):
         fsck_clean(repo)
+    sync.remove_remote(GitSessionStore(b), "origin")
+    assert not refs(b, "refs/remotes/")
 
 
 def test_a_git_daemon_remote_carries_pending_writes_too(tmp_path: Path, daemon) -> None:
@@ -179,6 +183,14 @@ def test_a_git_daemon_remote_carries_pending_writes_too(tmp_path: Path, daemon) 
     assert not refs(served.path, "refs/sessionsgit-carrier/")
     assert sync.pull(GitSessionStore(b), served.url).created == [THREAD]
     assert everything(GitCheckpointSaver(b)) == everything(saver_a)
+    # the writes grow here (a tree, no fast-forward: the remote still moves only from what
+    # it advertised), then reach B, whose own writes refs (trees) the fetch negotiates with
+    saver_a.put_writes(saver_a.get_tuple(config()).config, [("log", ["late"])], "extra-task")
+    assert sync.push(GitSessionStore(a), served.url).pushed == [THREAD]
+    assert refs(served.path, "refs/langgraph/") == thread_refs(a)
+    assert sync.pull(GitSessionStore(b), served.url).fetched == [THREAD]
+    assert everything(GitCheckpointSaver(b)) == everything(saver_a)
+    assert not refs(served.path, "refs/sessionsgit-carrier/")
     fsck_clean(served.path)
     fsck_clean(b)
 
