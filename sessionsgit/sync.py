@@ -217,7 +217,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
                              else [f"+{SESSION_PREFIX}{e}" for e in wanted])
                     specs += ([f"+{LANGGRAPH_PREFIX}*:refs/fetched-langgraph/*"]
                               if not refused and threads.may_glob and len(extra) > 16
-                              else [f"+{name}" for name in extra])
+                              else [f"+{ref}" for ref in extra])
                     fetching.fetch(specs, callbacks=callbacks,
                                    prune=pygit2.enums.FetchPrune.NO_PRUNE,
                                    message="sessionsgit: fetch")

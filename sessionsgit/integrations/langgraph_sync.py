@@ -261,10 +261,12 @@ class PullThreads:
                 final[rel] = theirs
                 self.diverged.setdefault(session_id, holder)
         if self.prune:
+            head = self.store.ref_target(session_ref(session_id))
             for rel, known in sorted(tracked.items()):
-                if rel not in theirs_all and ours_all.get(rel) == known:
+                if rel not in theirs_all and ours_all.get(rel) == known and \
+                        (head is None or _holder(repo, {rel: known}, head) is None):
                     steps.append([(rel, None, known)])  # deleted there, not moved here since
-                    final.pop(rel)
+                    final.pop(rel)  # (but never the branch of the session's head)
         planned = {rel for group_steps in steps for rel, _new, _old in group_steps}
         changed_ns = {k.ns for rel in planned if (k := kind(rel)) is not None}
         folds = _Folds(repo, final)

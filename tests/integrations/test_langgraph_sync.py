@@ -435,8 +435,10 @@ def test_pull_prune_deletes_a_branch_deleted_there_unless_it_moved_here(sides) -
     sync.sync(GitSessionStore(b))
     branches = sorted(r for r in refs(remote, thread_prefix(THREAD)) if "/=notes" in r)
     gone, moved = branches[0], branches[1]
-    forge(remote, "update-ref", "-d", gone)
-    forge(remote, "update-ref", "-d", moved)
+    head = refs(remote, "refs/heads/")[next(iter(refs(remote, "refs/heads/")))]
+    at_head = next(r for r, oid in refs(remote, thread_prefix(THREAD)).items() if oid == head)
+    for ref in (gone, moved, at_head):
+        forge(remote, "update-ref", "-d", ref)
     store_b = GitSessionStore(b)
     tip = store_b.ref_target(moved)
     child = store_b.repo.create_commit(None, store_b.repo[tip].author,
@@ -448,6 +450,7 @@ def test_pull_prune_deletes_a_branch_deleted_there_unless_it_moved_here(sides) -
     assert gone in refs(b)
     sync.pull(GitSessionStore(b), prune=True)
     assert gone not in refs(b) and refs(b)[moved] == str(child)
+    assert refs(b)[at_head] == head  # never the branch that holds the session's head
 
 
 def test_a_thread_deleted_with_prune_goes_on_the_other_side_with_every_branch(sides) -> None:
