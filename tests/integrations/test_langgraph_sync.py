@@ -23,7 +23,7 @@ from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
 from langgraph.graph import START, MessagesState, StateGraph  # noqa: E402
 from langgraph.types import Command, interrupt  # noqa: E402
 
-from sessionsgit import GitSessionStore, sync  # noqa: E402
+from sessionsgit import GitSessionStore, render, sync  # noqa: E402
 from sessionsgit.cli import cli  # noqa: E402
 from sessionsgit.integrations import langgraph_sync  # noqa: E402
 from sessionsgit.integrations.langgraph import GitCheckpointSaver  # noqa: E402
@@ -294,6 +294,8 @@ def test_both_sides_went_on_from_one_checkpoint_and_keep_both(sides, newer: str)
     report = sync.sync(GitSessionStore(a))
     assert [thread for thread, _ref in report.diverged_threads] == [THREAD]
     assert not report.diverged and not report.rejected, report
+    assert f"diverged: thread {THREAD} keeps both checkpoint branches (the local one is " \
+        f"{report.diverged_threads[0][1]})" in render.sync_summary([report.to_dict()])
     report = sync.sync(GitSessionStore(b))
     assert not report.diverged and not report.rejected, report
 
