@@ -730,7 +730,8 @@ def _sync() -> Any:
 
 #: The report keys each remote command's text output counts (JSON has every key).
 _PUSH_KEYS = ("pushed", "pruned", "unchanged", "rejected", "damaged")
-_PULL_KEYS = ("fetched", "created", "diverged", "pruned", "unchanged", "rejected")
+_PULL_KEYS = ("fetched", "created", "diverged", "diverged_threads", "pruned", "unchanged",
+              "rejected")
 
 
 def _report(report: Any, keys: Sequence[str] | None = None) -> Printed:
@@ -792,7 +793,8 @@ def cli_pull(remote: str, prune: bool) -> Printed:
 
     REMOTE is a remote's name, or a path or URL as with git. A session that diverged keeps
     both sides: it takes the remote version, and the local continuation moves to a new fork
-    session (reported as diverged)."""
+    session (reported as diverged). A LangGraph thread keeps both as checkpoint branches of
+    the thread itself."""
     sync, store = _sync(), _store()
     with _progress("Pulling") as progress:
         return _report(sync.pull(store, remote, prune=prune, progress=progress), _PULL_KEYS)

@@ -298,7 +298,7 @@ def remotes_table(records: Sequence[Mapping[str, Any]]) -> str:
 
 def sync_summary(records: Sequence[Mapping[str, Any]]) -> str:
     """A sync report in a line (``pushed 2, fetched 1, ...``), then a line per diverged or
-    rejected session."""
+    rejected session and per diverged LangGraph thread."""
     lines = []
     for r in records:
         counts = [f"{key} {len(value) if isinstance(value, (list, tuple)) else value}"
@@ -308,6 +308,10 @@ def sync_summary(records: Sequence[Mapping[str, Any]]) -> str:
             if isinstance(pair, (list, tuple)) and len(pair) == 2:
                 lines.append(f"  diverged: {pair[0]} now holds the remote version; its local "
                              f"continuation is now fork {pair[1]}")
+        for pair in r.get("diverged_threads") or []:
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                lines.append(f"  diverged: thread {pair[0]} keeps both checkpoint branches (the "
+                             f"local one is {pair[1]}); its latest is the newest checkpoint")
         for pair in r.get("rejected") or []:
             if isinstance(pair, (list, tuple)) and len(pair) == 2:
                 lines.append(f"  rejected: {pair[0]}: {pair[1]}")

@@ -19,6 +19,10 @@ with that refspec work too) and are fetched into ``refs/remotes/<remote>/session
   objects pass ``git.validate``; the others are reported in ``rejected`` ("not taken in: ...")
   and none of their objects reach the store.
 * ``sync`` is pull then push; afterwards both sides hold the same sessions.
+* A LangGraph thread's other refs (every checkpoint branch, subgraph namespace and pending
+  writes under ``refs/langgraph/<thread>/``) travel with its session, checked and refused with
+  it, by the same rules (``integrations.langgraph_sync``); a diverged thread keeps both
+  branches, reported in ``diverged_threads``.
 * Deletions travel only with ``prune=True``: push deletes remote sessions this store deleted
   (its trash holds that very version, or a later one); pull deletes (to the local trash) local
   sessions whose remote-tracking ref disappeared from the remote, unless they were extended
@@ -48,6 +52,7 @@ import pygit2
 from .errors import (InvalidRevisionError, InvalidSessionIdError, RemoteError,
                      SessionConflictError, SessionNotFoundError, SessionsGitError)
 from .git import layout, local as local_remote, validate
+from .git.ancestry import contains as _contains
 from .git.quarantine import Quarantine
 from .git.refs import read_refs, recover_stale_locks
 from .git.transport import (
@@ -62,6 +67,10 @@ from .git.transport import (
     translated,
 )
 from .ids import validate_session_id
+from .integrations.langgraph_refs import LANGGRAPH_PREFIX
+from .integrations.langgraph_sync import PullThreads, PushThreads
+from .integrations.langgraph_sync import tracking_prefix as tracking_prefix_of_threads
+from .listing import delete_session
 from .metadata import now_iso
 from .stores.base import last_message_id
 from . import idcodec
@@ -75,8 +84,10 @@ __all__ = ["Credentials", "SyncReport", "add_remote", "list_remotes", "remove_re
 @dataclass
 class SyncReport:
     """What a push, pull or sync did, by session id: every field a list (``diverged`` holds
-    (id, fork id) pairs; ``rejected`` and ``damaged`` hold (id, reason) pairs; ``damaged``
-    sessions were not pushed)."""
+    (id, fork id) pairs; ``diverged_threads`` (thread id, the ``refs/langgraph/<thread>/``
+    ref that holds this store's branch beside the remote's) pairs; ``rejected`` and
+    ``damaged`` hold (id, reason) pairs; ``damaged`` sessions were not pushed). A thread
+    counts as pushed or fetched when any of its refs was."""
 
     pushed: list[str] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
@@ -86,11 +97,12 @@ class SyncReport:
     unchanged: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     damaged: list[tuple[str, str]] = field(default_factory=list)
+    diverged_threads: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (pairs as lists)."""
         data = asdict(self)
-        for key in ("diverged", "rejected", "damaged"):
+        for key in ("diverged", "rejected", "damaged", "diverged_threads"):
             data[key] = [list(pair) for pair in getattr(self, key)]
         return data
 
@@ -149,12 +161,15 @@ def _require_target(name: str, remote: pygit2.Remote) -> None:
 
 
 def remove_remote(store: GitSessionStore, name: str) -> None:
-    """Forget remote ``name`` and its remote-tracking refs."""
+    """Forget remote ``name`` and its remote-tracking refs (its LangGraph ones too, which no
+    refspec maps)."""
     open_remote(store.repo, name)
     try:
         store.repo.remotes.delete(name)
     except (KeyError, ValueError, pygit2.GitError) as exc:
         raise RemoteError(f"cannot remove remote {name!r}: {exc}") from None
+    for ref in store.refs(tracking_prefix_of_threads(name)):
+        store.drop_ref(ref)
 
 
 # ---- pull ---------------------------------------------------------------------------------
@@ -166,14 +181,15 @@ def pull(store: GitSessionStore, remote: str = "origin", *, prune: bool = False,
 
 def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentials | None,
           progress: Progress | None) -> tuple[SyncReport, set[str]]:
-    """Fetch into quarantine, check every session that brought new objects, admit the good
-    ones' objects, then take their heads in; refused sessions are reported in ``rejected``
-    and change nothing here."""
+    """Fetch into quarantine, check every session that brought new objects (with its
+    LangGraph refs), admit the good ones' objects, then take their heads in; refused sessions
+    are reported in ``rejected`` and change nothing here."""
     repo = store.repo
     remote, tracked = _open(repo, name)
     _recover_stale_locks(store, remote)
     callbacks = Callbacks(credentials, progress)
     before = _tracking(store, name) if tracked else {}
+    threads = PullThreads(store, name if tracked else None, prune)
     refused: list[tuple[str, str]] = []
     heads: dict[str, pygit2.Oid] = {}
     present: set[str] = set()
@@ -186,16 +202,22 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
             else:
                 fetching = quarantine.repo.remotes.create_anonymous(remote.url or "")
                 fetching.connect(callbacks=callbacks)
-            advertised = _advertised_sessions(_advertisement(fetching, local, None), refused)
+            listed = _advertisement(fetching, local, None)
+            advertised = _advertised_sessions(listed, refused)
+            threads.read(listed, advertised)
             if local is None:
                 wanted = [enc for enc, oid in advertised.items() if not repo.odb.exists(oid)]
-                if wanted:
-                    quarantine.borrow_refs(wanted)
+                extra = threads.wanted(repo)
+                if wanted or extra:
+                    quarantine.borrow_refs(wanted if not extra else None)
                     # one glob unless a bad name must be left out (libgit2 matches every ref
                     # against every refspec); a refspec without destination writes no ref
                     specs = ([f"+{SESSION_PREFIX}*:refs/fetched/*"]
-                             if not refused and len(wanted) > 16
+                             if not refused and threads.may_glob and len(wanted) > 16
                              else [f"+{SESSION_PREFIX}{e}" for e in wanted])
+                    specs += ([f"+{LANGGRAPH_PREFIX}*:refs/fetched-langgraph/*"]
+                              if not refused and threads.may_glob and len(extra) > 16
+                              else [f"+{ref}" for ref in extra])
                     fetching.fetch(specs, callbacks=callbacks,
                                    prune=pygit2.enums.FetchPrune.NO_PRUNE,
                                    message="sessionsgit: fetch")
@@ -205,6 +227,7 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
             label = idcodec.decode(enc) or enc
             try:
                 new = validate.check_session(quarantine.repo, oid, quarantine.known)
+                new |= threads.check(quarantine.repo, enc, quarantine.known, new)
             except validate.Invalid as exc:
                 refused.append((label, f"{NOT_TAKEN_IN}: the remote's version is damaged: "
                                        f"{exc}"))
@@ -224,12 +247,18 @@ def _pull(store: GitSessionStore, name: str, prune: bool, credentials: Credentia
                              progress=progress)
     finally:
         quarantine.close()
-    report, unchanged = _take_in(store, name, heads, before, prune, present)
+    report, unchanged = _take_in(store, name, heads, before, prune, present, threads)
     if tracked:
         for session_id, oid in heads.items():
             if before.get(session_id) != oid:
                 _set_tracking(store, name, session_id, oid)
-    report.rejected = refused + report.rejected
+    threads.take_in(heads, report.fetched + report.created + [d for d, _ in report.diverged],
+                    report.pruned)
+    unchanged -= threads.changed
+    report.fetched = sorted(set(report.fetched) | (threads.changed - set(report.created)))
+    report.unchanged = sorted(unchanged)
+    report.diverged_threads = sorted(threads.diverged.items())
+    report.rejected = refused + report.rejected + threads.rejected
     return report, unchanged
 
 
@@ -247,7 +276,8 @@ def _advertisement(remote: pygit2.Remote, local: Path | None,
     this machine, else from the connection (opened here for a push, with
     ``push_callbacks``), whose updates then compare against exactly this advertisement."""
     if local is not None:
-        return [_Head(n, o) for n, o in read_refs(local, SESSION_PREFIX)[0].items()]
+        return [_Head(n, o) for prefix in (SESSION_PREFIX, LANGGRAPH_PREFIX)
+                for n, o in read_refs(local, prefix)[0].items()]
     if push_callbacks is not None:
         connect_for_push(remote, push_callbacks)
     return list(remote.list_heads(connect=False))
@@ -288,14 +318,14 @@ def _advertised_sessions(advertised: Iterable[Any], refused: list[tuple[str, str
 
 
 def _take_in(store: GitSessionStore, name: str, heads: dict[str, pygit2.Oid],
-             before: dict[str, pygit2.Oid], prune: bool,
-             present: set[str]) -> tuple[SyncReport, set[str]]:
+             before: dict[str, pygit2.Oid], prune: bool, present: set[str],
+             threads: PullThreads) -> tuple[SyncReport, set[str]]:
     """Bring fetched remote heads into the store (``before``: the tracking refs before;
     ``present``: every session the remote has, refused ones included)."""
     repo = store.repo
     report, unchanged = SyncReport(), set[str]()
     for session_id, theirs in sorted(heads.items()):
-        if not _pull_one(store, session_id, theirs, prune, report, unchanged):
+        if not _pull_one(store, session_id, theirs, prune, report, unchanged, threads):
             report.rejected.append((session_id, "changed locally during pull; pull again"))
     if prune:
         for session_id, known in sorted(before.items()):
@@ -304,7 +334,7 @@ def _take_in(store: GitSessionStore, name: str, heads: dict[str, pygit2.Oid],
             ours = store.ref_target(session_ref(session_id))
             if ours is not None and (ours == known or _contains(repo, known, ours)):
                 try:
-                    store.delete(session_id)
+                    delete_session(store, session_id)  # a thread: with all its branches
                     report.pruned.append(session_id)
                 except SessionsGitError as exc:
                     report.rejected.append((session_id, f"not deleted here: {exc}"))
@@ -314,8 +344,9 @@ def _take_in(store: GitSessionStore, name: str, heads: dict[str, pygit2.Oid],
 
 
 def _pull_one(store: GitSessionStore, session_id: str, theirs: pygit2.Oid, prune: bool,
-              report: SyncReport, unchanged: set[str]) -> bool:
-    """Bring one remote head in; False when a local writer moved the session meanwhile."""
+              report: SyncReport, unchanged: set[str], threads: PullThreads) -> bool:
+    """Bring one remote head in; False when a local writer moved the session meanwhile. A
+    diverged LangGraph thread whose branches hold both versions makes no fork session."""
     repo = store.repo
     ref = session_ref(session_id)
     ours = store.ref_target(ref)
@@ -332,6 +363,9 @@ def _pull_one(store: GitSessionStore, session_id: str, theirs: pygit2.Oid, prune
             return False
         report.fetched.append(session_id)
     else:
+        settled = threads.settle(session_id, ours, theirs)
+        if settled is not None:
+            return settled
         fork_id = _move_to_fork(store, session_id, ours, theirs)
         if fork_id is None:
             return False
@@ -391,7 +425,8 @@ def push(store: GitSessionStore, remote: str = "origin", ids: Iterable[str] | No
 def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: bool,
           credentials: Credentials | None, progress: Progress | None,
           skip: frozenset[str] = frozenset()) -> tuple[SyncReport, set[str]]:
-    """Push (see ``push``); sessions in ``skip`` (refused by the pull before) are left out."""
+    """Push (see ``push``); sessions in ``skip`` (refused by the pull before) are left out. A
+    LangGraph thread's refs go with its session."""
     repo = store.repo
     remote, tracked = _open(repo, name)
     _recover_stale_locks(store, remote)
@@ -406,11 +441,14 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
                 if (wanted is None or sid in wanted) and sid not in skipped}
     callbacks = Callbacks(credentials, progress)
     local = _local_git_dir(remote, "push to")
+    threads = PushThreads(store, name if tracked else None, skip)
     if not tracked:
         name = redact(name)
     updates: dict[str, pygit2.Oid | None] = {}  # session id -> new remote head (None: delete)
     with translated("push to", remote, callbacks):
-        heads = _session_heads(repo, _advertisement(remote, local, callbacks))
+        listed = _advertisement(remote, local, callbacks)
+        heads = _session_heads(repo, listed)
+        threads.read(listed)
         for session_id, ours in sorted(ours_all.items()):
             if session_id in skip:
                 continue
@@ -421,6 +459,8 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
                 unchanged.add(session_id)
                 if tracked:
                     _set_tracking(store, name, session_id, theirs)
+            elif threads.replaces_head(session_id, ours, theirs):
+                updates[session_id] = ours  # a thread: a remote branch keeps theirs
             else:
                 report.rejected.append((session_id, "the remote has changes not pulled here; "
                                                     "pull first"))
@@ -433,8 +473,11 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
         # the source is the exact commit checked above, even if a save moves the branch now;
         # the remote ref moves only from what this connection advertised
         moves = {session_ref(sid): (new, heads.get(sid)) for sid, new in updates.items()}
+        moves.update(threads.moves([sid for sid in sorted(ours_all) if sid not in skip],
+                                   [sid for sid, new in updates.items() if new is None], prune,
+                                   lambda sid, oid: _deleted_here(store, sid, oid)))
         if local is None:
-            push_updates(remote, moves, callbacks)
+            push_updates(remote, moves, callbacks, repo)
         elif moves:
             local_remote.push(repo, local, moves, callbacks.rejected, progress)
     for session_id, new in updates.items():
@@ -449,6 +492,11 @@ def _push(store: GitSessionStore, name: str, ids: Iterable[str] | None, prune: b
             report.pushed.append(session_id)
             if tracked:
                 _set_tracking(store, name, session_id, new)
+    threads.finish(lambda ref: _refusal(callbacks.rejected[ref])
+                   if ref in callbacks.rejected else None)
+    report.pushed = sorted(set(report.pushed) | threads.pushed)
+    report.rejected += threads.rejected
+    unchanged -= threads.pushed | {sid for sid, _ in threads.rejected}
     report.unchanged = sorted(unchanged)
     if report.rejected and not report.pushed and not report.pruned:
         details = "; ".join(f"{sid}: {why}" for sid, why in report.rejected)
@@ -517,7 +565,7 @@ def _merge(pulled: SyncReport, pushed: SyncReport, unchanged: set[str]) -> SyncR
     return SyncReport(pushed=pushed.pushed, fetched=pulled.fetched, created=pulled.created,
                       diverged=pulled.diverged, pruned=pulled.pruned + pushed.pruned,
                       unchanged=sorted(unchanged), rejected=pulled.rejected + pushed.rejected,
-                      damaged=pushed.damaged)
+                      damaged=pushed.damaged, diverged_threads=pulled.diverged_threads)
 
 
 # ---- diff driver --------------------------------------------------------------------------
@@ -583,16 +631,6 @@ def _ids_below(store: GitSessionStore, prefix: str) -> dict[str, pygit2.Oid]:
 
 def _tracking(store: GitSessionStore, remote: str) -> dict[str, pygit2.Oid]:
     return _ids_below(store, f"refs/remotes/{remote}/sessions/")
-
-
-def _contains(repo: pygit2.Repository, newer: pygit2.Oid, older: pygit2.Oid) -> bool:
-    """Whether ``older`` is a strict ancestor of ``newer`` (False if either is missing here)."""
-    if newer == older or older not in repo.odb or newer not in repo.odb:
-        return False
-    try:
-        return repo.descendant_of(newer, older)
-    except (KeyError, ValueError, pygit2.GitError):
-        return False
 
 
 def _deleted_here(store: GitSessionStore, session_id: str, theirs: pygit2.Oid) -> bool:

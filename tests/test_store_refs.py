@@ -74,12 +74,15 @@ def test_fork_at_an_exact_commit_of_the_history(store):
     assert child == "child"
 
 
-def test_sync_reaches_no_store_internals_and_writes_no_commit_or_ref_itself():
-    source = Path(sessionsgit.sync.__file__).read_text(encoding="utf-8")
+@pytest.mark.parametrize("module", ["sync", "integrations/langgraph_sync"])
+def test_sync_reaches_no_store_internals_and_writes_no_commit_or_ref_itself(module):
+    source = (Path(sessionsgit.sync.__file__).parent / f"{module}.py").read_text(encoding="utf-8")
     tree = ast.parse(source)
     private = sorted({node.attr for node in ast.walk(tree)
-                      if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                      and node.value.id == "store" and node.attr.startswith("_")})
+                      if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                      and ((isinstance(node.value, ast.Name) and node.value.id == "store")
+                           or (isinstance(node.value, ast.Attribute)
+                               and node.value.attr == "store"))})
     assert private == []
     called = {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
               for node in ast.walk(tree) if isinstance(node, ast.Call)}

@@ -22,6 +22,7 @@ from pygit2.enums import CredentialType
 from ..errors import DiskFullError, RemoteError
 from ..messages import one_line
 from . import knownhosts
+from .identity import signatures
 
 Progress = Callable[[int, int], None]
 #: How many times a remote may ask for credentials before the operation gives up.
@@ -186,13 +187,55 @@ def connect_for_push(remote: pygit2.Remote, callbacks: Callbacks) -> None:
 
 def push_updates(remote: pygit2.Remote,
                  updates: dict[str, tuple[pygit2.Oid | None, pygit2.Oid | None]],
-                 callbacks: Callbacks) -> None:
+                 callbacks: Callbacks, repo: pygit2.Repository | None = None) -> None:
     """Push each ref (name -> (new target or None to delete, the target this connection
     advertised)) over the network: the server's receive-pack moves a ref only if it still
-    holds the advertised target. (A remote on this machine goes through ``local.push``.)"""
-    if updates:
-        remote.push([f"{new if new is not None else ''}:{ref}"
-                     for ref, (new, _) in updates.items()], callbacks=callbacks, threads=0)
+    holds the advertised target, so the callers' checks decide, not libgit2's (whose
+    fast-forward test knows commits only: with ``repo``, a ref may also name a tree, e.g.
+    LangGraph's pending writes, and move to what does not descend from its old value).
+    (A remote on this machine goes through ``local.push``.)"""
+    if not updates:
+        return
+    specs, trees = [], []
+    for ref, (new, old) in updates.items():
+        forced = False
+        if new is not None and repo is not None:
+            is_tree = repo.odb.read_header(new)[0] == pygit2.enums.ObjectType.TREE
+            trees += [new] if is_tree else []
+            forced = is_tree or (old is not None and not _descends(repo, new, old))
+        specs.append(f"{'+' if forced else ''}{new if new is not None else ''}:{ref}")
+    carrier = _carrier(repo, trees) if repo is not None and trees else None
+    if carrier is not None:
+        specs.append(f"+{carrier[1]}:{carrier[0]}")
+    remote.push(specs, callbacks=callbacks, threads=0)
+    if carrier is not None:
+        try:
+            remote.push([f":{carrier[0]}"], callbacks=callbacks, threads=0)
+        except pygit2.GitError:
+            pass  # a stray ref of no session, in a folder nothing reads: harmless
+
+
+#: Where a push parks, for its own length, the commit that carries the objects of refs that
+#: name trees: libgit2 packs only what the pushed commits reach.
+CARRIER_PREFIX = "refs/sessionsgit-carrier/"
+
+
+def _carrier(repo: pygit2.Repository, trees: list[pygit2.Oid]) -> tuple[str, pygit2.Oid]:
+    """(a fresh ref name, a commit whose tree holds each of ``trees``), never referenced here."""
+    builder = repo.TreeBuilder()
+    for number, tree in enumerate(dict.fromkeys(trees)):
+        builder.insert(str(number), tree, pygit2.GIT_FILEMODE_TREE)
+    author, committer = signatures(repo)
+    commit = repo.create_commit(None, author, committer, "sessionsgit: carrier of trees\n",
+                                builder.write(), [])
+    return f"{CARRIER_PREFIX}{os.getpid()}-{os.urandom(8).hex()}", commit
+
+
+def _descends(repo: pygit2.Repository, new: pygit2.Oid, old: pygit2.Oid) -> bool:
+    try:
+        return new == old or repo.descendant_of(new, old)
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
 
 
 def local_path(url: str) -> Path | None:

@@ -103,9 +103,12 @@ def read_blob(odb: pygit2.Odb, oid: pygit2.Oid, limit: int) -> bytes:
 
 
 def check_session(repo: pygit2.Repository, head: pygit2.Oid,
-                  known: Callable[[pygit2.Oid], bool]) -> set[pygit2.Oid]:
+                  known: Callable[[pygit2.Oid], bool], *,
+                  metadata: bool = True) -> set[pygit2.Oid]:
     """Raise ``Invalid`` unless the session at ``head`` and every object it brings that
-    ``known`` says this store lacks have the sessionsgit shape; return those objects."""
+    ``known`` says this store lacks have the sessionsgit shape; return those objects.
+    ``metadata=False``: the head may carry no sessionsgit metadata (a LangGraph subgraph
+    checkpoint, whose commits hold only ``langgraph/``); what it carries is checked alike."""
     odb, limit = repo.odb, max_blob_bytes()
     try:
         kind = odb.read_header(head)[0]
@@ -123,7 +126,7 @@ def check_session(repo: pygit2.Repository, head: pygit2.Oid,
         raw = read_bounded(odb, oid, _COMMIT, MAX_OBJECT_BYTES, "commit")
         tree, parents = _commit_header(oid, raw)
         data = commitmeta.parse(raw)
-        if first and data is None:
+        if first and data is None and metadata:
             raise Invalid(f"commit {oid} carries no sessionsgit metadata")
         if first and data is not None:
             check_metadata(data, oid)
@@ -132,6 +135,22 @@ def check_session(repo: pygit2.Repository, head: pygit2.Oid,
         _check_tree(repo, tree, known, seen, limit)
         pending.extend(parents)
         first = False
+    return seen
+
+
+def check_flat_tree(repo: pygit2.Repository, tree: pygit2.Oid,
+                    known: Callable[[pygit2.Oid], bool], what: str) -> set[pygit2.Oid]:
+    """Raise ``Invalid`` unless ``tree`` is a tree of plain blobs only (safe names, no subtree,
+    each blob's size bounded by its header), as an integration's subtree entries are checked;
+    return the objects ``known`` says this store lacks. (LangGraph's pending writes.)"""
+    try:
+        kind = repo.odb.read_header(tree)[0]
+    except (KeyError, ValueError, pygit2.GitError) as exc:
+        raise Invalid(f"the target {tree} of the {what} is missing: {exc}") from None
+    if kind != _TREE:
+        raise Invalid(f"the {what} name a {_TYPE_NAMES.get(kind, kind)}, not a tree")
+    seen: set[pygit2.Oid] = set()
+    _check_plain_tree(repo, tree, known, seen, max_blob_bytes(), what, _INTEGRATION_DEPTH)
     return seen
 
 
