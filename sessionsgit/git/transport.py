@@ -22,7 +22,9 @@ from pygit2.enums import CredentialType
 from ..errors import DiskFullError, RemoteError
 from ..messages import one_line
 from . import knownhosts
+from . import layout
 from .identity import signatures
+from .savepack import SavePack, WrittenPack
 
 Progress = Callable[[int, int], None]
 #: How many times a remote may ask for credentials before the operation gives up.
@@ -205,14 +207,18 @@ def push_updates(remote: pygit2.Remote,
             forced = is_tree or (old is not None and not _descends(repo, new, old))
         specs.append(f"{'+' if forced else ''}{new if new is not None else ''}:{ref}")
     carrier = _carrier(repo, trees) if repo is not None and trees else None
-    if carrier is not None:
-        specs.append(f"+{carrier[1]}:{carrier[0]}")
-    remote.push(specs, callbacks=callbacks, threads=0)
-    if carrier is not None:
+    if carrier is None:
+        remote.push(specs, callbacks=callbacks, threads=0)
+        return
+    name, commit, pack = carrier
+    try:
+        remote.push(specs + [f"+{commit}:{name}"], callbacks=callbacks, threads=0)
         try:
-            remote.push([f":{carrier[0]}"], callbacks=callbacks, threads=0)
+            remote.push([f":{name}"], callbacks=callbacks, threads=0)
         except pygit2.GitError:
             pass  # a stray ref of no session, in a folder nothing reads: harmless
+    finally:
+        pack.release()  # unreachable here: gc(prune=...) drops it
 
 
 #: Where a push parks, for its own length, the commit that carries the objects of refs that
@@ -220,15 +226,18 @@ def push_updates(remote: pygit2.Remote,
 CARRIER_PREFIX = "refs/sessionsgit-carrier/"
 
 
-def _carrier(repo: pygit2.Repository, trees: list[pygit2.Oid]) -> tuple[str, pygit2.Oid]:
-    """(a fresh ref name, a commit whose tree holds each of ``trees``), never referenced here."""
-    builder = repo.TreeBuilder()
-    for number, tree in enumerate(dict.fromkeys(trees)):
-        builder.insert(str(number), tree, pygit2.GIT_FILEMODE_TREE)
+def _carrier(repo: pygit2.Repository, trees: list[pygit2.Oid]
+             ) -> tuple[str, pygit2.Oid, WrittenPack]:
+    """(a fresh ref name, a commit whose tree holds each of ``trees``, the pack holding it,
+    kept until released), never referenced here."""
+    batch = SavePack()
+    entries = [(str(number), tree, layout.TREE)
+               for number, tree in enumerate(dict.fromkeys(trees))]
     author, committer = signatures(repo)
-    commit = repo.create_commit(None, author, committer, "sessionsgit: carrier of trees\n",
-                                builder.write(), [])
-    return f"{CARRIER_PREFIX}{os.getpid()}-{os.urandom(8).hex()}", commit
+    commit = batch.commit(layout.write_tree(batch, entries), [], author, committer,
+                          "sessionsgit: carrier of trees\n")
+    pack = batch.publish(repo.path)
+    return f"{CARRIER_PREFIX}{os.getpid()}-{os.urandom(8).hex()}", commit, pack
 
 
 def _descends(repo: pygit2.Repository, new: pygit2.Oid, old: pygit2.Oid) -> bool:
