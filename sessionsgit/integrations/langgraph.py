@@ -56,7 +56,7 @@ from .. import idcodec
 from ..codec import dumps_exact, encode_message
 from ..errors import SerializationError, SessionConflictError, StoreError
 from ..git.savepack import SavePack
-from ..git import commitmeta, layout, packing
+from ..git import commitmeta, layout
 from ..git.identity import signatures
 from ..git.refs import RefMoved, current_target, read_refs
 from ..messages import summary
@@ -125,10 +125,8 @@ class GitCheckpointSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         if isinstance(path_or_store, GitSessionStore):
             self.store = path_or_store
-        else:  # a checkpoint writes about 8 objects: let a whole pass's worth pile up (a
-            # pass's fixed costs dominate; a 200-turn chat then packs twice, not 24 times)
-            self.store = GitSessionStore(path_or_store,
-                                         pack_threshold=packing.AUTO_PACK_OBJECT_LIMIT)
+        else:
+            self.store = GitSessionStore(path_or_store)
         self.index = ThreadIndex(self.store.repo.path)
         self._lock = threading.RLock()
         #: message id -> (a copy of the message as encoded, its blob)
