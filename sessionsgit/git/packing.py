@@ -114,14 +114,18 @@ def packed_bytes(repo: pygit2.Repository) -> int:
 def pack_dir_stamp(repo: pygit2.Repository) -> int:
     """Changes whenever a pack is added to or removed from the repository."""
     try:
-        return os.stat(_objects_dir(repo) / "pack").st_mtime_ns
+        return os.stat(os.path.join(repo.path, "objects", "pack")).st_mtime_ns
     except OSError:
         return 0
 
 
 def index_names(repo: pygit2.Repository) -> set[str]:
     """The names of the pack indexes in the repository (what makes a pack visible)."""
-    return {name for name in _names(_objects_dir(repo) / "pack") if name.endswith(".idx")}
+    try:
+        names = os.listdir(os.path.join(repo.path, "objects", "pack"))
+    except OSError:
+        return set()
+    return {name for name in names if name.endswith(".idx")}
 
 
 def pack_files(repo: pygit2.Repository) -> list[Path]:

@@ -44,20 +44,26 @@ class ObjectSink(Protocol):
 class WrittenPack:
     """A save's pack on disk, kept from repacks until ``release()``."""
 
-    pack: Path
-    keep: Path | None
+    #: the pack's path without its ``.pack`` / ``.idx`` / ``.keep`` ending (a ``str``: paths
+    #: are built once per save, and ``pathlib`` costs more than the rest of the bookkeeping)
+    base: str
+    keep: str | None
     #: how many objects it holds
     objects: int
 
+    @property
+    def pack(self) -> Path:
+        return Path(self.base + ".pack")
+
     def present(self) -> bool:
         """Whether the pack is still in place (its index is deleted first when it goes)."""
-        return self.pack.with_suffix(".idx").exists()
+        return os.path.exists(self.base + ".idx")
 
     def release(self) -> None:
         """Drop the ``.keep``: the pack is an ordinary pack from now on. Idempotent."""
         if self.keep is not None:
             try:
-                self.keep.unlink()
+                os.unlink(self.keep)
             except FileNotFoundError:
                 pass
             self.keep = None
@@ -111,26 +117,26 @@ class SavePack:
         ``.pack`` file: one it saw without a ``.keep`` it would delete once done."""
         if not self._entries:
             raise ValueError("an empty save pack")
-        pack_dir = Path(git_dir) / "objects" / "pack"
+        pack_dir = os.path.join(git_dir, "objects", "pack")
         pack_data, index_data, name = self._encode()
-        base = pack_dir / name
-        pack_path, index_path = base.with_suffix(".pack"), base.with_suffix(".idx")
-        keep: Path | None = base.with_suffix(".keep")
+        base = os.path.join(pack_dir, name)
+        pack_path, index_path = base + ".pack", base + ".idx"
+        keep: str | None = base + ".keep"
         marker = KEEP_MARKER + b" (pid %d)\n" % os.getpid()
         try:
-            _write_new(base.with_suffix(".keep"), marker, False)
+            _write_new(base + ".keep", marker, False)
         except FileNotFoundError:
-            pack_dir.mkdir(parents=True, exist_ok=True)
-            _write_new(base.with_suffix(".keep"), marker, False)
+            os.makedirs(pack_dir, exist_ok=True)
+            _write_new(base + ".keep", marker, False)
         except FileExistsError:
             keep = None  # an identical pack in flight elsewhere holds it already
-        written = WrittenPack(pack_path, keep, len(self._entries))
+        written = WrittenPack(base, keep, len(self._entries))
         try:
             try:
                 _write_new(pack_path, pack_data, durable)
             except FileExistsError:
                 # the same bytes (identical objects), unless a kill left it half-written
-                if pack_path.stat().st_size != len(pack_data):
+                if os.stat(pack_path).st_size != len(pack_data):
                     _replace(pack_dir, pack_path, pack_data, durable)
             _replace(pack_dir, index_path, index_data, durable)
             if durable:
@@ -191,18 +197,25 @@ def _signature(signature: pygit2.Signature) -> bytes:
                                        sign.encode(), hours, minutes)
 
 
-def _replace(directory: Path, path: Path, data: bytes, durable: bool) -> None:
+def _replace(directory: str, path: str, data: bytes, durable: bool) -> None:
     """Put ``data`` at ``path`` atomically: written aside under a temp name, then renamed."""
-    temp = directory / f"tmp_{os.urandom(6).hex()}_{path.name}.tmp"  # (no .pack/.idx ending)
-    _write_new(temp, data, durable)
+    temp = os.path.join(directory, f"tmp_{os.urandom(6).hex()}_{os.path.basename(path)}.tmp")
+    _write_new(temp, data, durable)  # (a temp name with no .pack/.idx ending: git skips it)
     try:
         os.replace(temp, path)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        _unlink(temp)
         raise
 
 
-def _write_new(path: Path, data: bytes, durable: bool) -> None:
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_new(path: str, data: bytes, durable: bool) -> None:
     """Create ``path`` (it must not exist yet) holding ``data``, read-only as git's object
     files are."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
@@ -214,12 +227,12 @@ def _write_new(path: Path, data: bytes, durable: bool) -> None:
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        path.unlink(missing_ok=True)
+        _unlink(path)
         raise
     os.close(fd)
 
 
-def _fsync(path: Path) -> None:
+def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -129,7 +129,8 @@ def test_a_save_pack_appears_with_its_keep(repo, monkeypatch):
     real = savepack._write_new
 
     def record(path, *args, **kwargs):
-        created.append("temp" if path.name.startswith("tmp_") else path.suffix)
+        name = os.path.basename(path)
+        created.append("temp" if name.startswith("tmp_") else os.path.splitext(name)[1])
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(savepack, "_write_new", record)
