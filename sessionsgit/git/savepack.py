@@ -32,6 +32,12 @@ KEEP_MARKER = b"sessionsgit: save in flight"
 _COMMIT, _TREE, _BLOB = (pygit2.enums.ObjectType.COMMIT, pygit2.enums.ObjectType.TREE,
                          pygit2.enums.ObjectType.BLOB)
 _TYPE_NAMES: dict[int, bytes] = {_COMMIT: b"commit", _TREE: b"tree", _BLOB: b"blob"}
+#: zlib levels: git's default for blobs and commits; the fastest for trees, which are mostly
+#: object ids that no level compresses, and none for a big tree (the ``messages`` tree of
+#: 100,000 messages is 24 KB, rewritten by every append: level 6 took 0.47 ms and level 1
+#: 0.28 ms to save a quarter of it). ``gc()`` compresses everything again.
+_LEVEL = zlib.Z_DEFAULT_COMPRESSION
+_BIG_TREE = 8192
 
 
 class ObjectSink(Protocol):
@@ -88,7 +94,8 @@ class SavePack:
         name = _TYPE_NAMES[object_type]
         raw = hashlib.sha1(b"%s %d\0%s" % (name, len(data), data)).digest()
         if raw not in self._ids:
-            self.add_entry(raw, _entry_header(object_type, len(data)) + zlib.compress(data))
+            level = _LEVEL if object_type != _TREE else 1 if len(data) < _BIG_TREE else 0
+            self.add_entry(raw, _entry_header(object_type, len(data)) + zlib.compress(data, level))
         return pygit2.Oid(raw=raw)
 
     def add_entry(self, raw: bytes, entry: bytes) -> None:
