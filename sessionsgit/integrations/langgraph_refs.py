@@ -101,6 +101,8 @@ def commit_trailer(repo: pygit2.Repository, commit_id: pygit2.Oid) -> Trailer | 
 class _Cache:
     token: bytes = b""  # the file's first line: a file made anew (a thread deleted and
     offset: int = 0     # created again) never passes for the one already read
+    #: (inode, size, mtime) of the file when last read to its end: unchanged, nothing to read
+    seen: tuple[int, int, int] = (0, -1, 0)
     commits: dict[tuple[str, str], str] = field(default_factory=dict)
     writes: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -133,6 +135,9 @@ class ThreadIndex:
         cache = self._caches.setdefault(thread_id, _Cache())
         path = self.path(thread_id)
         try:
+            stat = os.stat(path)
+            if (stat.st_ino, stat.st_size, stat.st_mtime_ns) == cache.seen:
+                return cache  # a stat instead of open, read and seek: a put looks up twice
             with open(path, "rb") as handle:
                 token = handle.readline()
                 if token != cache.token or not token.endswith(b"\n"):
@@ -146,6 +151,8 @@ class ThreadIndex:
         for line in complete.splitlines():
             self._apply(cache, line)
         cache.offset += len(complete)
+        if cache.offset == stat.st_size:
+            cache.seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         return cache
 
     def _inherit(self, cache: _Cache, source: str, token: str, end: int, depth: int) -> None:
