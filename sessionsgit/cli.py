@@ -817,9 +817,10 @@ def cli_sync(remote: str, prune: bool) -> Printed:
                    "SECONDS; 0 is unsafe while another process saves.")
 @output_options("report_text")
 def cli_gc(prune: float | None) -> Printed:
-    """Pack loose objects and refs.
+    """Repack everything into one pack (with deltas), and pack refs.
 
-    Saves also do this automatically past a threshold. Unreachable objects are kept unless
+    Saves write a small pack each and roll them up as they go; this also compresses them
+    against each other and packs any loose objects. Unreachable objects are kept unless
     --prune is given: `purge` then `gc --prune 0` forgets a deleted session for good."""
     store = _store()
     if sys.stderr.isatty():

@@ -503,8 +503,8 @@ class GitSessionStore(SessionStore):
             return child_id
 
     def gc(self, *, merge_packs: bool = True, prune: float | None = None) -> dict[str, int]:
-        """Pack loose objects and refs now (saves also do this automatically past a threshold);
-        ``merge_packs`` rolls every pack into one. ``prune`` (seconds, like git's
+        """Pack loose objects and refs now, and with ``merge_packs`` roll every pack into one,
+        with deltas (saves write a small pack each and roll them up automatically, without). ``prune`` (seconds, like git's
         ``gc.pruneExpire``) also drops unreachable objects older than that, such as sessions
         ``purge()`` forgot: they are then gone for good. ``prune=0`` is unsafe while another
         process saves, as ``git gc --prune=now`` is."""
