@@ -1014,13 +1014,6 @@ class GitSessionStore(SessionStore):
             self._after_write(objects=written.objects, packs=1)
             return written
 
-    def note_written(self, objects: int) -> None:
-        """Count ``objects`` loose objects that code beside the store wrote into its
-        repository (an integration making commits of its own), so automatic packing runs on
-        the same schedule as for saves."""
-        with self._lock:
-            self._after_write(objects=objects)
-
 
 # ---- module helpers ---------------------------------------------------------------------
 def _tree(snapshot: _Snapshot) -> layout.TreeState:
