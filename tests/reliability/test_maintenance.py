@@ -536,3 +536,26 @@ def test_automatic_packing_is_bounded_and_packs_bottom_up(repo, monkeypatch):
     store.close()
     assert_all_load(repo, {"big": 400, "small": 21})
     fsck(repo, "--strict")
+
+
+def test_a_keep_a_killed_save_left_is_removed_once_old_and_others_keeps_stay(repo):
+    """A save killed between writing its pack and moving its branch leaves the pack kept; git
+    and sessionsgit never merge a kept pack, so maintenance removes our own `.keep` once it is
+    old enough that no writer can still be busy with it, and leaves another program's alone."""
+    store = five_sessions(repo)
+    batch = savepack.SavePack()
+    orphan = batch.blob(b"a save that never moved its branch\n")
+    left = batch.publish(store.repo.path)  # (no release: the process "died" here)
+    theirs = repo / "objects" / "pack" / "pack-theirs.keep"
+    theirs.write_bytes(b"receive-pack 1234 on elsewhere\n")
+    store.gc()
+    assert Path(left.keep).exists() and left.present(), "a young keep may be a live save's"
+    old = time.time() - 2 * packing.STALE_TEMP_SECONDS
+    for path in (Path(left.keep), theirs):
+        os.utime(path, (old, old))
+    store.gc()
+    assert not Path(left.keep).exists() and theirs.exists()
+    assert store.repo.odb.exists(orphan)  # merged like any object: only a prune drops it
+    store.close()
+    assert_all_load(repo, {f"s{n}": n + 2 for n in range(5)})
+    fsck(repo, "--strict")
