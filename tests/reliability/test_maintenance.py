@@ -559,3 +559,31 @@ def test_a_keep_a_killed_save_left_is_removed_once_old_and_others_keeps_stay(rep
     store.close()
     assert_all_load(repo, {f"s{n}": n + 2 for n in range(5)})
     fsck(repo, "--strict")
+
+
+def test_a_merge_that_meets_a_deltified_pack_falls_back_to_packbuilder(repo):
+    """Small save packs are rolled up by copying their entries; a pack git wrote with deltas
+    cannot be copied that way (an entry's base offset would change): that merge goes through
+    PackBuilder, and every object is still there."""
+    store = GitSessionStore(repo, auto_pack=False)
+    for n in range(4):
+        store.save(f"s{n}", transcript(6))  # alike: git deltifies them
+    git("repack", "-a", "-d", "-q", cwd=repo)
+    git_pack = next(iter(packing.pack_files(store.repo)))
+    assert "chain length" in git("verify-pack", "-v", str(git_pack.with_suffix(".idx")))
+    big = [{"role": "user", "content": f"{n} " + "long text " * 2000} for n in range(4)]
+    for n in range(4):
+        store.save(f"s{n}", transcript(6) + [big[n]])  # four small packs, more bytes than git's
+    before = set(packing.pack_files(store.repo))
+    assert packing.concatenate_packs(store.repo, sorted(before)) is None
+    assert set(packing.pack_files(store.repo)) == before  # nothing written
+    report = packing.MaintenanceReport()
+    packing.merge_packs(store.repo, report)
+    assert report.merged_packs == 5 and len(packing.pack_files(store.repo)) == 1
+    assert not list((repo / "objects" / "pack").glob("*.keep"))
+    store.close()
+    fresh = GitSessionStore(repo, create=False, auto_pack=False)
+    for n in range(4):
+        assert fresh.load(f"s{n}").messages == transcript(6) + [big[n]]
+    fresh.close()
+    fsck(repo, "--strict")
