@@ -54,8 +54,8 @@ class AutoPacker:
 
     def wrote(self, *, objects: int = 0, packs: int = 0) -> bool:
         """Count a write's objects (loose, or in its ``packs`` small packs); True when it is
-        time to pack (the counts then restart, so a failed pass is tried again only after another budget's
-        worth)."""
+        time to pack (the counts then restart, so a failed pass is tried again only after
+        another budget's worth)."""
         self.loose_estimate += objects
         self.small_packs += packs
         due = (self.small_packs >= SMALL_PACK_LIMIT or self.loose_estimate >=

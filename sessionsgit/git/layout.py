@@ -34,8 +34,6 @@ class TreeState:
     messages_tree: pygit2.Oid | None = None
     session_blob: pygit2.Oid | None = None
     root: pygit2.Oid | None = None
-    #: trees this state wrote that its predecessor did not have (for packing and fsync)
-    written: list[pygit2.Oid] = field(default_factory=list)
 
 
 class LayoutError(Exception):
@@ -168,7 +166,6 @@ def write_state(sink: ObjectSink, blobs: list[pygit2.Oid], session_blob: pygit2.
             state.chunks.append(old_chunks[chunk])
             continue
         state.chunks.append(write_chunk(sink, chunk, blobs))
-        state.written.append(state.chunks[-1])
         _remember_chunk(state.chunks[-1], tuple(blobs[lo:hi]))
     old_messages = previous.messages_tree if previous is not None else None
     if not state.chunks:
@@ -177,7 +174,6 @@ def write_state(sink: ObjectSink, blobs: list[pygit2.Oid], session_blob: pygit2.
         state.messages_tree = old_messages
     else:
         state.messages_tree = write_messages_tree(sink, state.chunks)
-        state.written.append(state.messages_tree)
         _remember_messages(state.messages_tree, state.chunks)
     if previous is not None and previous.root is not None and \
             state.messages_tree == previous.messages_tree and session_blob == previous.session_blob:
@@ -187,18 +183,7 @@ def write_state(sink: ObjectSink, blobs: list[pygit2.Oid], session_blob: pygit2.
     if state.messages_tree is not None:  # an empty transcript has no messages/ directory
         root.append((MESSAGES_DIR, state.messages_tree, TREE))
     state.root = write_tree(sink, root)
-    state.written.append(state.root)
     return state
-
-
-@dataclass
-class AppendedTree:
-    """The tree of a save that appended messages: its root, the message count before the
-    append, and the trees written for it."""
-
-    root: pygit2.Oid
-    count_before: int
-    written: list[pygit2.Oid]
 
 
 def _chunk_ids(repo: pygit2.Repository, root_id: pygit2.Oid | None) -> list[pygit2.Oid]:
@@ -233,12 +218,11 @@ def count_messages(repo: pygit2.Repository, root_id: pygit2.Oid | None) -> int:
 
 
 def append_state(repo: pygit2.Repository, sink: ObjectSink, root_id: pygit2.Oid | None,
-                 new_blobs: list[pygit2.Oid], session_blob: pygit2.Oid) -> AppendedTree:
-    """The tree of ``root_id``'s save (read from ``repo``) plus ``new_blobs`` at the end,
-    written to ``sink``, reading only the root, the
-    ``messages`` tree and the last chunk: no message and no other chunk is read, so appending
-    costs the same at message 100,000 as at message 10 (but for the one ``messages`` tree,
-    an entry per 128 messages)."""
+                 new_blobs: list[pygit2.Oid], session_blob: pygit2.Oid) -> pygit2.Oid:
+    """The root tree of ``root_id``'s save (read from ``repo``) plus ``new_blobs`` at the end,
+    written to ``sink``, reading only the root, the ``messages`` tree and the last chunk: no
+    message and no other chunk is read, so appending costs the same at message 100,000 as at
+    message 10 (but for the one ``messages`` tree, an entry per 128 messages)."""
     chunks = _chunk_ids(repo, root_id)
     last: list[pygit2.Oid] = []
     if chunks:
@@ -247,8 +231,6 @@ def append_state(repo: pygit2.Repository, sink: ObjectSink, root_id: pygit2.Oid 
             chunks.pop()
         else:
             last = []
-    count_before = len(chunks) * CHUNK + len(last)
-    written: list[pygit2.Oid] = []
     pending = last + list(new_blobs)
     index = len(chunks) * CHUNK
     while pending:
@@ -257,14 +239,10 @@ def append_state(repo: pygit2.Repository, sink: ObjectSink, root_id: pygit2.Oid 
                                       for i, blob in enumerate(part)])
         _remember_chunk(chunk_id, tuple(part))
         chunks.append(chunk_id)
-        written.append(chunk_id)
         index += len(part)
     entries = [(SESSION_FILE, session_blob, BLOB)]
     if chunks:
         messages_tree = write_messages_tree(sink, chunks)
-        written.append(messages_tree)
         _remember_messages(messages_tree, chunks)
         entries.append((MESSAGES_DIR, messages_tree, TREE))
-    root_tree = write_tree(sink, entries)
-    written.append(root_tree)
-    return AppendedTree(root_tree, count_before, written)
+    return write_tree(sink, entries)

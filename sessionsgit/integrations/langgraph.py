@@ -64,6 +64,9 @@ from ..metadata import SessionMetadata, fork_metadata, merge_metadata
 from ..stores.git import GitSessionStore, session_ref
 from .langgraph_refs import (
     LANGGRAPH_PREFIX,
+    LATE_WRITES,
+    LG_DIR,
+    PARENT_WRITES,
     ThreadIndex,
     Trailer,
     commit_trailer,
@@ -78,7 +81,6 @@ from .langgraph_trash import drop_ref, move_ref, thread_refs, trash_thread
 
 __all__ = ["GitCheckpointSaver"]
 
-LG_DIR = "langgraph"
 MESSAGES_CHANNEL = "messages"
 #: The type a channel blob names when its value is the session transcript (``messages/``).
 TRANSCRIPT = "sessionsgit-transcript"
@@ -86,10 +88,6 @@ TRANSCRIPT = "sessionsgit-transcript"
 RECORD = "checkpoint"
 #: Each channel value is ``langgraph/channel.<name>``.
 CHANNEL_PREFIX = "channel."
-#: The parent's pending writes, and (``late-writes.<id>``) those of the grandparent that
-#: landed late: beside the others, as a pull's validation allows two levels only.
-PARENT_WRITES = "parent-writes"
-LATE_WRITES = "late-writes."
 _TREE_FIELDS = ("provider", "model", "is_checkpoint", "checkpoint_state", "extra")
 _BLOB = pygit2.GIT_FILEMODE_BLOB
 _TREE = pygit2.GIT_FILEMODE_TREE

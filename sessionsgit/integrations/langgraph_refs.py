@@ -28,6 +28,12 @@ import pygit2
 from .. import idcodec
 
 LANGGRAPH_PREFIX = "refs/langgraph/"
+#: A checkpoint commit's subtree, and where in it the pending writes it took in are: the
+#: parent's, and (``late-writes.<id>``) those of the grandparent that landed late, beside the
+#: others, as a pull's validation allows two levels only.
+LG_DIR = "langgraph"
+PARENT_WRITES = "parent-writes"
+LATE_WRITES = "late-writes."
 TRAILER_KEY = "Langgraph-Checkpoint: "
 _TRAILER_MARKER = ("\n" + TRAILER_KEY).encode()
 

@@ -34,13 +34,9 @@ from .. import idcodec
 from ..git import validate
 from ..git.ancestry import contains
 from ..stores.git import GitSessionStore, session_ref
-from .langgraph_refs import LANGGRAPH_PREFIX, ThreadIndex, commit_trailer, ns_component
+from .langgraph_refs import (LANGGRAPH_PREFIX, LATE_WRITES, LG_DIR, PARENT_WRITES, ThreadIndex,
+                             commit_trailer, ns_component)
 
-#: The checkpoint commit's subtree, and where in it the pending writes it took in are (as
-#: ``langgraph.GitCheckpointSaver`` writes them; a test pins the two together).
-LG_DIR = "langgraph"
-PARENT_WRITES = "parent-writes"
-LATE_WRITES = "late-writes."
 _ROOT = "="
 
 #: {name below the thread's prefix (``=/<b>``, ``w/=<ns>/<id>``): target}

@@ -396,7 +396,7 @@ class GitSessionStore(SessionStore):
             session_blob = pygit2.hash(session_json)
             if session_blob != old_session_blob:  # unchanged: the head's tree holds it (as save)
                 session_blob = sink.write(BLOB, session_json)
-            return layout.append_state(self.repo, sink, root_id, blobs, session_blob).root
+            return layout.append_state(self.repo, sink, root_id, blobs, session_blob)
 
         subject = (commitmeta.save_subject([parsed for _data, parsed in encoded]) if encoded
                    else "metadata")
@@ -504,8 +504,8 @@ class GitSessionStore(SessionStore):
 
     def gc(self, *, merge_packs: bool = True, prune: float | None = None) -> dict[str, int]:
         """Pack loose objects and refs now, and with ``merge_packs`` roll every pack into one,
-        with deltas (saves write a small pack each and roll them up automatically, without). ``prune`` (seconds, like git's
-        ``gc.pruneExpire``) also drops unreachable objects older than that, such as sessions
+        with deltas (saves write a small pack each and roll them up automatically, without).
+        ``prune`` (seconds, like git's ``gc.pruneExpire``) also drops unreachable objects older than that, such as sessions
         ``purge()`` forgot: they are then gone for good. ``prune=0`` is unsafe while another
         process saves, as ``git gc --prune=now`` is."""
         if prune is not None and (isinstance(prune, bool) or not prune >= 0):
