@@ -60,10 +60,21 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 # ---- one line, compact JSON ---------------------------------------------------------------
+def _collapsed(text: str) -> str:
+    return " ".join(_UNPRINTABLE.sub(" ", text).split())
+
+
 def one_line(text: Any, limit: int | None = 72, *, words: bool = False) -> str:
     """``text`` on one line: whitespace and control characters collapsed to single spaces, cut
     at ``limit`` characters (None: no limit) with ``…``; ``words`` cuts on a word boundary."""
-    text = " ".join(_UNPRINTABLE.sub(" ", text if isinstance(text, str) else str(text)).split())
+    text = text if isinstance(text, str) else str(text)
+    if limit is not None and len(text) > 4 * limit + 64:
+        # Collapsing a prefix gives a prefix of the collapsed whole: when that is already over
+        # the limit, the rest of a long text (a whole message, say) need not be scanned.
+        head = _collapsed(text[:4 * limit + 64])
+        text = head if len(head) > limit else _collapsed(text)
+    else:
+        text = _collapsed(text)
     if limit is None or len(text) <= limit:
         return text
     cut = text[:max(limit - 1, 0)]

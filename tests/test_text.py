@@ -276,6 +276,30 @@ def test_one_line_strips_control_characters_and_cuts_on_words() -> None:
     assert one_line("keep all of it", None) == "keep all of it"
 
 
+@pytest.mark.parametrize("limit", [1, 10, 72])
+def test_one_line_of_a_long_text_is_the_whole_text_collapsed_then_cut(limit: int) -> None:
+    """A long text is only partly scanned: what comes out must not depend on that, however the
+    whitespace and control characters fall around the scanned prefix."""
+    import random
+    import re
+    rng = random.Random(limit)
+
+    def reference(text: str) -> str:
+        flat = " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", text).split())
+        if len(flat) <= limit:
+            return flat
+        cut = flat[:limit - 1]
+        if flat[len(cut)] != " " and " " in cut[limit // 2:]:
+            cut = cut[:cut.rindex(" ")]
+        return cut + "…"
+
+    pieces = ["word", "x" * 40, " ", "\n\t ", "\x07", " " * 500, "\u2028", "é"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 400))) for _ in range(300)]
+    texts += [" " * (4 * limit + 64) + "tail words here", "ab " * 200 + "\n" * 1000 + "end"]
+    for text in texts:
+        assert one_line(text, limit, words=True) == reference(text), repr(text[:80])
+
+
 # ---- the commands use it ------------------------------------------------------------------
 MIXED = [RESPONSES[0][0], RESPONSES[2][0], RESPONSES[3][0], PYDANTIC_AI[1][0], LANGCHAIN[1][0],
          {"foo": "bar"}]
