@@ -55,3 +55,26 @@ def test_appends_to_a_long_session_reuse_its_chunk_list(tmp_path, monkeypatch):
     result = subprocess.run(["git", "fsck", "--strict"], cwd=tmp_path / "repo",
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_save_reusing_chunks_writes_the_tree_a_save_from_scratch_writes(tmp_path):
+    """Chunks below the first change are reused, the rest rewritten: whatever the lengths
+    (full, partial, shorter, longer) and wherever the change, the root is the one a save of
+    the same messages from nothing gives."""
+    repo = pygit2.init_repository(str(tmp_path / "r"), bare=True)
+    blobs = [repo.create_blob(f"message {i}".encode()) for i in range(700)]
+    edited = [repo.create_blob(f"edited {i}".encode()) for i in range(700)]
+    session = repo.create_blob(b"{}")
+    chunk = layout.CHUNK
+    for old_count in (0, 1, chunk - 1, chunk, 3 * chunk, 3 * chunk + 5, 5 * chunk):
+        previous = layout.write_state(repo.odb, blobs[:old_count], session)
+        for new_count in (0, 1, chunk, 3 * chunk, 3 * chunk + 5, 3 * chunk + 6, 4 * chunk + 1):
+            for change in sorted({0, 1, chunk - 1, chunk, 2 * chunk + 3, old_count, new_count}):
+                if change > new_count:
+                    continue
+                new = blobs[:change] + edited[change:new_count]
+                unchanged = min(change, old_count)
+                state = layout.write_state(repo.odb, new, session, previous, unchanged)
+                assert state.root == layout.write_state(repo.odb, new, session).root, \
+                    (old_count, new_count, change)
+                assert len(state.chunks) == -(-new_count // chunk)

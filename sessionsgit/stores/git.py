@@ -1159,8 +1159,10 @@ def _plan_blobs(items: list[Any], old_values: list[Message], old_blobs: list[pyg
     common case, an unchanged prefix plus appended messages, costs one C-level list
     comparison."""
     shared = min(len(items), len(old_values))
+    mine = items if len(items) == shared else items[:shared]  # (slice only what is longer)
+    theirs = old_values if len(old_values) == shared else old_values[:shared]
     try:
-        prefix = shared if items[:shared] == old_values[:shared] else 0
+        prefix = shared if mine == theirs else 0
     except RecursionError:
         prefix = 0
     blobs: list[Any] = old_blobs[:prefix]
