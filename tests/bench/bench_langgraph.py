@@ -37,6 +37,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 
+import diskprobe  # beside this script
 import sessionsgit.integrations.langgraph as lg
 from sessionsgit.integrations.langgraph import GitCheckpointSaver
 
@@ -143,6 +144,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-langgraph-"))
+    disk_before = diskprobe.file_create_us(str(work))
     makers: dict[str, Callable[[Path], tuple[Any, Path]]] = {
         "SqliteSaver": lambda d: (SqliteSaver(sqlite3.connect(d / "c.sqlite",
                                                               check_same_thread=False)),
@@ -168,7 +170,9 @@ def main() -> None:
             del saver
             gc.collect()  # each round starts clean: no saver of an earlier round lingers
     load = os.getloadavg()[0]
-    print(f"\n{platform.platform()} | {os.cpu_count()} CPUs, load {load:.2f} | {args.turns} "
+    print(f"\n{platform.platform()} | {os.cpu_count()} CPUs, load {load:.2f} | disk: "
+          f"creating a file {disk_before:.0f} µs before, "
+          f"{diskprobe.file_create_us(str(work)):.0f} µs after | {args.turns} "
           f"turns, answers of {args.words} words, best of {args.rounds} rounds\n")
     print("| measure (ms unless noted; median) | GitCheckpointSaver | SqliteSaver | ratio |")
     print("|---|---:|---:|---:|")
