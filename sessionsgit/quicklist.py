@@ -1,6 +1,7 @@
 """``sessionsgit list`` without loading pygit2: the Git store's list index when it is current,
 else live sessions read from the plain files Git keeps (loose refs, ``packed-refs``, pack
-indexes) and the metadata rows of that index.
+indexes) and the metadata rows of that index, which it then rewrites as ``list()`` does, so
+the next listing is one read again.
 
 Importing pygit2 costs about 3.5x a bare Python start, more than everything else the command
 does. This reader vouches only for what it can see completely: every session ref readable and
@@ -27,7 +28,8 @@ SESSION_PREFIX = "refs/heads/sessions/"
 def quick_list(path: str | os.PathLike[str]) -> list[SessionMetadata] | None:
     """The live sessions of the repository at ``path``, newest first, as
     ``GitSessionStore(path).list()`` returns them; None when that cannot be told for sure
-    without pygit2 (then nothing was written or changed)."""
+    without pygit2 (then no session and no index was written; the index's probe file may
+    have been touched). A listing built from the refs is written back as the list index."""
     try:
         git_dir = _git_dir(Path(path))
         if git_dir is None:
@@ -36,9 +38,11 @@ def quick_list(path: str | os.PathLike[str]) -> list[SessionMetadata] | None:
         answer = cache.answer()
         if answer is not None:
             return answer  # the list index is current: no ref or object is read
+        build_state = cache.begin()  # before the refs are read, as GitSessionStore.list()
         heads = _session_heads(git_dir)
         if heads is None:
             return None
+        cache.cover(build_state, heads.values())
         objects = _Objects(git_dir)
         sessions = []
         for name, head in heads.items():
@@ -53,7 +57,10 @@ def quick_list(path: str | os.PathLike[str]) -> list[SessionMetadata] | None:
             if metadata is None:
                 return None
             sessions.append(metadata)
-        return sort_newest_first(sessions)
+        sort_newest_first(sessions)
+        # every ref read and every head found, or None was returned: an index to trust
+        cache.store(build_state, sessions, trusted=True)
+        return sessions
     except (OSError, ValueError):
         return None
 
@@ -176,6 +183,8 @@ def _find(index: mmap.mmap, raw: bytes) -> int | None:
 _PACKED_COMMIT = 1
 #: Most bytes read for one packed head commit (its metadata line is bounded far below).
 _COMMIT_READ_LIMIT = 1 << 20
+#: Bytes read first: the whole entry of a usual save's commit; a larger one costs a second read.
+_COMMIT_FIRST_READ = 4096
 
 
 def _packed_commit(pack: Path, offset: int) -> bytes | None:
@@ -183,21 +192,33 @@ def _packed_commit(pack: Path, offset: int) -> bytes | None:
     (resolving one is left to the store) or any other kind of object."""
     with open(pack, "rb") as handle:
         handle.seek(offset)
-        head = handle.read(_COMMIT_READ_LIMIT)
-    if not head:
-        return None
-    byte = head[0]
-    kind, size, shift, position = (byte >> 4) & 7, byte & 0x0F, 4, 1
-    while byte & 0x80:
-        if position >= len(head):
+        data = handle.read(_COMMIT_FIRST_READ)
+        header = _entry_header(data)
+        if header is None or header[0] != _PACKED_COMMIT or header[1] > _COMMIT_READ_LIMIT:
             return None
-        byte = head[position]
-        size |= (byte & 0x7F) << shift
-        shift, position = shift + 7, position + 1
-    if kind != _PACKED_COMMIT or size > _COMMIT_READ_LIMIT:
-        return None
+        _kind, size, position = header
+        # deflate adds at most 5 bytes per 16 KB block and a few more for its frame
+        entry_end = position + size + size // 1000 + 64
+        if len(data) < entry_end and len(data) == _COMMIT_FIRST_READ:
+            data += handle.read(entry_end - len(data))
     try:
-        body = zlib.decompressobj().decompress(head[position:], size)
+        body = zlib.decompressobj().decompress(data[position:], size)
     except zlib.error:
         return None
     return body if len(body) == size else None
+
+
+def _entry_header(data: bytes) -> tuple[int, int, int] | None:
+    """(object type, size, where the compressed data starts) of the pack entry ``data``
+    begins with: 3 bits of type, then the size 4 + 7n bits at a time; None if cut short."""
+    if not data:
+        return None
+    byte = data[0]
+    kind, size, shift, position = (byte >> 4) & 7, byte & 0x0F, 4, 1
+    while byte & 0x80:
+        if position >= len(data):
+            return None
+        byte = data[position]
+        size |= (byte & 0x7F) << shift
+        shift, position = shift + 7, position + 1
+    return kind, size, position

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from sessionsgit import GitSessionStore
+from sessionsgit import quicklist
 from sessionsgit.quicklist import quick_list
 from tests.conftest import git
 from tests.helpers import loosen
@@ -19,10 +21,17 @@ def text(value: str) -> dict[str, object]:
 
 
 def same_as_store(path: Path) -> list[dict[str, object]]:
+    """quick_list's answer equals the store's own, read from refs and commits with no list
+    index; and the index quick_list wrote answers the store the same."""
     quick = quick_list(path)
     assert quick is not None
+    index = path / "sessionsgit" / "list-index"
+    written = index.read_bytes()
+    index.unlink()
     expected = [m.to_dict() for m in GitSessionStore(path, create=False).list()]
     assert [m.to_dict() for m in quick] == expected
+    index.write_bytes(written)
+    assert [m.to_dict() for m in GitSessionStore(path, create=False).list()] == expected
     return expected
 
 
@@ -51,6 +60,30 @@ def test_cached_heads_packed_refs_and_packed_objects(store: GitSessionStore) -> 
     same_as_store(store.path)
     store.save("plain", [text("after gc")])  # a loose ref over a packed one
     same_as_store(store.path)
+
+
+def test_a_listing_built_from_refs_is_written_back_as_the_list_index(
+        store: GitSessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    time.sleep(0.05)  # older than the probe by more than a clock tick: a stamp to trust
+    first = quick_list(store.path)
+    assert first is not None and (store.path / "sessionsgit" / "list-index").exists()
+    monkeypatch.setattr(quicklist, "_session_heads", lambda git_dir: pytest.fail("refs read"))
+    again = quick_list(store.path)  # one read of the index: no ref, no commit
+    assert again is not None and [m.to_dict() for m in again] == [m.to_dict() for m in first]
+    monkeypatch.undo()
+    store.save("plain", [text("moved")])
+    moved = quick_list(store.path)  # the stamp moved with the ref: built again, from refs
+    assert moved is not None and moved[0].id == "plain" and moved[0].message_count == 1
+    assert [m.to_dict() for m in moved] == [m.to_dict() for m in GitSessionStore(
+        store.path, create=False).list()]
+
+
+def test_a_packed_head_commit_larger_than_the_first_read(store: GitSessionStore) -> None:
+    label = os.urandom(30_000).hex()  # incompressible: its pack entry spans several reads
+    store.save("big", [text("x")], {"label": label})
+    store.list()  # an index for the other heads; "big" is read from its pack
+    store.save("big", [text("x"), text("y")], {"label": label + "!"})
+    assert [m["label"] for m in same_as_store(store.path) if m["id"] == "big"] == [label + "!"]
 
 
 def test_a_non_bare_repository(tmp_path: Path) -> None:
