@@ -194,9 +194,11 @@ def _packed_commit(pack: Path, offset: int) -> bytes | None:
         handle.seek(offset)
         data = handle.read(_COMMIT_FIRST_READ)
         header = _entry_header(data)
-        if header is None or header[0] != _PACKED_COMMIT or header[1] > _COMMIT_READ_LIMIT:
+        if header is None:
             return None
-        _kind, size, position = header
+        kind, size, position = header
+        if kind != _PACKED_COMMIT or size > _COMMIT_READ_LIMIT:
+            return None
         # deflate adds at most 5 bytes per 16 KB block and a few more for its frame
         entry_end = position + size + size // 1000 + 64
         if len(data) < entry_end and len(data) == _COMMIT_FIRST_READ:

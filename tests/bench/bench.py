@@ -959,7 +959,7 @@ def fmt_mb(size: int | None) -> str:
     return "—" if size is None else f"{size / 1e6:.2f}"
 
 
-def machine_line(tmpdir: str | None = None) -> str:
+def machine_line() -> str:
     try:
         git_version = subprocess.run(["git", "--version"], capture_output=True, text=True,
                                      check=True).stdout.strip().replace("git version ", "")
@@ -971,8 +971,7 @@ def machine_line(tmpdir: str | None = None) -> str:
     return (f"{platform.platform()} | {os.cpu_count()} CPUs{load} | Python "
             f"{platform.python_version()} | pygit2 {pygit2.__version__} / libgit2 "
             f"{pygit2.LIBGIT2_VERSION} | SQLite {sqlite3.sqlite_version} | git {git_version} | "
-            f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} | disk: "
-            f"{diskprobe.describe(tmpdir)}")
+            f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
 
 
 def build_table(cfg: Config, res: Results) -> tuple[list[str], list[list[str]]]:
@@ -1274,7 +1273,8 @@ def main(argv: list[str] | None = None) -> int:
     if only & {"save", "load", "fork", "disk"}:
         only.add("conversation")
     res = Results()
-    machine = machine_line(args.tmpdir)
+    machine = machine_line()
+    disk_start = diskprobe.file_create_us(args.tmpdir)
     root = Path(tempfile.mkdtemp(prefix="sessionsgit-bench-", dir=args.tmpdir))
     try:
         log(f"building {cfg.max_messages:,} messages")
@@ -1320,7 +1320,7 @@ def main(argv: list[str] | None = None) -> int:
                 res.errors["list"] = f"{type(exc).__name__}: {exc}"
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    machine += f" at the start, {diskprobe.file_create_us(args.tmpdir):.0f} µs at the end"
+    machine += " | disk: " + diskprobe.describe(disk_start, diskprobe.file_create_us(args.tmpdir))
 
     header, rows = build_table(cfg, res)
     if "conversation" not in only:

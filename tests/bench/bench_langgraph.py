@@ -170,10 +170,9 @@ def main() -> None:
             del saver
             gc.collect()  # each round starts clean: no saver of an earlier round lingers
     load = os.getloadavg()[0]
-    print(f"\n{platform.platform()} | {os.cpu_count()} CPUs, load {load:.2f} | disk: "
-          f"creating a file {disk_before:.0f} µs before, "
-          f"{diskprobe.file_create_us(str(work)):.0f} µs after | {args.turns} "
-          f"turns, answers of {args.words} words, best of {args.rounds} rounds\n")
+    disk = diskprobe.describe(disk_before, diskprobe.file_create_us(str(work)))
+    print(f"\n{platform.platform()} | {os.cpu_count()} CPUs, load {load:.2f} | disk: {disk} | "
+          f"{args.turns} turns, answers of {args.words} words, best of {args.rounds} rounds\n")
     print("| measure (ms unless noted; median) | GitCheckpointSaver | SqliteSaver | ratio |")
     print("|---|---:|---:|---:|")
     git, sql = results["GitCheckpointSaver"], results["SqliteSaver"]
